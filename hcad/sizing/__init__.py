@@ -1,0 +1,98 @@
+"""Capacity sizing for HCAD: pure functions and plans, no I/O.
+
+Stable entry points::
+
+    from hcad.sizing import SizingPlan, evaluate
+    plan = SizingPlan.from_dict({...})          # or SizingPlan.from_yaml("sizing/blog-million-entities.yaml")
+    report = evaluate(plan)
+    print(report.to_text()); report.to_dict()
+
+Building blocks: :func:`estimate_entity_model_size` (byte-exact with the AD plugin per version),
+:func:`models_per_node`, :func:`data_nodes`, :func:`active_entity_bound`, :func:`result_storage`,
+:func:`aws_provisioned_bytes`, and the reverse questions :func:`entities_that_fit`,
+:func:`fit_on_cluster`, :func:`compare_instance_types`.
+"""
+
+from __future__ import annotations
+
+from hcad.sizing.capacity import (
+    UNITS,
+    ResultStorage,
+    ShardGuidance,
+    Units,
+    active_entity_bound,
+    aws_provisioned_bytes,
+    cache_intervals,
+    convention_note,
+    data_nodes,
+    entities_that_fit,
+    entities_used,
+    fmt_bytes,
+    heap_budget,
+    heap_bytes_for_ram,
+    models_per_node,
+    result_storage,
+    shard_guidance,
+)
+from hcad.sizing.model_size import (
+    ModelSizeEstimate,
+    estimate_entity_model_size,
+    max_shingle_size,
+    parse_plugin_version,
+    percent_range,
+    trcf_size_current,
+    trcf_size_legacy,
+    trees_for,
+)
+from hcad.sizing.plan import (
+    DetectorResult,
+    DetectorSpec,
+    SizingPlan,
+    SizingReport,
+    TypeOption,
+    compare_instance_types,
+    evaluate,
+    fit_on_cluster,
+    nodes_curve,
+    parse_bytes,
+    parse_interval,
+)
+
+__all__ = [
+    "UNITS",
+    "DetectorResult",
+    "DetectorSpec",
+    "ModelSizeEstimate",
+    "ResultStorage",
+    "ShardGuidance",
+    "SizingPlan",
+    "SizingReport",
+    "TypeOption",
+    "Units",
+    "active_entity_bound",
+    "aws_provisioned_bytes",
+    "cache_intervals",
+    "compare_instance_types",
+    "convention_note",
+    "data_nodes",
+    "entities_that_fit",
+    "entities_used",
+    "estimate_entity_model_size",
+    "evaluate",
+    "fit_on_cluster",
+    "fmt_bytes",
+    "heap_budget",
+    "heap_bytes_for_ram",
+    "max_shingle_size",
+    "models_per_node",
+    "nodes_curve",
+    "parse_bytes",
+    "parse_interval",
+    "parse_plugin_version",
+    "percent_range",
+    "result_storage",
+    "shard_guidance",
+    "trcf_size_current",
+    "trcf_size_legacy",
+    "trees_for",
+]

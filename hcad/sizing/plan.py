@@ -1,0 +1,909 @@
+"""Sizing plans (YAML/dict) and their evaluation into a report with every step explained.
+
+A plan names the detectors (entity counts, intervals, features, shingle), the node (instance type or
+heap, ``model_max_size_percent``, overhead), the result retention, and the unit convention. ``evaluate``
+turns it into a :class:`SizingReport` whose ``to_text()`` shows each formula with its numbers and
+``to_dict()`` is JSON-ready. The plan format is described in ``sizing/README.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from hcad.errors import ConfigError, HcadError, Issue, ValidationError
+from hcad.sizing import capacity as cap
+from hcad.sizing import model_size as ms
+from hcad.sizing.capacity import Units
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": cap.KB,
+    "mb": cap.MB,
+    "gb": cap.GB,
+    "tb": cap.TB,
+    "kib": cap.KiB,
+    "mib": cap.MiB,
+    "gib": cap.GiB,
+    "tib": cap.TiB,
+    # JVM-style suffixes (-Xmx31g) are binary.
+    "k": cap.KiB,
+    "m": cap.MiB,
+    "g": cap.GiB,
+    "t": cap.TiB,
+}
+_INTERVAL_UNITS = {
+    "s": Fraction(1, 60),
+    "m": Fraction(1),
+    "min": Fraction(1),
+    "h": Fraction(60),
+    "d": Fraction(1440),
+}
+
+
+def parse_bytes(value: Any, name: str) -> int:
+    """``471000`` / ``"471KB"`` / ``"32 GiB"`` / ``"31g"`` (JVM style, binary) -> bytes."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} {value!r} is not a size; write e.g. 471KB, 32GiB or a number of bytes")
+    if isinstance(value, int):
+        n: Fraction = Fraction(value)
+    elif isinstance(value, float):
+        n = Fraction(str(value))
+    else:
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        unit = m.group(2).lower() if m else None
+        if not m or unit not in _SIZE_UNITS:
+            raise ConfigError(f"{name} {value!r} is not a size; write e.g. 471KB, 32GiB or a number of bytes")
+        n = Fraction(m.group(1)) * _SIZE_UNITS[unit]
+    if n <= 0:
+        raise ConfigError(f"{name} {value!r} must be greater than zero")
+    return math.ceil(n)
+
+
+def parse_interval(value: Any, name: str = "interval") -> float:
+    """``10`` / ``"10m"`` / ``"1h"`` -> minutes (a plain number is minutes)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
+    if isinstance(value, (int, float)):
+        minutes = Fraction(str(value))
+    else:
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", str(value).lower())
+        if not m or m.group(2) not in {"", *_INTERVAL_UNITS}:
+            raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
+        minutes = Fraction(m.group(1)) * _INTERVAL_UNITS.get(m.group(2) or "m", Fraction(1))
+    if minutes <= 0:
+        raise ConfigError(f"{name} {value!r} must be greater than zero (e.g. 10m)")
+    return float(minutes)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """One detector of a plan. Give ``entities`` (C), ``active_entities`` (A), or both."""
+
+    name: str
+    entities: int | None = None
+    active_entities: int | None = None
+    interval_minutes: float = 10.0
+    features: int = 1
+    shingle_size: int = ms.DEFAULT_SHINGLE_SIZE
+    model_size: int | None = None
+    model_size_source: str = "given"
+    doc_bytes: int = cap.DEFAULT_DOC_BYTES
+    # Where to measure it live (``hcad size --measure``).
+    index: str | None = None
+    time_field: str = "@timestamp"
+    category_fields: tuple[str, ...] = ()
+    detector_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plan-file keys (None values left out)."""
+        d: dict[str, Any] = {
+            "name": self.name,
+            "entities": self.entities,
+            "active_entities": self.active_entities,
+            "interval": f"{self.interval_minutes:g}m",
+            "features": self.features,
+            "shingle_size": self.shingle_size,
+            "model_size": self.model_size,
+            "doc_size": self.doc_bytes,
+            "index": self.index,
+            "time_field": self.time_field if self.index else None,
+            "category_fields": list(self.category_fields) or None,
+            "detector_id": self.detector_id,
+        }
+        return {k: v for k, v in d.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SizingPlan:
+    """A capacity question: detectors, node, retention, plugin version and unit convention."""
+
+    detectors: tuple[DetectorSpec, ...]
+    instance_type: str | None = None
+    heap_bytes: int | None = None
+    percent: float = cap.DEFAULT_PERCENT
+    overhead: float = cap.DEFAULT_OVERHEAD
+    data_nodes: int | None = None
+    plugin_version: str = ms.DEFAULT_PLUGIN_VERSION
+    units: Units = "decimal"
+    replicas: int = 1
+    retention_days: float = cap.DEFAULT_RETENTION_DAYS
+    compare: tuple[str, ...] = ()
+    name: str = "plan"
+    description: str = ""
+    measure_from: str | None = None
+    measure_to: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str | None = None) -> SizingPlan:
+        """Build and validate a plan; raises :class:`ValidationError` listing every problem at once."""
+        issues: list[Issue] = []
+        if not isinstance(d, Mapping):
+            raise ValidationError(
+                [Issue("", "a plan is a mapping (YAML object)", "see sizing/README.md")], source
+            )
+        _unknown(d, _TOP_KEYS, "", issues)
+        node = _section(d, "node", issues)
+        results = _section(d, "results", issues)
+        measure = _section(d, "measure", issues)
+        _unknown(node, _NODE_KEYS, "node.", issues)
+        _unknown(results, _RESULT_KEYS, "results.", issues)
+        _unknown(measure, _MEASURE_KEYS, "measure.", issues)
+
+        def get(path: str, fn: Any, raw: Any, default: Any) -> Any:
+            if raw is None:
+                return default
+            try:
+                return fn(raw)
+            except HcadError as e:
+                issues.append(Issue(path, str(e)))
+                return default
+
+        version = get(
+            "plugin_version",
+            lambda v: _version_str(ms.parse_plugin_version(str(v))),
+            d.get("plugin_version"),
+            ms.DEFAULT_PLUGIN_VERSION,
+        )
+        units = d.get("units", "decimal")
+        if units not in cap.UNITS:
+            issues.append(
+                Issue("units", f"{units!r} is not decimal or binary", "use units: decimal or binary")
+            )
+            units = "decimal"
+        itype = node.get("instance_type")
+        if itype is not None:
+            from hcad.instances import get_instance_type
+
+            get("node.instance_type", lambda v: get_instance_type(str(v)), itype, None)
+        heap = get("node.heap", lambda v: parse_bytes(v, "heap"), node.get("heap"), None)
+        if itype is None and heap is None:
+            issues.append(
+                Issue("node", "needs instance_type or heap", "e.g. node: {instance_type: r5.2xlarge}")
+            )
+        percent = get(
+            "node.model_max_size_percent",
+            lambda v: _percent(v, version),
+            node.get("model_max_size_percent"),
+            cap.DEFAULT_PERCENT,
+        )
+        overhead = get("node.overhead", _overhead, node.get("overhead"), cap.DEFAULT_OVERHEAD)
+        nodes = get("node.data_nodes", lambda v: _pos_int(v, "data_nodes"), node.get("data_nodes"), None)
+        replicas = get("results.replicas", lambda v: _nonneg_int(v, "replicas"), results.get("replicas"), 1)
+        retention = get(
+            "results.retention_days",
+            lambda v: _pos_num(v, "retention_days"),
+            results.get("retention_days"),
+            cap.DEFAULT_RETENTION_DAYS,
+        )
+        doc_default = get(
+            "results.doc_size",
+            lambda v: parse_bytes(v, "doc_size"),
+            results.get("doc_size"),
+            cap.DEFAULT_DOC_BYTES,
+        )
+        compare_raw = d.get("compare") or []
+        compare: list[str] = []
+        if not isinstance(compare_raw, list):
+            issues.append(Issue("compare", "must be a list of instance types", "e.g. compare: [r6g.2xlarge]"))
+        else:
+            from hcad.instances import get_instance_type
+
+            for i, t in enumerate(compare_raw):
+                it = get(f"compare[{i}]", lambda v: get_instance_type(str(v)), t, None)
+                if it is not None:
+                    compare.append(it.short_name)
+
+        dets_raw = d.get("detectors")
+        detectors: list[DetectorSpec] = []
+        if not isinstance(dets_raw, list) or not dets_raw:
+            issues.append(Issue("detectors", "needs at least one detector", "see sizing/README.md"))
+            dets_raw = []
+        for i, raw in enumerate(dets_raw):
+            spec = _detector(raw, f"detectors[{i}]", version, doc_default, issues)
+            if spec is not None:
+                detectors.append(spec)
+        names = [s.name for s in detectors]
+        for n in sorted({n for n in names if names.count(n) > 1}):
+            issues.append(Issue("detectors", f"name {n!r} is used twice", "give each detector its own name"))
+        if issues:
+            raise ValidationError(issues, source)
+        return cls(
+            detectors=tuple(detectors),
+            instance_type=str(itype) if itype is not None else None,
+            heap_bytes=heap,
+            percent=percent,
+            overhead=overhead,
+            data_nodes=nodes,
+            plugin_version=version,
+            units=units,
+            replicas=replicas,
+            retention_days=retention,
+            compare=tuple(compare),
+            name=str(d.get("name") or (Path(source).stem if source else "plan")),
+            description=str(d.get("description") or ""),
+            measure_from=None if measure.get("from") is None else str(measure["from"]),
+            measure_to=None if measure.get("to") is None else str(measure["to"]),
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SizingPlan:
+        """Read a plan file; errors name the file."""
+        import yaml
+
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read plan {str(p)!r}: {e.strerror or e}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"{p}: not valid YAML{at}; fix the syntax") from None
+        return cls.from_dict(data or {}, source=str(p))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan in the plan-file format (round-trips through :meth:`from_dict`)."""
+        node: dict[str, Any] = {"model_max_size_percent": self.percent, "overhead": self.overhead}
+        if self.instance_type:
+            node["instance_type"] = self.instance_type
+        if self.heap_bytes:
+            node["heap"] = self.heap_bytes
+        if self.data_nodes:
+            node["data_nodes"] = self.data_nodes
+        out: dict[str, Any] = {
+            "name": self.name,
+            "plugin_version": self.plugin_version,
+            "units": self.units,
+            "node": node,
+            "results": {"replicas": self.replicas, "retention_days": self.retention_days},
+            "detectors": [s.to_dict() for s in self.detectors],
+        }
+        if self.description:
+            out["description"] = self.description
+        if self.compare:
+            out["compare"] = list(self.compare)
+        if self.measure_from or self.measure_to:
+            out["measure"] = {k: v for k, v in (("from", self.measure_from), ("to", self.measure_to)) if v}
+        return out
+
+    def heap(self) -> tuple[int, str]:
+        """The node heap in bytes and where it came from."""
+        if self.heap_bytes is not None:
+            return self.heap_bytes, "given"
+        assert self.instance_type is not None
+        from hcad.instances import get_instance_type
+
+        it = get_instance_type(self.instance_type)
+        heap = cap.heap_bytes_for_ram(it.ram_gib, self.units)
+        return heap, f"{it.short_name}: RAM {it.ram_gib:g} GiB -> heap min(RAM/2, 32) = {it.heap_gib:g} " + (
+            "GB (decimal)" if self.units == "decimal" else "GiB"
+        )
+
+    def with_instance_type(self, name: str) -> SizingPlan:
+        """The same plan on another instance type (heap derived from the type)."""
+        return replace(self, instance_type=name, heap_bytes=None)
+
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "plugin_version",
+    "units",
+    "node",
+    "results",
+    "detectors",
+    "compare",
+    "measure",
+)
+_NODE_KEYS = ("instance_type", "heap", "model_max_size_percent", "overhead", "data_nodes")
+_RESULT_KEYS = ("replicas", "retention_days", "doc_size")
+_MEASURE_KEYS = ("from", "to")
+_DET_KEYS = (
+    "name", "entities", "active_entities", "interval", "features", "shingle_size", "model_size", "doc_size",
+    "index", "time_field", "category_fields", "detector_id",
+)  # fmt: skip
+
+
+def _version_str(v: tuple[int, int]) -> str:
+    return f"{v[0]}.{v[1]}"
+
+
+def _section(d: Mapping[str, Any], key: str, issues: list[Issue]) -> Mapping[str, Any]:
+    v = d.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, Mapping):
+        issues.append(Issue(key, "must be a mapping", "see sizing/README.md"))
+        return {}
+    return v
+
+
+def _unknown(d: Mapping[str, Any], known: Sequence[str], prefix: str, issues: list[Issue]) -> None:
+    for k in d:
+        if k not in known:
+            close = difflib.get_close_matches(str(k), known, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            issues.append(Issue(f"{prefix}{k}", "unknown key", fix))
+
+
+def _pos_int(v: Any, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ConfigError(f"{name} {v!r} must be a whole number > 0")
+    return v
+
+
+def _nonneg_int(v: Any, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ConfigError(f"{name} {v!r} must be a whole number >= 0")
+    return v
+
+
+def _pos_num(v: Any, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        raise ConfigError(f"{name} {v!r} must be a number > 0")
+    return float(v)
+
+
+def _percent(v: Any, version: str) -> float:
+    lo, hi = ms.percent_range(version)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"model_max_size_percent {v!r} must be a fraction like 0.1 (10% of the heap)")
+    if not lo < v <= hi:
+        raise ConfigError(
+            f"model_max_size_percent {v} is out of range: plugin {version} accepts >{lo:g} to {hi:g} "
+            f"(a fraction of the heap, e.g. 0.1 for 10%)"
+        )
+    return float(v)
+
+
+def _overhead(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= 10:
+        raise ConfigError(f"overhead {v!r} must be a factor between 1 and 10 (1.2 reserves 20%)")
+    return float(v)
+
+
+def _detector(
+    raw: Any, path: str, version: str, doc_default: int, issues: list[Issue]
+) -> DetectorSpec | None:
+    if not isinstance(raw, Mapping):
+        issues.append(Issue(path, "must be a mapping", "e.g. {name: cpu, entities: 1000, interval: 10m}"))
+        return None
+    _unknown(raw, _DET_KEYS, f"{path}.", issues)
+    before = len(issues)
+
+    def get(key: str, fn: Any, default: Any) -> Any:
+        if raw.get(key) is None:
+            return default
+        try:
+            return fn(raw[key])
+        except HcadError as e:
+            issues.append(Issue(f"{path}.{key}", str(e)))
+            return default
+
+    name = str(raw.get("name") or path)
+    entities = get("entities", lambda v: _pos_int(v, "entities"), None)
+    active = get("active_entities", lambda v: _pos_int(v, "active_entities"), None)
+    if raw.get("entities") is None and raw.get("active_entities") is None:
+        issues.append(
+            Issue(
+                path,
+                "needs entities (total count) or active_entities (max per interval)",
+                "measure them with 'hcad entities INDEX --field F' or 'hcad size --measure'",
+            )
+        )
+    interval = get("interval", parse_interval, 10.0)
+    features = get("features", lambda v: _pos_int(v, "features"), 1)
+    shingle = get("shingle_size", lambda v: _pos_int(v, "shingle_size"), ms.DEFAULT_SHINGLE_SIZE)
+    limit = ms.max_shingle_size(version)
+    if raw.get("shingle_size") is not None and isinstance(shingle, int) and shingle > limit:
+        issues.append(
+            Issue(f"{path}.shingle_size", f"{shingle} is out of range: plugin {version} accepts 1 to {limit}")
+        )
+    model_size = get("model_size", lambda v: parse_bytes(v, "model_size"), None)
+    doc_bytes = get("doc_size", lambda v: parse_bytes(v, "doc_size"), doc_default)
+    cats = raw.get("category_fields") or ()
+    if isinstance(cats, str):
+        cats = (cats,)
+    if not isinstance(cats, (list, tuple)) or not all(isinstance(c, str) and c for c in cats):
+        issues.append(
+            Issue(f"{path}.category_fields", "must be a list of field names", "e.g. [host, process]")
+        )
+        cats = ()
+    if len(issues) > before:
+        return None
+    return DetectorSpec(
+        name=name,
+        entities=entities,
+        active_entities=active,
+        interval_minutes=interval,
+        features=features,
+        shingle_size=shingle,
+        model_size=model_size,
+        model_size_source="given",
+        doc_bytes=doc_bytes,
+        index=None if raw.get("index") is None else str(raw["index"]),
+        time_field=str(raw.get("time_field") or "@timestamp"),
+        category_fields=tuple(cats),
+        detector_id=None if raw.get("detector_id") is None else str(raw["detector_id"]),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass(frozen=True)
+class DetectorResult:
+    """One detector's numbers: entities used, model size and result storage."""
+
+    name: str
+    entities: int | None
+    active_entities: int | None
+    interval_minutes: float
+    cache_intervals: int
+    bound: int | None
+    used: int
+    reason: str
+    model_size: int
+    model_size_source: str
+    model_size_explain: str
+    docs_per_interval: int
+    storage: cap.ResultStorage
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "entities": self.entities,
+            "active_entities": self.active_entities,
+            "interval_minutes": self.interval_minutes,
+            "cache_intervals": self.cache_intervals,
+            "cache_bound": self.bound,
+            "entities_used": self.used,
+            "entities_used_reason": self.reason,
+            "model_size_bytes": self.model_size,
+            "model_size_source": self.model_size_source,
+            "model_size_explain": self.model_size_explain,
+            "result_docs_per_interval": self.docs_per_interval,
+            "result_docs_per_day": self.storage.docs_per_day,
+            "result_bytes_per_day": self.storage.bytes_per_day,
+        }
+
+
+@dataclass(frozen=True)
+class TypeOption:
+    """One instance type evaluated for the same workload."""
+
+    instance_type: str
+    ram_gib: float
+    heap_bytes: int
+    models_per_node: int
+    data_nodes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instance_type": self.instance_type,
+            "ram_gib": self.ram_gib,
+            "heap_bytes": self.heap_bytes,
+            "models_per_node": self.models_per_node,
+            "data_nodes": self.data_nodes,
+        }
+
+
+@dataclass
+class SizingReport:
+    """Everything :func:`evaluate` found; ``to_text()`` for people, ``to_dict()`` for scripts."""
+
+    plan: SizingPlan
+    units: Units
+    heap_bytes: int
+    heap_source: str
+    percent: float
+    budget_bytes: int
+    overhead: float
+    detectors: list[DetectorResult]
+    max_model_size: int
+    models_per_node: int
+    total_entities: int
+    memory_nodes: int
+    data_nodes: int
+    constraints: dict[str, int]
+    binding_constraint: str
+    models_per_node_at_d: int
+    used_bytes_per_node: int
+    headroom_bytes: int
+    headroom_fraction: float
+    storage: cap.ResultStorage
+    shards: cap.ShardGuidance
+    steps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    comparison: list[TypeOption] = field(default_factory=list)
+    fit: dict[str, Any] | None = None
+
+    @property
+    def unit_convention(self) -> str:
+        """The sentence stating the unit convention (present in every output)."""
+        return cap.convention_note(self.units)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready result; byte counts are plain integers, ``units`` says how text output scales them."""
+        return {
+            "plan": self.plan.name,
+            "plugin_version": self.plan.plugin_version,
+            "units": self.units,
+            "unit_convention": self.unit_convention,
+            "heap_bytes": self.heap_bytes,
+            "heap_source": self.heap_source,
+            "model_max_size_percent": self.percent,
+            "ad_budget_bytes_per_node": self.budget_bytes,
+            "overhead": self.overhead,
+            "detectors": [d.to_dict() for d in self.detectors],
+            "max_model_size_bytes": self.max_model_size,
+            "models_per_node": self.models_per_node,
+            "total_entities": self.total_entities,
+            "data_nodes": self.data_nodes,
+            "data_nodes_by_constraint": dict(self.constraints),
+            "binding_constraint": self.binding_constraint,
+            "models_per_node_at_data_nodes": self.models_per_node_at_d,
+            "model_bytes_per_node": self.used_bytes_per_node,
+            "headroom_bytes_per_node": self.headroom_bytes,
+            "headroom_fraction": round(self.headroom_fraction, 6),
+            "storage": {
+                "docs_per_day": self.storage.docs_per_day,
+                "bytes_per_day": self.storage.bytes_per_day,
+                "retention_days": self.storage.retention_days,
+                "replicas": self.storage.replicas,
+                "retained_primary_bytes": self.storage.retained_primary_bytes,
+                "retained_total_bytes": self.storage.retained_total_bytes,
+                "provisioned_bytes_aws": self.storage.provisioned_bytes,
+            },
+            "shards": {
+                "result_primaries_per_index": self.shards.result_primaries_per_index,
+                "min_primary_shards": self.shards.min_primary_shards,
+                "max_primary_shards": self.shards.max_primary_shards,
+                "shard_limit_per_node": self.shards.shard_limit_per_node,
+                "notes": list(self.shards.notes),
+            },
+            "comparison": [o.to_dict() for o in self.comparison],
+            "fit": self.fit,
+            "steps": list(self.steps),
+            "warnings": list(self.warnings),
+        }
+
+    def to_text(self) -> str:
+        """A readable report: the answer first, then every step with its numbers."""
+        u = self.units
+        lines = [
+            f"HCAD sizing: {self.plan.name} (plugin {self.plan.plugin_version})",
+            self.unit_convention,
+            "",
+            f"  data nodes needed        {self.data_nodes:,}  (binding: {self.binding_constraint})",
+            f"  entity models per node   {self.models_per_node:,} max, {self.models_per_node_at_d:,} at "
+            f"{self.data_nodes:,} nodes",
+            f"  AD memory per node       {fmt(self.used_bytes_per_node, u)} of {fmt(self.budget_bytes, u)} "
+            f"(headroom {fmt(self.headroom_bytes, u)}, {self.headroom_fraction:.1%})",
+            f"  results per day          {self.storage.docs_per_day:,} docs, "
+            f"{fmt(self.storage.bytes_per_day, u)}",
+            f"  results retained         {fmt(self.storage.retained_primary_bytes, u)} primary, "
+            f"{fmt(self.storage.retained_total_bytes, u)} with {self.storage.replicas} replica(s) over "
+            f"{self.storage.retention_days:g} days",
+            f"  disk to provision (AWS)  {fmt(self.storage.provisioned_bytes, u)}",
+            "",
+            "Steps:",
+        ]
+        lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)]
+        lines += ["", "Shards:"] + [f"  - {n}" for n in self.shards.notes]
+        if self.comparison:
+            lines += ["", "Instance types compared (fewest data nodes first):"]
+            for o in self.comparison:
+                lines.append(
+                    f"  {o.instance_type:<14} RAM {o.ram_gib:>4g} GiB  heap {fmt(o.heap_bytes, u):>10}  "
+                    f"N = {o.models_per_node:>7,}  D = {o.data_nodes:,}"
+                )
+        if self.fit:
+            lines += ["", f"On {self.fit['data_nodes']} data nodes:"]
+            lines.append(f"  entities that fit         {self.fit['entities_that_fit']:,}")
+            sp = self.fit.get("smallest_percent")
+            lines.append(
+                "  smallest model_max_size_percent  "
+                + (
+                    f"{sp}"
+                    if sp is not None
+                    else f"none within the plugin's limit ({self.fit['percent_max']})"
+                )
+            )
+            st = self.fit.get("smallest_instance_type")
+            lines.append(f"  smallest instance type    {st or 'none in the catalog'}")
+        if self.warnings:
+            lines += ["", "Warnings:"] + [f"  ! {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def fmt(n: float, units: Units) -> str:
+    """Bytes in the report's unit convention."""
+    return cap.fmt_bytes(n, units)
+
+
+def _model_size(spec: DetectorSpec, version: str) -> tuple[int, str, str]:
+    if spec.model_size is not None:
+        src = spec.model_size_source
+        return spec.model_size, src, f"{src}: {spec.model_size:,} bytes"
+    est = ms.estimate_entity_model_size(spec.features, spec.shingle_size, version)
+    return est.bytes, "estimated", est.explain()
+
+
+def _detector_result(spec: DetectorSpec, plan: SizingPlan) -> DetectorResult:
+    used, reason, bound = cap.entities_used(spec.entities, spec.active_entities, spec.interval_minutes)
+    size, source, explain = _model_size(spec, plan.plugin_version)
+    known = [x for x in (spec.entities, spec.active_entities) if x is not None]
+    docs = min(known)  # one result per active entity per interval
+    storage = cap.result_storage(
+        docs, spec.interval_minutes, spec.doc_bytes, plan.retention_days, plan.replicas
+    )
+    return DetectorResult(
+        name=spec.name,
+        entities=spec.entities,
+        active_entities=spec.active_entities,
+        interval_minutes=spec.interval_minutes,
+        cache_intervals=cap.cache_intervals(spec.interval_minutes),
+        bound=bound,
+        used=used,
+        reason=reason,
+        model_size=size,
+        model_size_source=source,
+        model_size_explain=explain,
+        docs_per_interval=docs,
+        storage=storage,
+    )
+
+
+def _nodes_for(plan: SizingPlan, total: int, max_size: int, heap: int) -> tuple[int, int]:
+    n = cap.models_per_node(heap, plan.percent, max_size)
+    if n <= 0:
+        return 0, 0
+    return n, cap.data_nodes(total, n, plan.overhead)
+
+
+def evaluate(plan: SizingPlan) -> SizingReport:
+    """Size a plan: models per node, data nodes, headroom, storage, shards, with each step explained."""
+    u = plan.units
+    heap, heap_source = plan.heap()
+    dets = [_detector_result(s, plan) for s in plan.detectors]
+    max_size = max(d.model_size for d in dets)
+    total = sum(d.used for d in dets)
+    budget = cap.heap_budget(heap, plan.percent)
+    n = budget // max_size
+    if n <= 0:
+        raise ConfigError(
+            f"one node's AD budget ({fmt(budget, u)} = heap x {plan.percent}) is smaller than one "
+            f"{max_size:,}-byte entity model: raise node.model_max_size_percent or use a larger instance type"
+        )
+    memory_nodes = cap.data_nodes(total, n, plan.overhead)
+    constraints = {
+        "AD model memory": memory_nodes,
+        f"{plan.replicas} replica(s) need distinct nodes": plan.replicas + 1,
+    }
+    binding = max(constraints, key=lambda k: constraints[k])
+    d_nodes = constraints[binding]
+    at_d = math.ceil(total / d_nodes)
+    used_bytes = at_d * max_size
+    headroom = budget - used_bytes
+    storage_total = _sum_storage([d.storage for d in dets], plan, d_nodes)
+    shards = cap.shard_guidance(
+        storage_total.retained_primary_bytes, plan.replicas, d_nodes, heap / cap.unit_names(u)[1]
+    )
+
+    steps: list[str] = []
+    for d in dets:
+        if d.bound is not None:
+            steps.append(
+                f"{d.name}: B = A x ceil(120 / {d.interval_minutes:g} min) = {d.active_entities:,} x "
+                f"{d.cache_intervals} = {d.bound:,}"
+            )
+        steps.append(f"{d.name}: E = {d.used:,} ({d.reason})")
+        steps.append(f"{d.name}: S = {d.model_size:,} bytes ({d.model_size_explain})")
+    steps.append(f"H = {fmt(heap, u)} = {heap:,} bytes ({heap_source})")
+    steps.append(
+        f"N = floor(H x P / max(S)) = floor({heap:,} x {plan.percent:g} / {max_size:,}) = "
+        f"floor({budget:,} / {max_size:,}) = {n:,} models per node"
+    )
+    steps.append(
+        f"D = ceil({plan.overhead:g} x sum(E) / N) = ceil({plan.overhead:g} x {total:,} / {n:,}) "
+        f"= {memory_nodes:,}"
+    )
+    if binding != "AD model memory":
+        steps.append(f"D = {d_nodes} because {binding} (memory alone needs {memory_nodes})")
+    steps.append(
+        f"at D = {d_nodes:,}: ceil({total:,} / {d_nodes:,}) = {at_d:,} models per node "
+        f"x {max_size:,} bytes = "
+        f"{fmt(used_bytes, u)} of the {fmt(budget, u)} budget; headroom {fmt(headroom, u)}"
+    )
+    for d in dets:
+        st = d.storage
+        steps.append(
+            f"{d.name}: results/day = {d.docs_per_interval:,} x 1440 / {d.interval_minutes:g} "
+            f"= {st.docs_per_day:,} "
+            f"docs x {plan_doc(plan, d.name):,} B = {fmt(st.bytes_per_day, u)}"
+        )
+    steps.append(
+        f"retained = {fmt(storage_total.bytes_per_day, u)}/day x {plan.retention_days:g} days = "
+        f"{fmt(storage_total.retained_primary_bytes, u)}; x (1 + {plan.replicas}) = "
+        f"{fmt(storage_total.retained_total_bytes, u)}"
+    )
+    steps.append(
+        f"AWS disk = retained x 1.1 (indexing) / 0.95 (OS reserve) / 0.8 (service, max 20 GiB per node) = "
+        f"{fmt(storage_total.provisioned_bytes, u)}"
+    )
+
+    warnings: list[str] = []
+    if plan.percent > 0.5:
+        warnings.append(
+            f"model_max_size_percent {plan.percent:g} leaves {1 - plan.percent:.0%} of the heap "
+            "for indexing and search"
+        )
+    if headroom < 0:
+        warnings.append(
+            "models exceed the AD budget at this node count; the plugin will load models from disk"
+        )
+    if d_nodes > 200:
+        warnings.append(
+            f"{d_nodes} data nodes: consider larger instance types (compare:) or a higher percent"
+        )
+
+    report = SizingReport(
+        plan=plan,
+        units=u,
+        heap_bytes=heap,
+        heap_source=heap_source,
+        percent=plan.percent,
+        budget_bytes=budget,
+        overhead=plan.overhead,
+        detectors=dets,
+        max_model_size=max_size,
+        models_per_node=n,
+        total_entities=total,
+        memory_nodes=memory_nodes,
+        data_nodes=d_nodes,
+        constraints=constraints,
+        binding_constraint=binding,
+        models_per_node_at_d=at_d,
+        used_bytes_per_node=used_bytes,
+        headroom_bytes=headroom,
+        headroom_fraction=headroom / budget,
+        storage=storage_total,
+        shards=shards,
+        steps=steps,
+        warnings=warnings,
+    )
+    if plan.compare:
+        report.comparison = compare_instance_types(plan, plan.compare)
+    if plan.data_nodes:
+        report.fit = fit_on_cluster(plan, plan.data_nodes)
+    return report
+
+
+def plan_doc(plan: SizingPlan, name: str) -> int:
+    """The result document size of the detector called ``name``."""
+    return next(s.doc_bytes for s in plan.detectors if s.name == name)
+
+
+def _sum_storage(parts: Iterable[cap.ResultStorage], plan: SizingPlan, nodes: int) -> cap.ResultStorage:
+    parts = list(parts)
+    primary = sum(p.retained_primary_bytes for p in parts)
+    return cap.ResultStorage(
+        docs_per_day=sum(p.docs_per_day for p in parts),
+        bytes_per_day=sum(p.bytes_per_day for p in parts),
+        retained_primary_bytes=primary,
+        retained_total_bytes=sum(p.retained_total_bytes for p in parts),
+        provisioned_bytes=cap.aws_provisioned_bytes(primary, plan.replicas, nodes),
+        replicas=plan.replicas,
+        retention_days=plan.retention_days,
+    )
+
+
+def _workload(plan: SizingPlan) -> tuple[int, int]:
+    dets = [_detector_result(s, plan) for s in plan.detectors]
+    return sum(d.used for d in dets), max(d.model_size for d in dets)
+
+
+def compare_instance_types(plan: SizingPlan, types: Sequence[str]) -> list[TypeOption]:
+    """Each type's data-node count for the plan's workload, fewest nodes first (then least RAM).
+
+    The first entry is the cheapest of the list by node count. Types where one node cannot hold a single
+    model are left out.
+    """
+    from hcad.instances import get_instance_type
+
+    total, max_size = _workload(plan)
+    out: list[TypeOption] = []
+    for name in dict.fromkeys(types):
+        it = get_instance_type(name)
+        heap = cap.heap_bytes_for_ram(it.ram_gib, plan.units)
+        n, d = _nodes_for(plan, total, max_size, heap)
+        if n > 0:
+            out.append(TypeOption(it.short_name, it.ram_gib, heap, n, max(d, plan.replicas + 1)))
+    return sorted(out, key=lambda o: (o.data_nodes, o.ram_gib, o.instance_type))
+
+
+def fit_on_cluster(plan: SizingPlan, nodes: int) -> dict[str, Any]:
+    """Reverse questions for a cluster of ``nodes`` data nodes like the plan's.
+
+    Returns the entities that fit (with the overhead reserved, largest model size), the smallest
+    ``model_max_size_percent`` (rounded up to 0.001) and the smallest catalog instance type that host
+    the plan's workload on that many nodes (None when nothing within the plugin's limits does).
+    """
+    from hcad.instances import instance_types
+
+    total, max_size = _workload(plan)
+    heap, _ = plan.heap()
+    fit = cap.entities_that_fit(nodes, heap, plan.percent, max_size, plan.overhead)
+    lo, hi = ms.percent_range(plan.plugin_version)
+    # Models each node must hold: ceil(overhead * total / nodes); P must give that many models of max_size.
+    need = math.ceil(Fraction(str(plan.overhead)) * total / nodes)
+    p = Fraction(need * max_size, heap)
+    smallest = math.ceil(p * 1000) / 1000
+    # The plugin truncates heap * P; step up until the truncated budget really holds `need` models.
+    while smallest <= hi and cap.heap_budget(heap, smallest) // max_size < need:
+        smallest = round(smallest + 0.001, 3)
+    smallest_type = None
+    for it in instance_types():
+        h = cap.heap_bytes_for_ram(it.ram_gib, plan.units)
+        n, d = _nodes_for(plan, total, max_size, h)
+        if n > 0 and d <= nodes:
+            smallest_type = it.short_name
+            break
+    return {
+        "data_nodes": nodes,
+        "entities_that_fit": fit,
+        "workload_entities": total,
+        "fits": fit >= total,
+        "smallest_percent": smallest if lo < smallest <= hi else None,
+        "percent_max": hi,
+        "smallest_instance_type": smallest_type,
+    }
+
+
+def nodes_curve(plan: SizingPlan, types: Sequence[str], entity_counts: Sequence[int]) -> dict[str, list[int]]:
+    """Data nodes needed per instance type for each total entity count (for plotting)."""
+    from hcad.instances import get_instance_type
+
+    _, max_size = _workload(plan)
+    out: dict[str, list[int]] = {}
+    for name in dict.fromkeys(types):
+        it = get_instance_type(name)
+        heap = cap.heap_bytes_for_ram(it.ram_gib, plan.units)
+        n = cap.models_per_node(heap, plan.percent, max_size)
+        if n > 0:
+            out[it.short_name] = [
+                max(cap.data_nodes(c, n, plan.overhead), plan.replicas + 1) for c in entity_counts
+            ]
+    return out
