@@ -1,0 +1,408 @@
+"""Every vector of shared/reference/sizing.md, plus the plan/report behaviour around them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hcad.errors import ConfigError, ValidationError
+from hcad.instances import get_instance_type, heap_gib_for_ram
+from hcad.sizing import (
+    SizingPlan,
+    active_entity_bound,
+    aws_provisioned_bytes,
+    cache_intervals,
+    compare_instance_types,
+    data_nodes,
+    entities_that_fit,
+    entities_used,
+    estimate_entity_model_size,
+    evaluate,
+    fit_on_cluster,
+    models_per_node,
+    parse_bytes,
+    parse_interval,
+    result_storage,
+)
+from hcad.sizing.capacity import GB, MB, GiB
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- node count vectors -------------------------------------------------------------------------------
+
+
+def test_blog_two_detectors_36_nodes() -> None:
+    n = models_per_node(32 * GB, 0.5, max(471_000, 403_000))
+    assert n == 33_970
+    assert data_nodes(500_000 + 500_000, n, 1.2) == 36
+
+
+def test_blog_profile_size_36_nodes() -> None:
+    n = models_per_node(32 * GB, 0.5, 470_491)
+    assert n == 34_007
+    assert data_nodes(1_000_000, n) == 36
+
+
+def test_binary_heap_33_nodes() -> None:
+    n = models_per_node(2**35, 0.5, 471_000)
+    assert n == 36_475
+    assert data_nodes(1_000_000, n) == 33
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [(1, 120), (5, 24), (7, 18), (10, 12), (15, 8), (60, 2), (90, 2), (180, 1)],
+)
+def test_cache_intervals(interval: int, expected: int) -> None:
+    assert cache_intervals(interval) == expected
+
+
+def test_data_nodes_exact_multiple_is_not_bumped_by_float_error() -> None:
+    # 1.2 * 1000 / 12 is exactly 100; a float product 1.2*1000 could round above and ceil to 101.
+    assert data_nodes(1000, 12, 1.2) == 100
+
+
+# --- storage vectors ----------------------------------------------------------------------------------
+
+
+def test_blog_result_storage() -> None:
+    st = result_storage(1_000_000, 10, doc_bytes=1000, retention_days=30, replicas=1)
+    assert st.docs_per_day == 144_000_000
+    assert st.bytes_per_day == 144 * GB
+    assert st.retained_primary_bytes == 4_320 * GB
+    assert st.retained_total_bytes == 8_640 * GB
+
+
+def test_aws_overheads_66_gib_to_191_gib() -> None:
+    assert round(aws_provisioned_bytes(66 * GiB, replicas=1) / GiB) == 191
+
+
+def test_aws_overhead_cap_20_gib_per_node() -> None:
+    # 10 TiB primary on 3 nodes: 20% of each node's disk would exceed 20 GiB, so only 20 GiB each is reserved.
+    primary = 10 * 1024 * GiB
+    uncapped = aws_provisioned_bytes(primary, 1)
+    capped = aws_provisioned_bytes(primary, 1, nodes=3)
+    assert capped < uncapped
+    assert capped == pytest.approx(primary * 2 * 1.1 / 0.95 + 3 * 20 * GiB, abs=1)
+
+
+def test_docs_example_2429_entities() -> None:
+    # OpenSearch docs: 3 nodes x 8096 MB heap x 0.1 / 1 MB model = 2428.8, which the docs round to 2,429.
+    assert round(3 * 8096 * MB * 0.1 / MB) == 2429
+    # What the plugin can really host: each node's budget is floored separately, 809 x 3.
+    assert entities_that_fit(3, 8096 * MB, 0.1, 1 * MB, overhead=1.0) == 2427
+
+
+@pytest.mark.parametrize(("ram", "heap"), [(16, 8), (64, 32), (512, 32)])
+def test_heap_for_ram(ram: int, heap: int) -> None:
+    assert heap_gib_for_ram(ram) == heap
+
+
+# --- estimator vectors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"), [(1, 400_768), (2, 475_160), (3, 549_552), (4, 623_944), (5, 698_336)]
+)
+def test_estimator_current(features: int, expected: int) -> None:
+    est = estimate_entity_model_size(features, 8, "2.19.4.0")
+    assert est.bytes == expected
+    assert est.trees == 50
+    assert estimate_entity_model_size(features, 8, "2.15").bytes == expected
+
+
+def test_estimator_legacy_is_the_blog_403kb() -> None:
+    est = estimate_entity_model_size(1, 8, "2.14")
+    assert est.bytes == 403_491
+    assert est.trees == 30
+    assert estimate_entity_model_size(1, 8, "1.1").bytes == 403_491
+
+
+@pytest.mark.parametrize("version", ["1.3", "2.14", "2.15", "2.19", "3.0"])
+def test_shingle_129_rejected(version: str) -> None:
+    with pytest.raises(ConfigError, match="shingle_size 129 is out of range"):
+        estimate_entity_model_size(1, 129, version)
+
+
+def test_legacy_rejects_shingle_above_60() -> None:
+    with pytest.raises(ConfigError, match="1 to 60"):
+        estimate_entity_model_size(1, 61, "2.14")
+    assert estimate_entity_model_size(1, 128, "2.15").bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("features", "shingle", "expected"),
+    [
+        # Worked by hand from the 2.15+ formula in sizing.md, one branch each:
+        # s=1: psc 1, 2-byte point-store locations (1 x 12801 < 65535), NodeStoreSmall.
+        (1, 1, 152 + 4 * 1 * 1 * 12800 + 64 + 2 * 12800 + 4 + 12800 + 50 * (2768 + 2048 + 352) + 3944),
+        # s=9: psc drops to 0.13, so a 9-shingle model is *smaller* than an 8-shingle one.
+        (1, 9, 152 + 59904 + 64 * 9 + 4 * 12800 + 36 + 12800 + 50 * (2768 + 2048 + 352) + 3944),
+        # d = 5 x 64 = 320 > 256: NodeStoreMedium (16 x 256 + 202 = 4298 bytes per tree).
+        (5, 64, 152 * 5 + 819200 + 64 * 320 + 4 * 12800 + 256 + 12800 + 50 * (4298 + 2048 + 352) + 3944),
+    ],
+)
+def test_estimator_branches(features: int, shingle: int, expected: int) -> None:
+    assert estimate_entity_model_size(features, shingle, "2.19").bytes == expected
+
+
+def test_estimator_not_monotonic_in_shingle() -> None:
+    assert estimate_entity_model_size(1, 9, "2.19").bytes < estimate_entity_model_size(1, 8, "2.19").bytes
+
+
+def test_version_1_0_and_garbage_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"starts at 1\.1"):
+        estimate_entity_model_size(1, 8, "1.0")
+    with pytest.raises(ConfigError, match="not a version"):
+        estimate_entity_model_size(1, 8, "latest")
+    with pytest.raises(ConfigError, match="features 0"):
+        estimate_entity_model_size(0, 8, "2.19")
+
+
+# --- cache bound / entities used ----------------------------------------------------------------------
+
+
+def test_entities_used_reasons() -> None:
+    assert entities_used(1000, None, 10) == (1000, "C: total entity count known", None)
+    e, why, b = entities_used(None, 1000, 10)
+    assert (e, b) == (12_000, 12_000) and why.startswith("B")
+    e, why, b = entities_used(5000, 1000, 10)
+    assert (e, b) == (5000, 12_000) and "= C" in why
+    e, why, b = entities_used(50_000, 1000, 10)
+    assert (e, b) == (12_000, 12_000) and "= B" in why
+    assert active_entity_bound(1000, 60) == 2000
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: entities_used(0, None, 10), "entities 0"),
+        (lambda: entities_used(-5, None, 10), "entities -5"),
+        (lambda: entities_used(None, 0, 10), "active_entities 0"),
+        (lambda: cache_intervals(0), "interval 0"),
+        (lambda: entities_used(None, None, 10), "give entities"),
+        (lambda: models_per_node(32 * GB, 0.5, 0), "model_size 0"),
+    ],
+)
+def test_bad_numbers(call, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        call()
+
+
+# --- plans --------------------------------------------------------------------------------------------
+
+
+def _plan(**over) -> dict:
+    d = {
+        "name": "t",
+        "plugin_version": "2.19",
+        "node": {"instance_type": "r5.2xlarge", "model_max_size_percent": 0.5},
+        "detectors": [{"name": "a", "entities": 1000, "interval": "10m", "features": 1}],
+    }
+    d.update(over)
+    return d
+
+
+def test_blog_plan_file_gives_36_nodes_and_states_units() -> None:
+    report = evaluate(SizingPlan.from_yaml(ROOT / "sizing" / "blog-million-entities.yaml"))
+    assert report.data_nodes == 36
+    assert report.models_per_node == 33_970
+    assert report.binding_constraint == "AD model memory"
+    assert report.storage.bytes_per_day == 144 * GB
+    assert report.storage.retained_total_bytes == 8_640 * GB
+    text = report.to_text()
+    assert "units: decimal" in text and "36" in text
+    d = report.to_dict()
+    assert d["units"] == "decimal" and d["unit_convention"].startswith("units: decimal")
+    assert d["data_nodes"] == 36
+
+
+def test_blog_plan_in_binary_units_needs_33_nodes() -> None:
+    plan = SizingPlan.from_yaml(ROOT / "sizing" / "blog-million-entities.yaml")
+    d = plan.to_dict()
+    d["units"] = "binary"
+    report = evaluate(SizingPlan.from_dict(d))
+    assert report.heap_bytes == 2**35
+    assert report.data_nodes == 33
+    assert "units: binary" in report.to_text()
+
+
+def test_fleet_plan_estimates_sizes_and_answers_reverse_questions() -> None:
+    plan = SizingPlan.from_yaml(ROOT / "sizing" / "fleet-500-servers.yaml")
+    report = evaluate(plan)
+    sizes = {d.name: (d.model_size, d.model_size_source) for d in report.detectors}
+    assert sizes["cpu"] == (475_160, "estimated")
+    assert sizes["memory"] == (549_552, "estimated")
+    assert report.max_model_size == 549_552
+    # r6g.large: 16 GiB RAM -> 8 GiB heap; 10% of 8 GiB truncated, divided by the largest model.
+    assert report.models_per_node == int(8 * GiB * 0.1) // 549_552
+    assert report.fit is not None and report.fit["data_nodes"] == 3
+    fit = report.fit
+    assert fit["fits"] is False
+    # The smallest percent really makes 3 nodes enough, and 0.001 less does not.
+    need = -(-12 * report.total_entities // (10 * 3))  # ceil(1.2 * total / 3)
+    assert int(8 * GiB * fit["smallest_percent"]) // 549_552 >= need
+    assert int(8 * GiB * (fit["smallest_percent"] - 0.001)) // 549_552 < need
+
+
+def test_round_trip_plan_dict() -> None:
+    plan = SizingPlan.from_yaml(ROOT / "sizing" / "fleet-500-servers.yaml")
+    again = SizingPlan.from_dict(plan.to_dict())
+    assert evaluate(again).to_dict() == evaluate(plan).to_dict()
+
+
+def test_replicas_can_bind() -> None:
+    report = evaluate(SizingPlan.from_dict(_plan(results={"replicas": 2})))
+    assert report.data_nodes == 3
+    assert report.constraints["AD model memory"] == 1
+    assert "replica" in report.binding_constraint
+
+
+def test_compare_orders_by_node_count() -> None:
+    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000_000}]))
+    opts = compare_instance_types(plan, ["r6g.large", "r6g.2xlarge", "r6g.xlarge"])
+    assert [o.instance_type for o in opts] == ["r6g.2xlarge", "r6g.xlarge", "r6g.large"]
+    assert opts[0].data_nodes < opts[1].data_nodes < opts[2].data_nodes
+
+
+def test_fit_on_cluster_smallest_type() -> None:
+    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 100_000}]))
+    fit = fit_on_cluster(plan, 4)
+    it = get_instance_type(fit["smallest_instance_type"])
+    alt = evaluate(plan.with_instance_type(it.name))
+    assert alt.data_nodes <= 4
+
+
+def test_model_size_given_overrides_estimate() -> None:
+    report = evaluate(
+        SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 10, "model_size": "1MB"}]))
+    )
+    assert report.detectors[0].model_size == 1_000_000
+    assert report.detectors[0].model_size_source == "given"
+
+
+# --- bad input: one clear error each ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("over", "path", "match"),
+    [
+        (
+            {"detectors": [{"name": "a", "entities": 0}]},
+            "detectors[0].entities",
+            "must be a whole number > 0",
+        ),
+        ({"detectors": [{"name": "a", "entities": -3}]}, "detectors[0].entities", "-3"),
+        (
+            {"detectors": [{"name": "a", "entities": 5, "interval": 0}]},
+            "detectors[0].interval",
+            "greater than zero",
+        ),
+        (
+            {"detectors": [{"name": "a", "entities": 5, "shingle_size": 129}]},
+            "detectors[0].shingle_size",
+            "129",
+        ),
+        ({"node": {"instance_type": "r5.2xlarg"}}, "node.instance_type", "did you mean r5.2xlarge"),
+        (
+            {"node": {"heap": "32GB", "model_max_size_percent": 0.95}},
+            "node.model_max_size_percent",
+            "0 to 0.9",
+        ),
+        (
+            {"node": {"heap": "32GB", "model_max_size_percent": 0}},
+            "node.model_max_size_percent",
+            "out of range",
+        ),
+        (
+            {"node": {"heap": "32GB"}, "plugin_version": "2.14", "detectors": [{"name": "a", "entities": 1}]},
+            "",
+            "",
+        ),
+        ({"detectors": [{"name": "a", "entitys": 5}]}, "detectors[0].entitys", "did you mean 'entities'"),
+        ({"units": "metric"}, "units", "decimal or binary"),
+    ],
+)
+def test_bad_plan_input(over: dict, path: str, match: str) -> None:
+    if not path:  # a valid control case inside the table: 2.14 plan with default percent works
+        assert evaluate(SizingPlan.from_dict(_plan(**over))).data_nodes >= 1
+        return
+    with pytest.raises(ValidationError) as err:
+        SizingPlan.from_dict(_plan(**over), source="plan.yaml")
+    paths = [i.path for i in err.value.issues]
+    assert path in paths
+    assert match in str(err.value)
+    assert str(err.value).startswith("plan.yaml: ")
+    assert "\n" not in str(err.value)
+
+
+def test_percent_range_depends_on_version() -> None:
+    ok = _plan(node={"heap": "32GB", "model_max_size_percent": 0.8})
+    assert SizingPlan.from_dict(ok).percent == 0.8
+    with pytest.raises(ValidationError, match=r"0 to 0\.7"):
+        SizingPlan.from_dict({**ok, "plugin_version": "2.14"})
+
+
+def test_unknown_instance_type_error_suggests_names() -> None:
+    with pytest.raises(ConfigError, match="did you mean") as err:
+        get_instance_type("r6g.2xlarg")
+    assert "r6g.2xlarge" in str(err.value)
+    with pytest.raises(ConfigError, match="known families"):
+        get_instance_type("zz9.huge")
+
+
+def test_plan_needs_detectors_and_node() -> None:
+    with pytest.raises(ValidationError) as err:
+        SizingPlan.from_dict({"node": {}})
+    paths = {i.path for i in err.value.issues}
+    assert {"node", "detectors"} <= paths
+
+
+def test_budget_smaller_than_a_model() -> None:
+    plan = SizingPlan.from_dict(_plan(node={"heap": "1MB"}))
+    with pytest.raises(ConfigError, match="smaller than one"):
+        evaluate(plan)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (471000, 471_000),
+        ("471KB", 471_000),
+        ("471 KiB", 482_304),
+        ("32GB", 32 * GB),
+        ("31g", 31 * GiB),
+        (1.5, 2),
+    ],
+)
+def test_parse_bytes(raw, expected: int) -> None:
+    assert parse_bytes(raw, "x") == expected
+
+
+@pytest.mark.parametrize("raw", ["lots", "-1GB", "0", True, "5 parsecs"])
+def test_parse_bytes_rejects(raw) -> None:
+    with pytest.raises(ConfigError, match="x "):
+        parse_bytes(raw, "x")
+
+
+@pytest.mark.parametrize(
+    ("raw", "minutes"), [(10, 10.0), ("10m", 10.0), ("1h", 60.0), ("90s", 1.5), ("1d", 1440.0)]
+)
+def test_parse_interval(raw, minutes: float) -> None:
+    assert parse_interval(raw) == minutes
+
+
+@pytest.mark.parametrize("raw", [0, "0m", "ten", "-5", False])
+def test_parse_interval_rejects(raw) -> None:
+    with pytest.raises(ConfigError, match="interval"):
+        parse_interval(raw)
+
+
+def test_instance_catalog_rule() -> None:
+    assert get_instance_type("r5.2xlarge").ram_gib == 64
+    assert get_instance_type("m6g.large.search").ram_gib == 8
+    assert get_instance_type("C5.9XLARGE").ram_gib == 72
+    assert get_instance_type("r7g.medium").ram_gib == 8
+    assert get_instance_type("or1.16xlarge").heap_gib == 32
