@@ -193,6 +193,8 @@ def sigv4_auth(region: str | None, service: str = "es", session: Any = None) -> 
 class HcadClient(OpenSearch):
     """An opensearch-py client that knows which plugins and version the cluster has."""
 
+    settings: ConnectionSettings
+
     def __init__(self, settings: ConnectionSettings, **kwargs: Any) -> None:
         self.settings = settings
         super().__init__(**kwargs)
@@ -201,16 +203,19 @@ class HcadClient(OpenSearch):
         return f"<HcadClient {self.settings.url} auth={self.settings.auth}>"
 
     @cached_property
-    def plugins(self) -> frozenset[str]:
-        """Names of the plugins installed on the cluster (``_cat/plugins``; cached)."""
+    def installed_plugins(self) -> frozenset[str]:
+        """Names of the plugins installed on the cluster (``_cat/plugins``; cached).
+
+        (Not ``plugins``: opensearch-py already uses that name for its plugin API namespaces.)
+        """
         with translate_errors("listing plugins"):
             rows = self.cat.plugins(format="json")
         return frozenset(str(r.get("component")) for r in rows)
 
     def require_plugin(self, plugin: str) -> None:
         """Raise :class:`PluginMissing` unless ``plugin`` is installed."""
-        if plugin not in self.plugins:
-            raise PluginMissing(plugin, self.settings.url, self.plugins)
+        if plugin not in self.installed_plugins:
+            raise PluginMissing(plugin, self.settings.url, self.installed_plugins)
 
     @cached_property
     def version(self) -> tuple[int, int, int]:

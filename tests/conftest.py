@@ -54,12 +54,13 @@ def os_client(os_url: str):
     import hcad
 
     client = hcad.connect(os_url, timeout=120)
-    client.cluster.health(wait_for_status="yellow", timeout="60s")
+    # The query string carries the server-side timeout: opensearch-py reads a 'timeout' param as its own.
+    client.transport.perform_request("GET", "/_cluster/health?wait_for_status=yellow&timeout=60s")
     return client
 
 
 def _require_plugin(client, info: dict, plugin: str) -> None:
-    if plugin in client.plugins:
+    if plugin in client.installed_plugins:
         return
     why = info.get("missing", {}).get(plugin, "not installed on the test cluster")
     msg = f"{plugin} plugin unavailable: {why}"

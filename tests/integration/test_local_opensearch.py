@@ -1,0 +1,99 @@
+"""The project's own OpenSearch (scripts/opensearch) and hcad.connect against it."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import hcad
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "opensearch"
+
+
+def _script_version() -> str:
+    m = re.search(r'^OPENSEARCH_VERSION = "([\d.]+)"', SCRIPT.read_text(), re.M)
+    assert m, "scripts/opensearch must define OPENSEARCH_VERSION"
+    return m.group(1)
+
+
+def test_server_is_the_pinned_2_19_release(os_client) -> None:
+    number = os_client.info()["version"]["number"]
+    assert number.startswith("2.19.")
+    if not __import__("os").environ.get("HCAD_TEST_URL"):
+        assert number == _script_version()
+    assert os_client.version[:2] == (2, 19)
+
+
+def test_job_scheduler_plugin_is_installed(os_client) -> None:
+    components = {row["component"] for row in os_client.cat.plugins(format="json")}
+    assert "opensearch-job-scheduler" in components
+
+
+def test_anomaly_detection_plugin_is_installed(ad_client) -> None:
+    components = {row["component"] for row in ad_client.cat.plugins(format="json")}
+    assert {"opensearch-anomaly-detection", "opensearch-job-scheduler"} <= components
+
+
+def test_alerting_plugin_is_installed(alerting_client) -> None:
+    components = {row["component"] for row in alerting_client.cat.plugins(format="json")}
+    assert "opensearch-alerting" in components
+
+
+def test_create_and_delete_an_index_through_connect(os_url: str, index_name: str) -> None:
+    client = hcad.connect(os_url)
+    client.indices.create(index=index_name, body={"mappings": {"properties": {"host": {"type": "keyword"}}}})
+    try:
+        assert client.indices.exists(index=index_name)
+        client.index(index=index_name, id="1", body={"host": "h1"}, refresh=True)
+        assert client.count(index=index_name)["count"] == 1
+        # One node: the script sets replicas to 0 so the index is green, not yellow.
+        assert client.cluster.health(index=index_name)["status"] == "green"
+    finally:
+        client.indices.delete(index=index_name)
+    assert not client.indices.exists(index=index_name)
+
+
+def test_missing_plugin_is_reported_by_name(os_client) -> None:
+    from hcad.errors import PluginMissing
+
+    if "opensearch-anomaly-detection" in os_client.installed_plugins:
+        pytest.skip("the AD plugin is installed here; this checks the message when it is not")
+    with pytest.raises(PluginMissing) as e:
+        os_client.require_plugin("opensearch-anomaly-detection")
+    msg = str(e.value)
+    assert "opensearch-anomaly-detection" in msg and os_client.settings.url in msg and "\n" not in msg
+
+
+def test_start_reuses_a_running_node(os_url: str) -> None:
+    if "127.0.0.1" not in os_url:
+        pytest.skip("HCAD_TEST_URL points elsewhere")
+    port = os_url.rsplit(":", 1)[1]
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "start", "--port", port, "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["started_now"] is False and info["running"] is True
+
+
+def test_start_refuses_a_port_taken_by_something_else() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        out = subprocess.run(
+            [sys.executable, str(SCRIPT), "start", "--port", str(port)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 1
+    assert f"port {port} is in use" in out.stderr and "Traceback" not in out.stderr
