@@ -28,9 +28,7 @@ def _start_local() -> dict:
         [sys.executable, str(OS_SCRIPT), "start", "--json"], capture_output=True, text=True, timeout=900
     )
     if proc.returncode != 0:
-        pytest.fail(
-            f"scripts/opensearch start failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False
-        )
+        pytest.fail(f"scripts/opensearch start failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

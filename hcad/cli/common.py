@@ -20,9 +20,7 @@ def connection_options(f: F) -> F:
     """Options every command shares for reaching the cluster (values default to the environment)."""
     options = [
         click.option("--url", metavar="URL", help="Cluster URL [env HCAD_URL; default http://127.0.0.1:9200]."),
-        click.option(
-            "--auth", type=click.Choice(["basic", "sigv4", "none"]), help="Authentication [env HCAD_AUTH]."
-        ),
+        click.option("--auth", type=click.Choice(["basic", "sigv4", "none"]), help="Authentication [env HCAD_AUTH]."),
         click.option("--user", metavar="NAME", help="User for basic auth [env HCAD_USER]."),
         click.option(
             "--password",

@@ -17,6 +17,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -32,14 +33,19 @@ SECRET = "s3cr3t-Pa55word!"
 class Recorder(http.server.BaseHTTPRequestHandler):
     """Answers like an OpenSearch root endpoint and remembers each request."""
 
-    requests: list[dict] = []
+    requests: ClassVar[list[dict]] = []
     status = 200
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         type(self).requests.append(
-            {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
         )
         if type(self).status == 401:
             payload = {"error": {"type": "security_exception", "reason": "missing authentication"}, "status": 401}
@@ -77,7 +83,15 @@ def _serve(tls: ssl.SSLContext | None = None) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HCAD_URL", "HCAD_AUTH", "HCAD_USER", "HCAD_PASSWORD", "HCAD_INSECURE", "HCAD_CA_CERTS", "HCAD_TIMEOUT"):
+    for var in (
+        "HCAD_URL",
+        "HCAD_AUTH",
+        "HCAD_USER",
+        "HCAD_PASSWORD",
+        "HCAD_INSECURE",
+        "HCAD_CA_CERTS",
+        "HCAD_TIMEOUT",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -220,7 +234,7 @@ def test_tls_is_verified_by_default(https_url: str) -> None:
     client = hcad.connect(https_url, max_retries=0)
     from hcad.connection import translate_errors
 
-    with pytest.raises(HcadConnectionError, match="TLS|cannot reach"), translate_errors("connecting"):
+    with pytest.raises(HcadConnectionError, match=r"TLS|cannot reach"), translate_errors("connecting"):
         client.info()
     assert Recorder.requests == []  # the handshake failed: no request got through
 
