@@ -115,9 +115,7 @@ class Interval:
         if isinstance(spec, Interval):
             return spec
         if isinstance(spec, bool):
-            raise ValidationError(
-                [Issue(path, f"{spec!r} is not an interval", 'write it like "10m" or "30s"')]
-            )
+            raise ValidationError([Issue(path, f"{spec!r} is not an interval", 'write it like "10m" or "30s"')])
         if isinstance(spec, int):
             return cls(spec, "Minutes")
         if isinstance(spec, Mapping):
@@ -810,7 +808,7 @@ class Detector:
                 category_fields=[str(c) for c in d["category_fields"]]
                 if d.get("category_fields") is not None
                 else None,
-                description=str(d["description"]) if d.get("description") is not None else None,
+                description=str(d.get("description") or ""),
                 filter_query=copy.deepcopy(dict(d["filter"])) if d.get("filter") is not None else None,
                 ui_metadata=copy.deepcopy(d.get("ui_metadata")),
                 extra=copy.deepcopy(dict(d.get("extra") or {})),
@@ -834,12 +832,8 @@ class Detector:
         if d.get("imputation") is not None:
             imp = d["imputation"]
             if not isinstance(imp, Mapping):
-                raise ValidationError(
-                    [Issue("imputation", "must be {method: zero|previous|fixed_values}", "")], source
-                )
-            det.imputation = Imputation(
-                str(imp.get("method", "")).upper(), dict(imp.get("default_fill") or {})
-            )
+                raise ValidationError([Issue("imputation", "must be {method: zero|previous|fixed_values}", "")], source)
+            det.imputation = Imputation(str(imp.get("method", "")).upper(), dict(imp.get("default_fill") or {}))
         if d.get("rules") is not None:
             rules = []
             for i, r in enumerate(d["rules"]):
@@ -935,7 +929,7 @@ class Detector:
             add(
                 "shingle_size",
                 f"{self.shingle_size} is out of range",
-                f"use 1 to {MAX_SHINGLE_SIZE} (default 8)",
+                f"use 1 to {MAX_SHINGLE_SIZE}; the default is 8",
             )
         if self.suggested_seasonality is not None:
             as_shingle = max(1, self.suggested_seasonality // 2)
@@ -963,7 +957,7 @@ class Detector:
             add(
                 "category_fields",
                 f"has {len(cats)} fields, the limit is {category_field_limit}",
-                "drop fields or raise plugins.anomaly_detection.category_field_limit (max 5)",
+                "drop fields or raise plugins.anomaly_detection.category_field_limit, at most 5",
             )
         dupes = sorted({c for c in cats if cats.count(c) > 1})
         if dupes:
@@ -1281,8 +1275,7 @@ def _diff_features(a: Iterable[Feature], b: Iterable[Feature]) -> list[str]:
         fa, fb = amap[name], bmap[name]
         if fa.aggregation_query != fb.aggregation_query:
             out.append(
-                f"features.{name}.aggregation_query: "
-                f"{_show(fa.aggregation_query)} -> {_show(fb.aggregation_query)}"
+                f"features.{name}.aggregation_query: {_show(fa.aggregation_query)} -> {_show(fb.aggregation_query)}"
             )
         if fa.enabled != fb.enabled:
             out.append(f"features.{name}.enabled: {fa.enabled!r} -> {fb.enabled!r}")
