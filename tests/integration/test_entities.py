@@ -185,3 +185,25 @@ def test_estimator_matches_live_profile(ad_client, index_name: str, features: in
             t.perform_request("POST", f"{AD}/{det_id}/_stop")
         finally:
             t.perform_request("DELETE", f"{AD}/{det_id}")
+
+
+def test_cli_entities_json(os_client, os_url: str, index_name: str, capsys) -> None:
+    import json
+
+    from hcad.cli.main import main
+
+    _create(os_client, index_name)
+    _load(os_client, index_name, _pattern_docs())
+    with pytest.raises(SystemExit) as ex:
+        main(["--url", os_url, "entities", index_name, "--field", "host", "--field", "process", "--json"])
+    out = capsys.readouterr().out
+    assert ex.value.code == 0
+    d = json.loads(out)
+    assert d["distinct_entities"] == max(PATTERN)
+    assert d["max_active_per_interval"] == max(PATTERN)
+    assert d["cache_bound"] == max(PATTERN) * 12
+    assert d["entities_to_size_for"] == max(PATTERN)
+    with pytest.raises(SystemExit) as ex:
+        main(["--url", os_url, "entities", index_name + "-missing", "-f", "host"])
+    assert ex.value.code == 1
+    assert "does not exist" in capsys.readouterr().err
