@@ -1,0 +1,902 @@
+"""The anomaly-detection plugin's REST API as Python methods, with clear errors and waiting helpers.
+
+Paths, parameters and bodies follow the plugin's REST handlers at 2.19.4.0
+(``org.opensearch.ad.rest.Rest*Action``). Every method raises an :mod:`hcad.errors` exception with
+a one-line message; validation problems are found client-side before anything is sent.
+
+=====================================  ==========================================================
+method                                 endpoint
+=====================================  ==========================================================
+``create``                             ``POST   detectors``
+``get`` / ``get_state`` / ``exists``   ``GET    detectors/{id}[?job=true&task=true]``, ``HEAD``
+``update``                             ``PUT    detectors/{id}?if_seq_no&if_primary_term``
+``delete``                             ``DELETE detectors/{id}``
+``search`` / ``find``                  ``POST   detectors/_search``
+``validate``                           ``POST   detectors/_validate[/detector|/model]``
+``suggest``                            ``POST   detectors/_suggest/{types}`` (3.3+)
+``preview``                            ``POST   detectors[/{id}]/_preview``
+``start`` / ``start_historical``       ``POST   detectors/{id}/_start`` (body start_time/end_time)
+``stop``                               ``POST   detectors/{id}/_stop[?historical=true]``
+``profile``                            ``GET    detectors/{id}/_profile[/{types}]`` (POST + entity)
+``stats``                              ``GET    /_plugins/_anomaly_detection[/{node}]/stats[/{stat}]``
+``search_results`` / ``results``       ``POST   detectors/results/_search[/{resultIndex}]``
+``delete_results``                     ``DELETE detectors/results``
+``top_anomalies``                      ``POST   detectors/{id}/results/_topAnomalies[?historical=]``
+``search_tasks``                       ``POST   detectors/tasks/_search``
+=====================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from hcad.connection import AD_PLUGIN, translate_errors
+from hcad.detector import (
+    COUNTING_AGGS,
+    DEFAULT_CATEGORY_FIELD_LIMIT,
+    DEFAULT_MAX_FEATURES,
+    NUM_MIN_SAMPLES,
+    SINCE,
+    Detector,
+    Interval,
+)
+from hcad.errors import (
+    ConfigError,
+    Conflict,
+    HcadError,
+    Issue,
+    NotFound,
+    ServerError,
+    UnsupportedFeature,
+    ValidationError,
+    server_reason,
+)
+from hcad.results import read_results, to_epoch_ms, top_anomalies_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BASE = "/_plugins/_anomaly_detection"
+DETECTORS = f"{BASE}/detectors"
+PROFILE_TYPES = (
+    "state",
+    "error",
+    "coordinating_node",
+    "total_size_in_bytes",
+    "models",
+    "init_progress",
+    "total_entities",
+    "active_entities",
+    "ad_task",
+)
+ENTITY_PROFILE_TYPES = ("init_progress", "entity_info", "state", "models")
+SUGGEST_TYPES = ("detection_interval", "history", "window_delay")
+VALIDATE_TYPES = ("detector", "model")
+TOP_ORDERS = ("severity", "occurrence")
+MAX_TOP_SIZE = 1000
+TASK_DONE = ("FINISHED", "FAILED", "STOPPED")
+# Server messages for a detector whose job or historical task is running (ConfigUpdateConfirmer,
+# ADTaskManager): the plugin answers 400, which is a conflict with the detector's state.
+_RUNNING = re.compile(r"(Job is running|is running|already running|is still running)", re.I)
+_NOT_FOUND = re.compile(r"(Can't find config with id|Can't find detector with id|No anomaly detector found)", re.I)
+_IMMUTABLE = re.compile(r"Can't change (category field|custom result index|flatten result index)", re.I)
+
+Progress = Callable[[float, Mapping[str, Any]], None]
+
+
+def _id(detector_id: str) -> str:
+    if not detector_id or not isinstance(detector_id, str):
+        raise ConfigError("detector id is empty; pass the id returned by create() or shown by search()")
+    return quote(detector_id, safe="")
+
+
+@dataclass
+class DetectorState:
+    """A detector with its real-time job and latest tasks (GET ``?job=true&task=true``)."""
+
+    detector: Detector
+    job: dict[str, Any] | None = None
+    realtime_task: dict[str, Any] | None = None
+    historical_task: dict[str, Any] | None = None
+
+    @property
+    def realtime_running(self) -> bool:
+        """True when the real-time job is enabled."""
+        return bool(self.job and self.job.get("enabled"))
+
+    @property
+    def historical_running(self) -> bool:
+        """True when the latest historical analysis has not finished, failed or stopped."""
+        t = self.historical_task
+        return bool(t and str(t.get("state", "")).upper() not in TASK_DONE)
+
+
+@dataclass
+class Preflight:
+    """What the live index says about a detector before it is created (see :func:`preflight`)."""
+
+    issues: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    entities_checked: int = 0
+    intervals_checked: int = 0
+    density: dict[str, float] = field(default_factory=dict)  # entity key -> share of intervals with data
+    sparse_entities: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks creating the detector (warnings may remain)."""
+        return not self.issues
+
+    def raise_for_issues(self, source: str = "pre-flight") -> None:
+        """Raise :class:`ValidationError` with every blocking issue."""
+        if self.issues:
+            raise ValidationError(self.issues, source)
+
+
+class AnomalyDetection:
+    """Client for the anomaly-detection plugin on one cluster.
+
+    ``AnomalyDetection(client)`` checks on creation that the plugin is installed (``check_plugin``);
+    ``hcad.connect(...).ad`` does the same. ``client`` is an :class:`hcad.HcadClient` (or any
+    opensearch-py client).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        check_plugin: bool = True,
+        category_field_limit: int = DEFAULT_CATEGORY_FIELD_LIMIT,
+        max_features: int = DEFAULT_MAX_FEATURES,
+    ) -> None:
+        self.client = client
+        self.category_field_limit = category_field_limit
+        self.max_features = max_features
+        if check_plugin and hasattr(client, "require_plugin"):
+            client.require_plugin(AD_PLUGIN)
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """The server's OpenSearch version (the plugin's version matches it)."""
+        v = getattr(self.client, "version", None)
+        if isinstance(v, tuple):
+            return v
+        from hcad.connection import parse_version
+
+        with translate_errors("reading the server version"):
+            return parse_version(str(self.client.info()["version"]["number"]))
+
+    def supports(self, feature: str) -> bool:
+        """Whether the server is new enough for ``feature`` (a key of :data:`hcad.detector.SINCE`)."""
+        return self.version >= SINCE[feature]
+
+    def _require(self, feature: str, what: str) -> None:
+        since = SINCE[feature]
+        if self.version < since:
+            have = ".".join(map(str, self.version))
+            need = ".".join(map(str, since))
+            raise UnsupportedFeature(f"{what} is not supported by this server version ({have}); it needs {need}+")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        detector_id: str | None = None,
+        config_errors: bool = False,
+    ) -> Any:
+        """One request; server errors become hcad errors naming ``action``.
+
+        ``config_errors``: a 400 means the detector configuration was rejected (ValidationError).
+        """
+        gone = f"{action}: detector {detector_id!r} does not exist" if detector_id else None
+        try:
+            with translate_errors(action, not_found=gone):
+                return self.client.transport.perform_request(method, path, params=dict(params or {}), body=body)
+        except ServerError as e:
+            raise self._classify(e, action, detector_id, config_errors) from e
+        except Conflict as e:
+            if params and "if_seq_no" in params:
+                raise Conflict(
+                    f"{e.message}; the detector changed on the server since it was read: get() it again"
+                ) from e
+            raise
+
+    def _classify(self, e: ServerError, action: str, detector_id: str | None, config_errors: bool) -> HcadError:
+        reason = server_reason(e.body)
+        if _NOT_FOUND.search(reason):
+            return NotFound(f"{action}: detector {detector_id!r} does not exist ({reason})")
+        if e.status == 400 and _RUNNING.search(reason):
+            who = detector_id or "the detector"
+            return Conflict(
+                f"{action}: {reason}; stop it first with 'hcad detectors stop {who}' "
+                f"(or ad.stop({who!r}) and ad.stop({who!r}, historical=True))"
+            )
+        if e.status == 400 and _IMMUTABLE.search(reason):
+            return ValidationError(
+                [Issue("", f"{action}: {reason}", "category fields and result index are fixed; create a new detector")]
+            )
+        if e.status == 400 and config_errors:
+            return ValidationError([Issue("", f"{action}: the server rejected the detector: {reason}", "")])
+        return e
+
+    def _body(self, detector: Detector | Mapping[str, Any], *, check: bool) -> tuple[Detector, dict[str, Any]]:
+        det = detector if isinstance(detector, Detector) else Detector.from_dict(detector)
+        if check:
+            det.check(category_field_limit=self.category_field_limit, max_features=self.max_features)
+            det.require_supported(self.version)
+        return det, det.to_request()
+
+    # ------------------------------------------------------------------ detectors
+    def create(self, detector: Detector | Mapping[str, Any], *, check: bool = True) -> Detector:
+        """Create a detector; returns it as stored (with ``id``, ``seq_no``, ``primary_term``).
+
+        With ``check`` (default) the detector is validated client-side first and nothing is sent
+        when it breaks a rule.
+        """
+        det, body = self._body(detector, check=check)
+        resp = self._call("POST", DETECTORS, f"creating detector {det.name!r}", body=body, config_errors=True)
+        return Detector.from_response(resp)
+
+    def get(self, detector_id: str) -> Detector:
+        """The detector with this id."""
+        resp = self._call(
+            "GET", f"{DETECTORS}/{_id(detector_id)}", f"getting detector {detector_id}", detector_id=detector_id
+        )
+        return Detector.from_response(resp)
+
+    def get_state(self, detector_id: str) -> DetectorState:
+        """The detector with its job and latest real-time/historical tasks."""
+        resp = self._call(
+            "GET",
+            f"{DETECTORS}/{_id(detector_id)}",
+            f"getting detector {detector_id}",
+            params={"job": "true", "task": "true"},
+            detector_id=detector_id,
+        )
+        return DetectorState(
+            Detector.from_response(resp),
+            resp.get("anomaly_detector_job"),
+            resp.get("realtime_task"),
+            resp.get("historical_analysis_task"),
+        )
+
+    def exists(self, detector_id: str) -> bool:
+        """True when a detector with this id exists (HEAD)."""
+        try:
+            with translate_errors(f"checking detector {detector_id}"):
+                return bool(self.client.transport.perform_request("HEAD", f"{DETECTORS}/{_id(detector_id)}"))
+        except NotFound:
+            return False
+
+    def update(
+        self,
+        detector_id: str,
+        detector: Detector | Mapping[str, Any],
+        *,
+        if_seq_no: int | None = None,
+        if_primary_term: int | None = None,
+        check: bool = True,
+    ) -> Detector:
+        """Replace a stopped detector's configuration.
+
+        Optimistic concurrency: ``if_seq_no``/``if_primary_term`` default to the values the
+        detector was read with (``get()``), so a change made meanwhile gives :class:`Conflict`.
+        A running detector gives :class:`Conflict` saying how to stop it.
+        """
+        det, body = self._body(detector, check=check)
+        seq = if_seq_no if if_seq_no is not None else det.seq_no
+        term = if_primary_term if if_primary_term is not None else det.primary_term
+        params: dict[str, Any] = {}
+        if seq is not None and term is not None:
+            params = {"if_seq_no": seq, "if_primary_term": term}
+        resp = self._call(
+            "PUT",
+            f"{DETECTORS}/{_id(detector_id)}",
+            f"updating detector {detector_id}",
+            params=params,
+            body=body,
+            detector_id=detector_id,
+            config_errors=True,
+        )
+        return Detector.from_response(resp)
+
+    def delete(self, detector_id: str) -> dict[str, Any]:
+        """Delete a stopped detector (its results stay in the result index)."""
+        return dict(
+            self._call(
+                "DELETE", f"{DETECTORS}/{_id(detector_id)}", f"deleting detector {detector_id}", detector_id=detector_id
+            )
+        )
+
+    def search(self, query: Mapping[str, Any] | None = None, *, size: int = 1000) -> list[Detector]:
+        """Detectors matching a query (all by default), with their ids."""
+        body = {"query": dict(query or {"match_all": {}}), "size": size}
+        try:
+            resp = self._call("POST", f"{DETECTORS}/_search", "searching detectors", body=body)
+        except NotFound:
+            return []  # no detector was ever created: the config index does not exist yet
+        out = []
+        for hit in resp.get("hits", {}).get("hits", []):
+            out.append(
+                Detector.from_api(
+                    hit.get("_source") or {},
+                    id=hit.get("_id"),
+                    seq_no=hit.get("_seq_no"),
+                    primary_term=hit.get("_primary_term"),
+                    version=hit.get("_version"),
+                )
+            )
+        return out
+
+    def find(self, name: str) -> Detector | None:
+        """The detector with exactly this name, or None."""
+        found = self.search({"term": {"name.keyword": name}}, size=2)
+        return found[0] if found else None
+
+    def resolve(self, name_or_id: str) -> Detector:
+        """The detector with this name, else with this id; :class:`NotFound` when neither exists."""
+        det = self.find(name_or_id)
+        if det is not None:
+            return det
+        try:
+            return self.get(name_or_id)
+        except NotFound:
+            raise NotFound(
+                f"no detector is named or has the id {name_or_id!r}; list them with 'hcad detectors list'"
+            ) from None
+
+    # ------------------------------------------------------------------ validate / suggest / preview
+    def validate(self, detector: Detector | Mapping[str, Any], kind: str | None = None) -> list[Issue]:
+        """Ask the server to validate (``kind`` detector, model, or both when None); returns its issues.
+
+        Client-side rules are checked first and raise :class:`ValidationError` without a request.
+        """
+        if kind is not None and kind not in VALIDATE_TYPES:
+            raise ConfigError(f"validation kind {kind!r} is not one of {', '.join(VALIDATE_TYPES)}")
+        det, body = self._body(detector, check=True)
+        path = f"{DETECTORS}/_validate" + (f"/{kind}" if kind else "")
+        resp = self._call("POST", path, f"validating detector {det.name!r}", body=body, config_errors=True)
+        return validation_issues(resp)
+
+    def suggest(self, detector: Detector | Mapping[str, Any], types: Sequence[str] = SUGGEST_TYPES) -> dict[str, Any]:
+        """Suggested ``detection_interval``/``history``/``window_delay`` (OpenSearch 3.3+)."""
+        self._require("_suggest", "_suggest (parameter suggestions)")
+        bad = [t for t in types if t not in SUGGEST_TYPES]
+        if bad:
+            raise ConfigError(f"suggest type(s) {', '.join(bad)} not one of {', '.join(SUGGEST_TYPES)}")
+        det, body = self._body(detector, check=True)
+        return dict(
+            self._call(
+                "POST",
+                f"{DETECTORS}/_suggest/{','.join(types)}",
+                f"suggesting for {det.name!r}",
+                body=body,
+                config_errors=True,
+            )
+        )
+
+    def preview(
+        self,
+        detector: Detector | Mapping[str, Any] | str,
+        start: datetime | int | str,
+        end: datetime | int | str,
+    ) -> dict[str, Any]:
+        """Run the detector over ``[start, end)`` without saving anything (at most 5 entities for HC).
+
+        Returns the server's ``{anomaly_result: [...], anomaly_detector: {...}}``;
+        :func:`hcad.results.results_frame` turns ``anomaly_result`` into a DataFrame.
+        """
+        body: dict[str, Any] = {"period_start": to_epoch_ms(start, "start"), "period_end": to_epoch_ms(end, "end")}
+        if body["period_end"] <= body["period_start"]:
+            raise ConfigError("preview end must be after start")
+        if isinstance(detector, str):
+            path = f"{DETECTORS}/{_id(detector)}/_preview"
+            body["detector_id"] = detector
+            return dict(self._call("POST", path, f"previewing detector {detector}", body=body, detector_id=detector))
+        det, det_body = self._body(detector, check=True)
+        body["detector"] = det_body
+        return dict(
+            self._call(
+                "POST", f"{DETECTORS}/_preview", f"previewing detector {det.name!r}", body=body, config_errors=True
+            )
+        )
+
+    # ------------------------------------------------------------------ jobs
+    def start(self, detector_id: str) -> str:
+        """Start real-time detection; returns the detector id."""
+        resp = self._call(
+            "POST",
+            f"{DETECTORS}/{_id(detector_id)}/_start",
+            f"starting detector {detector_id}",
+            detector_id=detector_id,
+        )
+        return str(resp.get("_id", detector_id))
+
+    def start_historical(self, detector_id: str, start: datetime | int | str, end: datetime | int | str) -> str:
+        """Start historical analysis over ``[start, end)``; returns the task id."""
+        body = {"start_time": to_epoch_ms(start, "start"), "end_time": to_epoch_ms(end, "end")}
+        if body["end_time"] <= body["start_time"]:
+            raise ConfigError("historical analysis end must be after start")
+        resp = self._call(
+            "POST",
+            f"{DETECTORS}/{_id(detector_id)}/_start",
+            f"starting historical analysis of {detector_id}",
+            body=body,
+            detector_id=detector_id,
+        )
+        return str(resp["_id"])
+
+    def stop(self, detector_id: str, *, historical: bool = False) -> dict[str, Any]:
+        """Stop real-time detection, or the historical analysis with ``historical=True``."""
+        params = {"historical": "true"} if historical else {}
+        what = "historical analysis of" if historical else "detector"
+        return dict(
+            self._call(
+                "POST",
+                f"{DETECTORS}/{_id(detector_id)}/_stop",
+                f"stopping {what} {detector_id}",
+                params=params,
+                detector_id=detector_id,
+            )
+        )
+
+    # ------------------------------------------------------------------ profile / stats
+    def profile(
+        self,
+        detector_id: str,
+        types: Iterable[str] | None = None,
+        *,
+        entity: Mapping[str, Any] | None = None,
+        all_: bool = False,
+    ) -> dict[str, Any]:
+        """The detector's profile (state, models with ``model_size_in_bytes``, init progress, ...).
+
+        ``entity`` (``{"host": "h1", "process": "p1"}``) profiles one entity of an HC detector.
+        """
+        types = list(types or [])
+        allowed = ENTITY_PROFILE_TYPES if entity else PROFILE_TYPES
+        bad = [t for t in types if t not in allowed]
+        if bad:
+            raise ConfigError(f"profile type(s) {', '.join(bad)} not one of {', '.join(allowed)}")
+        path = f"{DETECTORS}/{_id(detector_id)}/_profile" + (f"/{','.join(types)}" if types else "")
+        params = {"_all": "true"} if all_ else {}
+        action = f"profiling detector {detector_id}"
+        if entity:
+            body = {"entity": [{"name": k, "value": str(v)} for k, v in entity.items()]}
+            return dict(self._call("POST", path, action, params=params, body=body, detector_id=detector_id))
+        return dict(self._call("GET", path, action, params=params, detector_id=detector_id))
+
+    def stats(self, stat: str | None = None, *, node_id: str | None = None) -> dict[str, Any]:
+        """Plugin statistics (cluster-level and per node), optionally one ``stat`` / one node."""
+        path = BASE + (f"/{quote(node_id, safe='')}" if node_id else "") + "/stats"
+        if stat:
+            path += f"/{quote(stat, safe=',')}"
+        return dict(self._call("GET", path, "reading anomaly-detection stats"))
+
+    # ------------------------------------------------------------------ results
+    def search_results(
+        self,
+        body: Mapping[str, Any],
+        *,
+        result_index: str | None = None,
+        only_custom_result_index: bool = False,
+    ) -> dict[str, Any]:
+        """Search anomaly results: the default indices, plus ``result_index`` (custom) when given."""
+        if only_custom_result_index and not result_index:
+            raise ConfigError("only_custom_result_index needs result_index")
+        path = f"{DETECTORS}/results/_search"
+        params: dict[str, Any] = {}
+        if result_index:
+            path += f"/{quote(result_index, safe='*,')}"
+            if only_custom_result_index:
+                params["only_query_custom_result_index"] = "true"
+        return dict(self._call("POST", path, "searching anomaly results", params=params, body=dict(body)))
+
+    def delete_results(self, query: Mapping[str, Any]) -> dict[str, Any]:
+        """Delete results matching ``query`` from the default result indices (delete-by-query)."""
+        if not query:
+            raise ConfigError("delete_results needs a query; use {'term': {'detector_id': id}} for one detector")
+        return dict(
+            self._call("DELETE", f"{DETECTORS}/results", "deleting anomaly results", body={"query": dict(query)})
+        )
+
+    def results(
+        self,
+        detector: Detector | str,
+        start: datetime | int | str | None = None,
+        end: datetime | int | str | None = None,
+        *,
+        entity: Mapping[str, Any] | None = None,
+        only_anomalies: bool = False,
+        task_id: str | None = None,
+        realtime_only: bool = False,
+        page_size: int = 5000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """The detector's results as a DataFrame (see :func:`hcad.results.results_frame`).
+
+        Reads every matching result, past 10,000 hits, through the plugin's results search (so
+        permissions apply as in Dashboards). ``task_id`` selects one historical run.
+        """
+        det = detector if isinstance(detector, Detector) else self.get(detector)
+        if det.id is None:
+            raise ConfigError(f"detector {det.name!r} has no id; create it first or get() it from the server")
+        index = f"{det.result_index}*" if det.result_index else None
+
+        def run(body: dict[str, Any]) -> Mapping[str, Any]:
+            try:
+                return self.search_results(body, result_index=index, only_custom_result_index=bool(index))
+            except NotFound:  # no result index yet: no results
+                return {"hits": {"total": {"value": 0}, "hits": []}}
+
+        return read_results(
+            run,
+            det.id,
+            start,
+            end,
+            category_fields=det.category_fields,
+            entity=entity,
+            only_anomalies=only_anomalies,
+            task_id=task_id,
+            realtime_only=realtime_only,
+            page_size=page_size,
+            on_page=progress,
+        )
+
+    def top_anomalies(
+        self,
+        detector_id: str,
+        *,
+        historical: bool = False,
+        task_id: str | None = None,
+        size: int = 10,
+        category_fields: Sequence[str] | None = None,
+        order: str = "severity",
+        start: datetime | int | str | None = None,
+        end: datetime | int | str | None = None,
+    ) -> pd.DataFrame:
+        """The entities with the most severe (or most frequent) anomalies, as a DataFrame.
+
+        Real-time results need ``start`` and ``end``; ``historical=True`` uses the latest historical
+        run unless ``task_id`` names another.
+        """
+        if not 1 <= size <= MAX_TOP_SIZE:
+            raise ConfigError(f"size {size} must be between 1 and {MAX_TOP_SIZE}")
+        if order not in TOP_ORDERS:
+            raise ConfigError(f"order {order!r} is not one of {', '.join(TOP_ORDERS)}")
+        body: dict[str, Any] = {"size": size, "order": order}
+        if category_fields:
+            body["category_field"] = list(category_fields)
+        if task_id:
+            body["task_id"] = task_id
+        if start is not None:
+            body["start_time_ms"] = to_epoch_ms(start, "start")
+        if end is not None:
+            body["end_time_ms"] = to_epoch_ms(end, "end")
+        if not historical and ("start_time_ms" not in body or "end_time_ms" not in body):
+            raise ConfigError("top anomalies of real-time results need start and end")
+        params = {"historical": "true"} if historical else {}
+        resp = self._call(
+            "POST",
+            f"{DETECTORS}/{_id(detector_id)}/results/_topAnomalies",
+            f"reading top anomalies of {detector_id}",
+            params=params,
+            body=body,
+            detector_id=detector_id,
+        )
+        return top_anomalies_frame(resp, category_fields)
+
+    def search_tasks(
+        self,
+        query: Mapping[str, Any] | None = None,
+        *,
+        size: int = 100,
+        sort: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Detector tasks (historical runs, real-time tasks) matching ``query``, newest first."""
+        body: dict[str, Any] = {
+            "query": dict(query or {"match_all": {}}),
+            "size": size,
+            "sort": list(sort or [{"execution_start_time": {"order": "desc"}}]),
+        }
+        try:
+            resp = self._call("POST", f"{DETECTORS}/tasks/_search", "searching detector tasks", body=body)
+        except NotFound:
+            return []
+        return [dict(h.get("_source") or {}, task_id=h.get("_id")) for h in resp.get("hits", {}).get("hits", [])]
+
+    # ------------------------------------------------------------------ waiting
+    def wait_initialized(
+        self,
+        detector_id: str,
+        *,
+        timeout: float = 3600,
+        poll: float = 10,
+        progress: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """Wait until a started detector reports RUNNING; ``progress(percent, profile)`` on each poll."""
+        deadline = clock() + timeout
+        while True:
+            prof = self.profile(detector_id, ["state", "init_progress", "error"])
+            state = str(prof.get("state", "")).upper()
+            init = prof.get("init_progress") or {}
+            pct = 100.0 if state == "RUNNING" else _percent(init.get("percentage"))
+            if progress:
+                progress(pct, prof)
+            if state == "RUNNING":
+                return prof
+            if state == "DISABLED":
+                err = prof.get("error") or "the detector is not started"
+                raise ServerError(f"detector {detector_id} stopped while initializing: {err}")
+            if clock() >= deadline:
+                left = init.get("estimated_minutes_left")
+                hint = f" (the server estimates {left} more minutes)" if left is not None else ""
+                raise HcadError(f"detector {detector_id} still initializing after {timeout:.0f}s at {pct:.0f}%{hint}")
+            sleep(poll)
+
+    def wait_historical(
+        self,
+        detector_id: str,
+        task_id: str | None = None,
+        *,
+        timeout: float = 3600,
+        poll: float = 5,
+        progress: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """Wait until the historical analysis finishes; ``progress(percent, task)`` on each poll.
+
+        Returns the finished task; raises :class:`ServerError` when it failed or was stopped.
+        """
+        deadline = clock() + timeout
+        while True:
+            task = self.get_state(detector_id).historical_task or {}
+            if task_id and task.get("task_id") not in (None, task_id):
+                raise Conflict(f"historical task {task_id} of {detector_id} was replaced by {task.get('task_id')}")
+            state = str(task.get("state", "")).upper()
+            pct = 100.0 if state == "FINISHED" else _percent(task.get("task_progress"), scale=100)
+            if progress:
+                progress(pct, task)
+            if state == "FINISHED":
+                return task
+            if state in ("FAILED", "STOPPED"):
+                raise ServerError(
+                    f"historical analysis of {detector_id} {state.lower()}: {task.get('error') or 'no reason given'}"
+                )
+            if clock() >= deadline:
+                raise HcadError(f"historical analysis of {detector_id} not finished after {timeout:.0f}s ({pct:.0f}%)")
+            sleep(poll)
+
+    # ------------------------------------------------------------------ pre-flight
+    def preflight(self, detector: Detector, **kw: Any) -> Preflight:
+        """Check the detector against the live source index (see :func:`preflight`)."""
+        return preflight(self.client, detector, **kw)
+
+
+def _percent(value: Any, scale: float = 1) -> float:
+    """The plugin reports init progress as ``"35%"`` and task progress as a 0-1 float."""
+    if value is None:
+        return 0.0
+    if isinstance(value, str):
+        try:
+            return float(value.strip().rstrip("%"))
+        except ValueError:
+            return 0.0
+    return float(value) * scale
+
+
+def validation_issues(resp: Mapping[str, Any]) -> list[Issue]:
+    """The ``_validate`` response (``{aspect: {field: {message, sub_issues?, suggested_value?}}}``) as issues."""
+    out: list[Issue] = []
+    for aspect, fields in (resp or {}).items():
+        if not isinstance(fields, Mapping):
+            continue
+        for fname, detail in fields.items():
+            if not isinstance(detail, Mapping):
+                out.append(Issue(f"{aspect}.{fname}", str(detail)))
+                continue
+            suggested = detail.get("suggested_value")
+            fix = f"suggested value: {suggested}" if suggested is not None else ""
+            subs = detail.get("sub_issues") or {}
+            if subs:
+                for sub, msg in subs.items():
+                    out.append(Issue(f"{aspect}.{fname}.{sub}", str(msg), fix))
+            else:
+                out.append(Issue(f"{aspect}.{fname}", str(detail.get("message", "")), fix))
+    return out
+
+
+# --------------------------------------------------------------------------- pre-flight checks
+NUMERIC_TYPES = frozenset(
+    {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
+)
+DATE_TYPES = frozenset({"date", "date_nanos"})
+CATEGORY_TYPES = frozenset({"keyword", "ip"})
+# The plugin's model validation wants at least this share of intervals to have data
+# (CONFIG_BUCKET_MINIMUM_SUCCESS_RATE in AnomalyDetectorSettings).
+MIN_DENSITY = 0.25
+
+
+def _field_types(client: Any, indices: Sequence[str], fields: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``{field: {index: type}}`` from the live mappings (only fields that exist somewhere)."""
+    names = sorted(set(fields))
+    if not names:
+        return {}
+    with translate_errors(f"reading the mappings of {','.join(indices)}"):
+        resp = client.indices.get_field_mapping(index=",".join(indices), fields=",".join(names))
+    out: dict[str, dict[str, str]] = {}
+    for index, body in resp.items():
+        for fname, info in (body.get("mappings") or {}).items():
+            mapping = info.get("mapping") or {}
+            leaf: Mapping[str, Any] = next(iter(mapping.values()), {}) if mapping else {}
+            out.setdefault(fname, {})[index] = str(leaf.get("type", "object"))
+    return out
+
+
+def preflight(
+    client: Any,
+    detector: Detector,
+    *,
+    max_entities: int = 1000,
+    lookback_intervals: int | None = None,
+    end: datetime | int | str | None = None,
+) -> Preflight:
+    """Check a detector against the live source data, with plain OpenSearch APIs only.
+
+    Blocking issues: the source indices exist, the time field is a date, category fields are
+    keyword or ip, feature fields exist (and are numeric unless counted). Warning: entities whose
+    share of intervals with data, over the last ``lookback_intervals`` (default: the model's
+    history, 32 + shingle size) before the newest document, is below 25% — the plugin's threshold,
+    and the usual reason a detector never leaves initialization. At most ``max_entities`` entities
+    (the busiest) are checked.
+    """
+    report = Preflight()
+    indices = list(detector.indices or [])
+    if not indices:
+        report.issues.append(Issue("indices", "is empty", "list at least one source index"))
+        return report
+    try:
+        with translate_errors(f"checking indices {','.join(indices)}"):
+            found = client.indices.get(index=",".join(indices), allow_no_indices=False, ignore_unavailable=False)
+    except NotFound:
+        found = {}
+    if not found:
+        report.issues.append(Issue("indices", f"no index matches {', '.join(indices)}", "check the name or pattern"))
+        return report
+
+    feature_fields = [(f.name, kind, fld) for f in detector.features for kind, fld in f.fields_used()]
+    types = _field_types(
+        client,
+        indices,
+        [detector.time_field, *(detector.category_fields or []), *(fld for _, _, fld in feature_fields)],
+    )
+
+    def check(path: str, fname: str, allowed: frozenset[str], what: str, fix: str) -> None:
+        seen = types.get(fname)
+        if not seen:
+            report.issues.append(Issue(path, f"field {fname!r} is not in the mappings of {', '.join(indices)}", fix))
+            return
+        bad = {i: t for i, t in seen.items() if t not in allowed}
+        if bad:
+            where = ", ".join(f"{t} in {i}" for i, t in sorted(bad.items())[:3])
+            report.issues.append(Issue(path, f"field {fname!r} must be {what}, it is {where}", fix))
+
+    check("time_field", detector.time_field, DATE_TYPES, "a date", "use a date field")
+    for c in detector.category_fields or []:
+        check("category_fields", c, CATEGORY_TYPES, "keyword or ip", "use a keyword (or .keyword) or ip field")
+    for fname, kind, fld in feature_fields:
+        allowed = NUMERIC_TYPES | CATEGORY_TYPES if kind in COUNTING_AGGS else NUMERIC_TYPES
+        check(f"features.{fname}", fld, allowed, "numeric", "aggregate a numeric field, or use value_count")
+    if report.issues or detector.interval is None or detector.interval.seconds <= 0:
+        return report
+    _density(client, detector, report, max_entities, lookback_intervals, end)
+    return report
+
+
+def _density(
+    client: Any,
+    detector: Detector,
+    report: Preflight,
+    max_entities: int,
+    lookback_intervals: int | None,
+    end: datetime | int | str | None,
+) -> None:
+    interval = detector.interval or Interval(10)
+    n = lookback_intervals or detector.history or (NUM_MIN_SAMPLES + detector.effective_shingle_size)
+    step_ms = interval.seconds * 1000
+    index = ",".join(detector.indices)
+    base_filter: list[dict[str, Any]] = [dict(detector.filter_query)] if detector.filter_query else []
+    if end is None:
+        with translate_errors(f"finding the newest document in {index}"):
+            r = client.search(
+                index=index,
+                body={
+                    "size": 0,
+                    "query": {"bool": {"filter": base_filter}},
+                    "aggs": {"latest": {"max": {"field": detector.time_field}}},
+                },
+            )
+        latest = (r.get("aggregations", {}).get("latest") or {}).get("value")
+        if latest is None:
+            report.warnings.append(
+                Issue(
+                    "indices",
+                    "the source has no documents with the time field",
+                    "ingest data before creating the detector",
+                )
+            )
+            return
+        end_ms = int(latest) + 1
+    else:
+        end_ms = to_epoch_ms(end, "end")
+    # Align to interval boundaries, as the plugin's date histogram does.
+    end_ms = (end_ms // step_ms + 1) * step_ms
+    start_ms = end_ms - n * step_ms
+    rng = {"range": {detector.time_field: {"gte": start_ms, "lt": end_ms, "format": "epoch_millis"}}}
+    hist = {
+        "date_histogram": {"field": detector.time_field, "fixed_interval": f"{interval.seconds}s", "min_doc_count": 1}
+    }
+    cats = detector.category_fields or []
+    if not cats:
+        body: dict[str, Any] = {"size": 0, "query": {"bool": {"filter": [*base_filter, rng]}}, "aggs": {"t": hist}}
+    elif len(cats) == 1:
+        body = {
+            "size": 0,
+            "query": {"bool": {"filter": [*base_filter, rng]}},
+            "aggs": {"e": {"terms": {"field": cats[0], "size": max_entities}, "aggs": {"t": hist}}},
+        }
+    else:
+        body = {
+            "size": 0,
+            "query": {"bool": {"filter": [*base_filter, rng]}},
+            "aggs": {
+                "e": {"multi_terms": {"terms": [{"field": c} for c in cats], "size": max_entities}, "aggs": {"t": hist}}
+            },
+        }
+    with translate_errors(f"measuring data density in {index}"):
+        r = client.search(index=index, body=body)
+    aggs = r.get("aggregations", {})
+    report.intervals_checked = n
+    if not cats:
+        filled = len(aggs.get("t", {}).get("buckets", []))
+        report.entities_checked = 1
+        report.density["(all)"] = filled / n
+    else:
+        for b in aggs.get("e", {}).get("buckets", []):
+            key = b.get("key_as_string") if len(cats) > 1 else str(b.get("key"))
+            report.density[str(key)] = len(b.get("t", {}).get("buckets", [])) / n
+        report.entities_checked = len(report.density)
+    report.sparse_entities = sorted(k for k, v in report.density.items() if v < MIN_DENSITY)
+    if report.entities_checked == 0:
+        report.warnings.append(
+            Issue(
+                "category_fields",
+                f"no entity has data in the last {n} intervals",
+                "check the category fields and that data is arriving",
+            )
+        )
+    elif report.sparse_entities:
+        share = len(report.sparse_entities) / report.entities_checked
+        report.warnings.append(
+            Issue(
+                "interval",
+                f"{len(report.sparse_entities)} of {report.entities_checked} entities ({share:.0%}) have data in "
+                f"fewer than {MIN_DENSITY:.0%} of the last {n} {interval} intervals; they are too sparse to "
+                f"initialize",
+                "use a longer interval, or imputation, or filter out rare entities",
+            )
+        )
