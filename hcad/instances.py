@@ -129,9 +129,5 @@ def get_instance_type(name: str) -> InstanceType:
         return found
     shorts = [t.short_name for t in CATALOG.values()]
     close = difflib.get_close_matches(key.removesuffix(".search"), shorts, n=3, cutoff=0.6)
-    hint = (
-        f"did you mean {', '.join(close)}?" if close else f"known families: {', '.join(sorted(GIB_PER_VCPU))}"
-    )
-    raise ConfigError(
-        f"instance type {name!r} is unknown ({hint}); or give the heap directly with --heap / node.heap"
-    )
+    hint = f"did you mean {', '.join(close)}?" if close else f"known families: {', '.join(sorted(GIB_PER_VCPU))}"
+    raise ConfigError(f"instance type {name!r} is unknown ({hint}); or give the heap directly with --heap / node.heap")

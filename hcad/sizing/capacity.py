@@ -73,11 +73,7 @@ def convention_note(units: Units) -> str:
 
 def fmt_bytes(n: float, units: Units, digits: int = 1) -> str:
     """``144e9`` -> ``'144.0 GB'`` (decimal) or ``'134.1 GiB'`` (binary); smaller values in MB or KB."""
-    tiers = (
-        (("GB", GB), ("MB", MB), ("KB", KB))
-        if units == "decimal"
-        else (("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
-    )
+    tiers = (("GB", GB), ("MB", MB), ("KB", KB)) if units == "decimal" else (("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
     for name, size in tiers:
         if abs(n) >= size:
             return f"{n / size:,.{digits}f} {name}"
@@ -103,9 +99,7 @@ def entities_used(
     """The entity count E to size for, why, and the cache bound B (None without an active count)."""
     if entities is None and active_per_interval is None:
         raise ConfigError("give entities (total count) or active_entities (maximum per interval)")
-    bound = (
-        None if active_per_interval is None else active_entity_bound(active_per_interval, interval_minutes)
-    )
+    bound = None if active_per_interval is None else active_entity_bound(active_per_interval, interval_minutes)
     if entities is not None:
         _positive_int(entities, "entities")
     if bound is None:
@@ -142,9 +136,7 @@ def entities_that_fit(
 ) -> int:
     """Reverse of :func:`data_nodes`: most entities ``nodes`` data nodes host with the overhead reserved."""
     _positive_int(nodes, "data_nodes")
-    return math.floor(
-        nodes * models_per_node(heap_bytes, percent, model_size_bytes) / Fraction(str(overhead))
-    )
+    return math.floor(nodes * models_per_node(heap_bytes, percent, model_size_bytes) / Fraction(str(overhead)))
 
 
 def heap_bytes_for_ram(ram_gib: float, units: Units) -> int:
@@ -237,15 +229,13 @@ def shard_guidance(retained_primary_bytes: int, replicas: int, nodes: int, heap_
     primaries = min(nodes, AD_MAX_PRIMARY_SHARDS)
     copies = max_shards * (1 + replicas)
     notes = [
-        f"the plugin creates each result index with min(data nodes, 10) = {primaries} primaries "
-        "and rolls it over",
+        f"the plugin creates each result index with min(data nodes, 10) = {primaries} primaries and rolls it over",
         f"{min_shards:,}-{max_shards:,} primary shards keep retained results at 30-50 GiB per shard",
         f"limit per node: min(25 x heap GiB, 1000) = {per_node_limit:,} shards",
     ]
     if copies > per_node_limit * nodes:
         notes.append(
-            f"{copies:,} shard copies exceed {nodes} nodes x {per_node_limit:,}: "
-            "add nodes or shorten retention"
+            f"{copies:,} shard copies exceed {nodes} nodes x {per_node_limit:,}: add nodes or shorten retention"
         )
     return ShardGuidance(primaries, min_shards, max_shards, per_node_limit, tuple(notes))
 

@@ -58,8 +58,7 @@ def parse_plugin_version(version: str | tuple[int, ...]) -> tuple[int, int]:
     major, minor = int(parts[0]), int(parts[1])
     if (major, minor) < (1, 1):
         raise ConfigError(
-            f"plugin_version {major}.{minor} is not supported: HCAD sizing starts at 1.1 "
-            "(1.0 used another model)"
+            f"plugin_version {major}.{minor} is not supported: HCAD sizing starts at 1.1 (1.0 used another model)"
         )
     return major, minor
 
@@ -114,9 +113,7 @@ def trcf_size_current(
         psc = 0.05
     else:
         raise ConfigError(f"shingle_size {s} is out of range: plugin 2.15+ accepts 1 to 128")
-    base_dimension = float(
-        dimension // s
-    )  # Java: double baseDimension = dimension / shingleSize (int division)
+    base_dimension = float(dimension // s)  # Java: double baseDimension = dimension / shingleSize (int division)
     capacity = sample_size * trees
     point_store_capacity = max(capacity + 1, 2 * sample_size)
     pt = 4 if s * point_store_capacity >= _CHAR_MAX_VALUE else 2
@@ -172,15 +169,10 @@ def trcf_size_legacy(
     elif s <= 64:
         usage = 0.07
     else:
-        raise ConfigError(
-            f"shingle_size {s} is out of range: plugin 1.1-2.14 estimates 1 to 64 (accepts 1 to 60)"
-        )
+        raise ConfigError(f"shingle_size {s} is out of range: plugin 1.1-2.14 estimates 1 to 64 (accepts 1 to 60)")
     bbu = 1.0 if bounding_box_ratio >= 0.3 else bounding_box_ratio
     compact_rcf = math.trunc(
-        56
-        + trees * (8624 + (1040 + 255 * (dimension * 8 + 64)) * bbu)
-        + 256 * trees * dimension * 4 * usage
-        + 77192
+        56 + trees * (8624 + (1040 + 255 * (dimension * 8 + 64)) * bbu) + 256 * trees * dimension * 4 * usage + 77192
     )
     threshold = 6 * (dimension * 8 + 16) + s * 8 + 624
     return compact_rcf + threshold
@@ -218,14 +210,10 @@ def estimate_entity_model_size(
     major, minor = parse_plugin_version(plugin_version)
     version = f"{major}.{minor}"
     if isinstance(features, bool) or not isinstance(features, int) or features < 1:
-        raise ConfigError(
-            f"features {features!r} must be a whole number >= 1 (enabled features of the detector)"
-        )
+        raise ConfigError(f"features {features!r} must be a whole number >= 1 (enabled features of the detector)")
     limit = max_shingle_size((major, minor))
     if isinstance(shingle_size, bool) or not isinstance(shingle_size, int) or not 1 <= shingle_size <= limit:
-        raise ConfigError(
-            f"shingle_size {shingle_size!r} is out of range: plugin {version} accepts 1 to {limit}"
-        )
+        raise ConfigError(f"shingle_size {shingle_size!r} is out of range: plugin {version} accepts 1 to {limit}")
     dimension = features * shingle_size
     if is_current((major, minor)):
         size = trcf_size_current(dimension, TREES_CURRENT, REAL_TIME_BOUNDING_BOX_CACHE_RATIO, shingle_size)

@@ -146,9 +146,7 @@ class SizingPlan:
         """Build and validate a plan; raises :class:`ValidationError` listing every problem at once."""
         issues: list[Issue] = []
         if not isinstance(d, Mapping):
-            raise ValidationError(
-                [Issue("", "a plan is a mapping (YAML object)", "see sizing/README.md")], source
-            )
+            raise ValidationError([Issue("", "a plan is a mapping (YAML object)", "see sizing/README.md")], source)
         _unknown(d, _TOP_KEYS, "", issues)
         node = _section(d, "node", issues)
         results = _section(d, "results", issues)
@@ -174,9 +172,7 @@ class SizingPlan:
         )
         units = d.get("units", "decimal")
         if units not in cap.UNITS:
-            issues.append(
-                Issue("units", f"{units!r} is not decimal or binary", "use units: decimal or binary")
-            )
+            issues.append(Issue("units", f"{units!r} is not decimal or binary", "use units: decimal or binary"))
             units = "decimal"
         itype = node.get("instance_type")
         if itype is not None:
@@ -185,9 +181,7 @@ class SizingPlan:
             get("node.instance_type", lambda v: get_instance_type(str(v)), itype, None)
         heap = get("node.heap", lambda v: parse_bytes(v, "heap"), node.get("heap"), None)
         if itype is None and heap is None:
-            issues.append(
-                Issue("node", "needs instance_type or heap", "e.g. node: {instance_type: r5.2xlarge}")
-            )
+            issues.append(Issue("node", "needs instance_type or heap", "e.g. node: {instance_type: r5.2xlarge}"))
         percent = get(
             "node.model_max_size_percent",
             lambda v: _percent(v, version),
@@ -392,9 +386,7 @@ def _overhead(v: Any) -> float:
     return float(v)
 
 
-def _detector(
-    raw: Any, path: str, version: str, doc_default: int, issues: list[Issue]
-) -> DetectorSpec | None:
+def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[Issue]) -> DetectorSpec | None:
     if not isinstance(raw, Mapping):
         issues.append(Issue(path, "must be a mapping", "e.g. {name: cpu, entities: 1000, interval: 10m}"))
         return None
@@ -435,9 +427,7 @@ def _detector(
     if isinstance(cats, str):
         cats = (cats,)
     if not isinstance(cats, (list, tuple)) or not all(isinstance(c, str) and c for c in cats):
-        issues.append(
-            Issue(f"{path}.category_fields", "must be a list of field names", "e.g. [host, process]")
-        )
+        issues.append(Issue(f"{path}.category_fields", "must be a list of field names", "e.g. [host, process]"))
         cats = ()
     if len(issues) > before:
         return None
@@ -611,8 +601,7 @@ class SizingReport:
             f"{self.data_nodes:,} nodes",
             f"  AD memory per node       {fmt(self.used_bytes_per_node, u)} of {fmt(self.budget_bytes, u)} "
             f"(headroom {fmt(self.headroom_bytes, u)}, {self.headroom_fraction:.1%})",
-            f"  results per day          {self.storage.docs_per_day:,} docs, "
-            f"{fmt(self.storage.bytes_per_day, u)}",
+            f"  results per day          {self.storage.docs_per_day:,} docs, {fmt(self.storage.bytes_per_day, u)}",
             f"  results retained         {fmt(self.storage.retained_primary_bytes, u)} primary, "
             f"{fmt(self.storage.retained_total_bytes, u)} with {self.storage.replicas} replica(s) over "
             f"{self.storage.retention_days:g} days",
@@ -635,11 +624,7 @@ class SizingReport:
             sp = self.fit.get("smallest_percent")
             lines.append(
                 "  smallest model_max_size_percent  "
-                + (
-                    f"{sp}"
-                    if sp is not None
-                    else f"none within the plugin's limit ({self.fit['percent_max']})"
-                )
+                + (f"{sp}" if sp is not None else f"none within the plugin's limit ({self.fit['percent_max']})")
             )
             st = self.fit.get("smallest_instance_type")
             lines.append(f"  smallest instance type    {st or 'none in the catalog'}")
@@ -666,9 +651,7 @@ def _detector_result(spec: DetectorSpec, plan: SizingPlan) -> DetectorResult:
     size, source, explain = _model_size(spec, plan.plugin_version)
     known = [x for x in (spec.entities, spec.active_entities) if x is not None]
     docs = min(known)  # one result per active entity per interval
-    storage = cap.result_storage(
-        docs, spec.interval_minutes, spec.doc_bytes, plan.retention_days, plan.replicas
-    )
+    storage = cap.result_storage(docs, spec.interval_minutes, spec.doc_bytes, plan.retention_days, plan.replicas)
     return DetectorResult(
         name=spec.name,
         entities=spec.entities,
@@ -737,8 +720,7 @@ def evaluate(plan: SizingPlan) -> SizingReport:
         f"floor({budget:,} / {max_size:,}) = {n:,} models per node"
     )
     steps.append(
-        f"D = ceil({plan.overhead:g} x sum(E) / N) = ceil({plan.overhead:g} x {total:,} / {n:,}) "
-        f"= {memory_nodes:,}"
+        f"D = ceil({plan.overhead:g} x sum(E) / N) = ceil({plan.overhead:g} x {total:,} / {n:,}) = {memory_nodes:,}"
     )
     if binding != "AD model memory":
         steps.append(f"D = {d_nodes} because {binding} (memory alone needs {memory_nodes})")
@@ -767,17 +749,12 @@ def evaluate(plan: SizingPlan) -> SizingReport:
     warnings: list[str] = []
     if plan.percent > 0.5:
         warnings.append(
-            f"model_max_size_percent {plan.percent:g} leaves {1 - plan.percent:.0%} of the heap "
-            "for indexing and search"
+            f"model_max_size_percent {plan.percent:g} leaves {1 - plan.percent:.0%} of the heap for indexing and search"
         )
     if headroom < 0:
-        warnings.append(
-            "models exceed the AD budget at this node count; the plugin will load models from disk"
-        )
+        warnings.append("models exceed the AD budget at this node count; the plugin will load models from disk")
     if d_nodes > 200:
-        warnings.append(
-            f"{d_nodes} data nodes: consider larger instance types (compare:) or a higher percent"
-        )
+        warnings.append(f"{d_nodes} data nodes: consider larger instance types (compare:) or a higher percent")
 
     report = SizingReport(
         plan=plan,
@@ -903,7 +880,5 @@ def nodes_curve(plan: SizingPlan, types: Sequence[str], entity_counts: Sequence[
         heap = cap.heap_bytes_for_ram(it.ram_gib, plan.units)
         n = cap.models_per_node(heap, plan.percent, max_size)
         if n > 0:
-            out[it.short_name] = [
-                max(cap.data_nodes(c, n, plan.overhead), plan.replicas + 1) for c in entity_counts
-            ]
+            out[it.short_name] = [max(cap.data_nodes(c, n, plan.overhead), plan.replicas + 1) for c in entity_counts]
     return out

@@ -276,9 +276,7 @@ def test_fit_on_cluster_smallest_type() -> None:
 
 
 def test_model_size_given_overrides_estimate() -> None:
-    report = evaluate(
-        SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 10, "model_size": "1MB"}]))
-    )
+    report = evaluate(SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 10, "model_size": "1MB"}])))
     assert report.detectors[0].model_size == 1_000_000
     assert report.detectors[0].model_size_source == "given"
 
@@ -387,9 +385,7 @@ def test_parse_bytes_rejects(raw) -> None:
         parse_bytes(raw, "x")
 
 
-@pytest.mark.parametrize(
-    ("raw", "minutes"), [(10, 10.0), ("10m", 10.0), ("1h", 60.0), ("90s", 1.5), ("1d", 1440.0)]
-)
+@pytest.mark.parametrize(("raw", "minutes"), [(10, 10.0), ("10m", 10.0), ("1h", 60.0), ("90s", 1.5), ("1d", 1440.0)])
 def test_parse_interval(raw, minutes: float) -> None:
     assert parse_interval(raw) == minutes
 
