@@ -1,0 +1,686 @@
+"""Evaluation harness: run detector configs on a labelled synthetic fleet, score them, report.
+
+Two engines produce AD-shaped results (entity columns, ``data_start_time``, ``anomaly_grade``,
+``confidence``):
+
+- ``plugin``: the real AD plugin's historical analysis (needs the plugin on the cluster). Each config
+  becomes a detector on the fleet index; hcad starts a historical run over the whole series, waits for
+  it, reads the results and deletes the detector.
+- ``backtest``: the plugin's ThresholdedRandomCutForest run locally through :mod:`hcad.backtest`.
+  Its numbers are *local-TRCF* numbers; they are labelled so in every report.
+
+Results are scored with :func:`hcad.scoring.score`. :func:`grid` builds the cartesian product of
+config axes; :class:`EvalReport` renders a table, JSON and a precision/recall PNG. :func:`recommend`
+inspects data (density per entity, dominant period) and proposes an interval and shingle size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hcad.errors import ConfigError, HcadError, Issue, ValidationError
+from hcad.scoring import Scores, score
+from hcad.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hcad.connection import HcadClient
+    from hcad.detector import Detector
+
+ENGINES = ("backtest", "plugin")
+AGGS = ("avg", "max", "min", "sum")
+IMPUTATIONS = ("ZERO", "PREVIOUS")
+#: The seed blog's measurement on cosine waves (precision, recall), shown beside every report.
+BLOG_REFERENCE = {"precision": 0.57, "recall": 0.61}
+TARGET = {"precision": 0.9, "recall": 0.8}
+AD_BASE = "/_plugins/_anomaly_detection/detectors"
+ENTITY_FIELDS = (HOST_FIELD, PROCESS_FIELD)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One detector configuration to evaluate.
+
+    ``features`` are ``(agg, field)`` pairs. ``imputation`` None means the plugin's default.
+    ``rule_ratio`` None keeps the plugin's default rule (ignore anomalies within ±20% of the expected
+    value); a number r gives every feature an explicit ignore-within-r rule (0 ignores nothing).
+    ``min_grade`` is applied when scoring: only results with a grade above it count as flags.
+    """
+
+    features: tuple[tuple[str, str], ...] = (("avg", "jvmGcTime"),)
+    interval_minutes: int = 10
+    shingle_size: int = 8
+    imputation: str | None = None
+    rule_ratio: float | None = None
+    window_delay_minutes: int = 0
+    min_grade: float = 0.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple((str(a), str(f)) for a, f in self.features))
+        issues = self.issues()
+        if issues:
+            raise ValidationError(issues, source=f"config {self.label}")
+
+    def issues(self) -> list[Issue]:
+        """Every problem with this config, each naming its field."""
+        out = []
+        if not self.features:
+            out.append(Issue("features", "needs at least one (agg, field)", "e.g. (('avg', 'cpu'),)"))
+        for agg, _f in self.features:
+            if agg not in AGGS:
+                out.append(Issue("features", f"aggregation {agg!r} is not supported", f"use one of {AGGS}"))
+        if self.interval_minutes < 1:
+            out.append(Issue("interval_minutes", "must be ≥ 1", "use e.g. 10"))
+        if not 1 <= self.shingle_size <= 128:
+            out.append(Issue("shingle_size", f"{self.shingle_size} is not in 1–128", "use e.g. 8"))
+        if self.imputation is not None and self.imputation not in IMPUTATIONS:
+            out.append(Issue("imputation", f"{self.imputation!r} is not supported here", f"use {IMPUTATIONS}"))
+        if self.rule_ratio is not None and self.rule_ratio < 0:
+            out.append(Issue("rule_ratio", "must be ≥ 0", "use e.g. 0.2, or 0 to ignore nothing"))
+        if not 0 <= self.min_grade < 1:
+            out.append(Issue("min_grade", "must be in [0, 1)", "use e.g. 0.0"))
+        return out
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f"{fld}_{agg}" for agg, fld in self.features]
+
+    @property
+    def label(self) -> str:
+        """A short readable id, e.g. ``10m s8 avg(jvmGcTime) rule0.2``."""
+        if self.name:
+            return self.name
+        feats = "+".join(f"{a}({f})" for a, f in self.features)
+        parts = [f"{self.interval_minutes}m", f"s{self.shingle_size}", feats]
+        if self.imputation:
+            parts.append(f"imp={self.imputation.lower()}")
+        parts.append("rule=default" if self.rule_ratio is None else f"rule={self.rule_ratio:g}")
+        if self.min_grade:
+            parts.append(f"grade>{self.min_grade:g}")
+        return " ".join(parts)
+
+    def detector(self, index: str, name: str = "hcad-eval") -> Detector:
+        """The config as an HCAD detector over ``index`` (host, process)."""
+        from hcad.detector import Detector, Imputation, Rule
+
+        features = {n: (agg, fld) for n, (agg, fld) in zip(self.feature_names, self.features, strict=True)}
+        more: dict[str, Any] = {}
+        if self.imputation:
+            more["imputation"] = Imputation(self.imputation)
+        if self.rule_ratio is not None:
+            more["rules"] = [Rule.ignore_within(n, self.rule_ratio) for n in self.feature_names]
+        return Detector.hcad(
+            name,
+            index,
+            TIME_FIELD,
+            list(ENTITY_FIELDS),
+            features,
+            f"{self.interval_minutes}m",
+            window_delay=f"{self.window_delay_minutes}m",
+            shingle_size=self.shingle_size,
+            description=f"hcad eval: {self.label}",
+            **more,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), features=[list(f) for f in self.features], label=self.label)
+
+
+def grid(
+    features: Iterable[Sequence[tuple[str, str]]] = ((("avg", "jvmGcTime"),),),
+    intervals: Iterable[int] = (10,),
+    shingles: Iterable[int] = (8,),
+    imputations: Iterable[str | None] = (None,),
+    rule_ratios: Iterable[float | None] = (None,),
+    min_grades: Iterable[float] = (0.0,),
+) -> list[EvalConfig]:
+    """Every combination of the given axes, as configs (in a stable order)."""
+    return [
+        EvalConfig(tuple(f), i, s, imp, r, 0, g)
+        for f, i, s, imp, r, g in itertools.product(
+            list(features), list(intervals), list(shingles), list(imputations), list(rule_ratios), list(min_grades)
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------- engines
+Engine = Callable[[EvalConfig], "pd.DataFrame"]
+
+
+def backtest_engine(spec: FleetSpec, frame: pd.DataFrame | None = None) -> Engine:
+    """An engine running each config through the local TRCF (:mod:`hcad.backtest`) on the fleet."""
+    try:
+        from hcad import backtest
+    except ImportError as e:
+        raise ConfigError(f"the backtest engine needs hcad.backtest, which is not available ({e})") from e
+    run = getattr(backtest, "run", None) or getattr(backtest, "backtest", None)
+    if run is None:
+        raise ConfigError("hcad.backtest has no run()/backtest() function; update hcad or use --engine plugin")
+    data = frame if frame is not None else _fleet_frame(spec)
+
+    def engine(cfg: EvalConfig) -> pd.DataFrame:
+        return run(cfg.detector("hcad-eval"), data)
+
+    return engine
+
+
+def _fleet_frame(spec: FleetSpec) -> pd.DataFrame:
+    from hcad.synth import fleet_frame
+
+    return fleet_frame(spec)
+
+
+def plugin_engine(
+    client: HcadClient,
+    index: str,
+    spec: FleetSpec,
+    *,
+    timeout: float = 1800.0,
+    poll: float = 2.0,
+    keep_detectors: bool = False,
+) -> Engine:
+    """An engine running each config as a historical analysis of the real AD plugin on ``index``."""
+    client.require_plugin("opensearch-anomaly-detection")
+
+    def engine(cfg: EvalConfig) -> pd.DataFrame:
+        return run_historical(client, cfg, index, spec, timeout=timeout, poll=poll, keep=keep_detectors)
+
+    return engine
+
+
+def _ad(client: HcadClient, method: str, path: str, body: Any = None, action: str = "") -> Any:
+    from hcad.connection import translate_errors
+
+    with translate_errors(action or f"{method} {path}"):
+        return client.transport.perform_request(method, path, body=body)
+
+
+def run_historical(
+    client: HcadClient,
+    cfg: EvalConfig,
+    index: str,
+    spec: FleetSpec,
+    *,
+    timeout: float = 1800.0,
+    poll: float = 2.0,
+    keep: bool = False,
+) -> pd.DataFrame:
+    """Create a detector for ``cfg``, run its historical analysis over the whole fleet series, wait
+    and return its results as a DataFrame (see :func:`hcad.results.results_frame`)."""
+    from hcad.results import read_results, to_epoch_ms
+
+    name = f"hcad-eval-{uuid.uuid4().hex[:12]}"
+    det = cfg.detector(index, name)
+    created = _ad(client, "POST", AD_BASE, det.to_request(), f"creating detector for {cfg.label}")
+    det_id = str(created["_id"])
+    try:
+        body = {"start_time": to_epoch_ms(spec.start), "end_time": to_epoch_ms(spec.end)}
+        _ad(client, "POST", f"{AD_BASE}/{det_id}/_start", body, f"starting historical analysis of {name}")
+        deadline = time.monotonic() + timeout
+        task: Mapping[str, Any] = {}
+        while True:
+            doc = _ad(client, "GET", f"{AD_BASE}/{det_id}?task=true", None, f"reading detector {name}")
+            task = doc.get("historical_analysis_task") or {}
+            state = str(task.get("state", ""))
+            if state in ("FINISHED", "FAILED", "STOPPED"):
+                break
+            if time.monotonic() > deadline:
+                _ad(client, "POST", f"{AD_BASE}/{det_id}/_stop?historical=true", None, "stopping")
+                raise HcadError(f"historical analysis of {cfg.label} did not finish in {timeout:.0f}s")
+            time.sleep(poll)
+        if state != "FINISHED":
+            raise HcadError(f"historical analysis of {cfg.label} ended {state}: {task.get('error') or 'no reason'}")
+
+        def search(query: dict[str, Any]) -> Mapping[str, Any]:
+            return _ad(client, "POST", f"{AD_BASE}/results/_search", query, "reading results")
+
+        return read_results(search, det_id, task_id=str(task.get("task_id") or ""), category_fields=ENTITY_FIELDS)
+    finally:
+        if not keep:
+            # A failed clean-up must not hide the evaluation's own outcome.
+            with contextlib.suppress(HcadError):
+                _ad(client, "DELETE", f"{AD_BASE}/{det_id}", None, f"deleting detector {name}")
+
+
+# ---------------------------------------------------------------------------------------- harness
+@dataclass
+class ConfigResult:
+    """One config's outcome: its scores, or the error that stopped it."""
+
+    config: EvalConfig
+    scores: Scores | None
+    seconds: float
+    results: int = 0
+    error: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        s = self.scores
+        return {
+            "config": self.config.label,
+            "precision": s.precision if s else None,
+            "recall": s.recall if s else None,
+            "f1": s.f1 if s else None,
+            "alarm_precision": s.alarm_precision if s else None,
+            "alarms": s.alarms if s else None,
+            "ttd": s.ttd_mean if s else None,
+            "seconds": round(self.seconds, 1),
+            "error": self.error,
+        }
+
+
+@dataclass
+class EvalReport:
+    """Every config tried on one dataset with one engine."""
+
+    engine: str
+    spec: FleetSpec
+    tolerance: int
+    results: list[ConfigResult] = field(default_factory=list)
+
+    @property
+    def note(self) -> str:
+        if self.engine == "backtest":
+            return "local-TRCF numbers (hcad.backtest, the plugin's model run locally), not plugin numbers"
+        return "AD plugin historical-analysis numbers"
+
+    def best(self) -> ConfigResult | None:
+        """The config with the highest F1 (ties: higher precision)."""
+        ok = [r for r in self.results if r.scores is not None]
+        if not ok:
+            return None
+        return max(ok, key=lambda r: (r.scores.f1, r.scores.precision))  # type: ignore[union-attr]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [r.row() for r in self.results]
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best()
+        return {
+            "engine": self.engine,
+            "note": self.note,
+            "dataset": self.spec.name,
+            "spec": self.spec.to_dict(),
+            "tolerance_intervals": self.tolerance,
+            "reference": {"blog": BLOG_REFERENCE, "target": TARGET},
+            "best": best.config.label if best else None,
+            "configs": [
+                {
+                    "config": r.config.to_dict(),
+                    "scores": r.scores.to_dict() if r.scores else None,
+                    "seconds": round(r.seconds, 2),
+                    "results": r.results,
+                    "error": r.error,
+                }
+                for r in self.results
+            ],
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        import json
+
+        p = Path(path)
+        try:
+            p.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot write the report ({e.strerror})") from e
+        return p
+
+    def plot(self, path: str | Path) -> Path:
+        """A precision/recall scatter of every config, with the blog's point and the target zone."""
+        return plot_reports([self], path)
+
+
+def plot_reports(reports: Sequence[EvalReport], path: str | Path) -> Path:
+    """One precision/recall chart for one or more reports (e.g. the blog and fleet datasets)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
+    ax.add_patch(
+        plt.Rectangle(
+            (TARGET["recall"], TARGET["precision"]),
+            1.02 - TARGET["recall"],
+            1.02 - TARGET["precision"],
+            color="tab:green",
+            alpha=0.12,
+            label="target (P ≥ 0.9, R ≥ 0.8)",
+        )
+    )
+    ax.scatter([BLOG_REFERENCE["recall"]], [BLOG_REFERENCE["precision"]], marker="*", s=220, c="k", label="blog")
+    markers = "os^Dv"
+    for i, rep in enumerate(reports):
+        pts = [r for r in rep.results if r.scores is not None]
+        xs = [r.scores.recall for r in pts]  # type: ignore[union-attr]
+        ys = [r.scores.precision for r in pts]  # type: ignore[union-attr]
+        ax.scatter(xs, ys, marker=markers[i % len(markers)], alpha=0.75, label=f"{rep.spec.name} ({rep.engine})")
+        best = rep.best()
+        if best is not None and best.scores is not None:
+            ax.annotate(
+                best.config.label,
+                (best.scores.recall, best.scores.precision),
+                fontsize=7,
+                xytext=(4, -10),
+                textcoords="offset points",
+            )
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("event recall")
+    ax.set_ylabel("precision (flagged intervals)")
+    engines = sorted({r.engine for r in reports})
+    ax.set_title("Detector configs: precision vs recall" + (" (local TRCF)" if engines == ["backtest"] else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    p = Path(path)
+    try:
+        fig.savefig(p, bbox_inches="tight")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot write the chart ({e.strerror})") from e
+    finally:
+        plt.close(fig)
+    return p
+
+
+def evaluate(
+    spec: FleetSpec,
+    configs: Sequence[EvalConfig],
+    engine: str | Engine = "backtest",
+    *,
+    client: HcadClient | None = None,
+    index: str | None = None,
+    labels: pd.DataFrame | None = None,
+    tolerance: int = 2,
+    progress: bool = True,
+    on_result: Callable[[ConfigResult], None] | None = None,
+) -> EvalReport:
+    """Run every config on the fleet with ``engine`` and score it against the fleet's labels.
+
+    ``engine`` is ``"backtest"``, ``"plugin"`` (then ``client`` and ``index`` are needed and the
+    fleet must already be loaded there, see :func:`hcad.synth.load_fleet`) or a callable
+    ``config → results DataFrame``. A config whose run fails is recorded with its error and the
+    rest still run; only events on the configs' feature fields are scored.
+    """
+    from hcad.synth import fleet_labels
+
+    if not configs:
+        raise ConfigError("no configs to evaluate; give at least one")
+    name = engine if isinstance(engine, str) else "custom"
+    if engine == "backtest":
+        run = backtest_engine(spec)
+    elif engine == "plugin":
+        if client is None or not index:
+            raise ConfigError("the plugin engine needs a client and the index holding the fleet")
+        run = plugin_engine(client, index, spec)
+    elif callable(engine):
+        run = engine
+    else:
+        raise ConfigError(f"engine {engine!r} is not one of {ENGINES}")
+    all_labels = labels if labels is not None else fleet_labels(spec)
+    report = EvalReport(name, spec, tolerance)
+    bar = _bar(progress, len(configs), f"eval {spec.name} ({name})")
+    try:
+        for cfg in configs:
+            t0 = time.perf_counter()
+            try:
+                results = run(cfg)
+                scored = score(
+                    results,
+                    labels_for(all_labels, cfg),
+                    cfg.interval_minutes,
+                    tolerance,
+                    entity_fields=ENTITY_FIELDS,
+                    min_grade=cfg.min_grade,
+                )
+                outcome = ConfigResult(cfg, scored, time.perf_counter() - t0, len(results))
+            except HcadError as e:
+                outcome = ConfigResult(cfg, None, time.perf_counter() - t0, error=str(e))
+            report.results.append(outcome)
+            if on_result is not None:
+                on_result(outcome)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return report
+
+
+def labels_for(labels: pd.DataFrame, cfg: EvalConfig) -> pd.DataFrame:
+    """The labelled events a config can see: those touching one of its feature fields (a label with
+    no ``metric`` is kept)."""
+    fields = {fld for _agg, fld in cfg.features}
+    if "metric" not in labels.columns:
+        return labels
+    touched = labels["metric"].fillna("").astype(str).map(lambda m: not m or bool(fields & set(m.split(","))))
+    return labels[touched.to_numpy(dtype=bool)]
+
+
+def _bar(enabled: bool, total: int, desc: str) -> Any:
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="config", file=sys.stderr, leave=False)
+
+
+# ---------------------------------------------------------------------------------- recommend
+CANDIDATE_INTERVALS = (1, 2, 5, 10, 15, 20, 30, 60)
+MIN_DENSITY = 0.9
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Proposed detector interval and shingle size, with the facts and reasons behind them."""
+
+    interval_minutes: int
+    shingle_size: int
+    data_interval_minutes: float | None
+    density: float
+    density_min: float
+    entities: int
+    dominant_period_minutes: float | None
+    density_by_interval: dict[int, float]
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def recommend(
+    frame: pd.DataFrame,
+    fields: Sequence[str],
+    feature: str,
+    *,
+    time_field: str = TIME_FIELD,
+    max_entities: int = 200,
+    min_density: float = MIN_DENSITY,
+) -> Recommendation:
+    """Inspect documents (one row each: time, category ``fields``, ``feature``) and propose an
+    interval and shingle size.
+
+    - interval: the shortest candidate (1–60 min) at least the data's own spacing in which at least
+      ``min_density`` of an entity's intervals have data (median over entities); the plugin needs
+      dense series.
+    - dominant period: the strongest autocorrelation peak of the feature, averaged over entities.
+    - shingle size: 8 (the plugin's default; it won the grid search on the synthetic fleets) unless
+      the dominant period is shorter than 16 intervals, in which case one whole period (≥ 4), so a
+      regular cycle is part of each shingle instead of looking like an anomaly.
+    """
+    import numpy as np
+    import pandas as pd
+
+    missing = [c for c in (time_field, *fields, feature) if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"data lack columns {missing}; pass the time field, the category fields and the feature")
+    if frame.empty:
+        raise ConfigError("no documents to inspect; check the index name and time range")
+    df = frame[[time_field, *fields, feature]].copy()
+    df[time_field] = pd.to_datetime(df[time_field], utc=True)
+    df[feature] = pd.to_numeric(df[feature], errors="coerce")
+    groups = list(df.groupby(list(fields), sort=True))[:max_entities]
+    spacing = []
+    for _k, g in groups:
+        t = g[time_field].sort_values().drop_duplicates()
+        if len(t) > 1:
+            spacing.append(float(t.diff().dropna().dt.total_seconds().median()) / 60.0)
+    data_iv = float(np.median(spacing)) if spacing else None
+
+    density_by: dict[int, float] = {}
+    density_min: dict[int, float] = {}
+    for iv in CANDIDATE_INTERVALS:
+        per_entity = []
+        for _k, g in groups:
+            b = g[time_field].dt.floor(f"{iv}min")
+            span = (b.max() - b.min()) / timedelta(minutes=iv) + 1
+            per_entity.append(b.nunique() / span if span > 0 else 0.0)
+        density_by[iv] = round(float(np.median(per_entity)), 4)
+        density_min[iv] = round(float(np.min(per_entity)), 4)
+    reasons = []
+    floor_iv = data_iv or 1.0
+    chosen = next((iv for iv in CANDIDATE_INTERVALS if iv >= floor_iv - 1e-9 and density_by[iv] >= min_density), None)
+    if chosen is None:
+        chosen = CANDIDATE_INTERVALS[-1]
+        reasons.append(
+            f"data are sparse: even {chosen}-minute intervals have data only {density_by[chosen]:.0%} of the "
+            f"time per entity (median); the plugin needs dense series, consider fewer, busier entities"
+        )
+    else:
+        spacing_txt = f"documents arrive every {data_iv:g} min per entity; " if data_iv else ""
+        reasons.append(
+            f"{spacing_txt}{chosen}-minute intervals have data {density_by[chosen]:.0%} of the time "
+            f"(median entity, ≥ {min_density:.0%} needed), the shortest such interval"
+        )
+
+    period = _dominant_period(groups, time_field, feature, chosen)
+    shingle = 8
+    if period is not None:
+        p_iv = period / chosen
+        if p_iv < 16:
+            shingle = max(4, min(128, round(p_iv)))
+            reasons.append(
+                f"the feature repeats every {period:g} min ({p_iv:.0f} intervals): shingle size {shingle} "
+                f"covers one cycle"
+            )
+        else:
+            reasons.append(
+                f"the feature repeats every {period:g} min ({p_iv:.0f} intervals), longer than a shingle; "
+                f"shingle size 8 (the plugin's default) learns the local shape and the forest the cycle"
+            )
+    else:
+        reasons.append("no clear period in the feature; shingle size 8 (the plugin's default)")
+    return Recommendation(
+        interval_minutes=chosen,
+        shingle_size=shingle,
+        data_interval_minutes=data_iv,
+        density=density_by[chosen],
+        density_min=density_min[chosen],
+        entities=len(groups),
+        dominant_period_minutes=period,
+        density_by_interval=density_by,
+        reasons=tuple(reasons),
+    )
+
+
+def _dominant_period(
+    groups: Sequence[tuple[Any, pd.DataFrame]], time_field: str, feature: str, iv: int
+) -> float | None:
+    """Minutes of the strongest autocorrelation peak (averaged over entities), or None."""
+    import numpy as np
+
+    acfs = []
+    for _k, g in groups:
+        s = g.set_index(time_field)[feature].resample(f"{iv}min").mean().interpolate(limit_direction="both")
+        x = s.to_numpy(dtype=float)
+        if len(x) < 16 or not np.isfinite(x).all():
+            continue
+        x = x - np.polyval(np.polyfit(np.arange(len(x)), x, 1), np.arange(len(x)))  # remove the trend
+        n = len(x)
+        spec = np.fft.rfft(x, 2 * n)
+        acf = np.fft.irfft(spec * np.conj(spec))[:n]
+        if acf[0] <= 0:
+            continue
+        acfs.append(acf[: n // 2] / acf[0])
+    if not acfs:
+        return None
+    m = min(len(a) for a in acfs)
+    acf = np.mean([a[:m] for a in acfs], axis=0)
+    below = np.flatnonzero(acf < 0)
+    if not len(below):
+        return None
+    start = int(below[0])
+    lag = start + int(np.argmax(acf[start:]))
+    if acf[lag] < 0.3 or lag <= 1:
+        return None  # no convincing repetition
+    return float(lag * iv)
+
+
+def recommend_from_index(
+    client: HcadClient,
+    index: str,
+    fields: Sequence[str],
+    feature: str,
+    *,
+    time_field: str = TIME_FIELD,
+    max_entities: int = 50,
+    docs_per_entity: int = 5000,
+) -> Recommendation:
+    """:func:`recommend` on the most recent ``docs_per_entity`` documents of up to ``max_entities``
+    entities of ``index`` (entities found with a composite aggregation)."""
+    import pandas as pd
+
+    from hcad.connection import translate_errors
+
+    if not fields:
+        raise ConfigError("give at least one category field (--field)")
+    with translate_errors(f"listing entities of {index}", not_found=f"index {index} not found"):
+        resp = client.search(
+            index=index,
+            body={
+                "size": 0,
+                "aggs": {
+                    "e": {
+                        "composite": {"size": max_entities, "sources": [{f: {"terms": {"field": f}}} for f in fields]}
+                    }
+                },
+            },
+        )
+    rows: list[dict[str, Any]] = []
+    for b in resp["aggregations"]["e"]["buckets"]:
+        key = b["key"]
+        query = {"bool": {"filter": [{"term": {f: key[f]}} for f in fields]}}
+        with translate_errors(f"reading documents of {key} in {index}"):
+            hits = client.search(
+                index=index,
+                body={
+                    "size": docs_per_entity,
+                    "query": query,
+                    "sort": [{time_field: "desc"}],
+                    "_source": [time_field, feature],
+                },
+            )["hits"]["hits"]
+        for h in hits:
+            src = h.get("_source") or {}
+            rows.append({time_field: src.get(time_field), **key, feature: src.get(feature)})
+    frame = pd.DataFrame(rows, columns=[time_field, *fields, feature])
+    return recommend(frame, fields, feature, time_field=time_field, max_entities=max_entities)
+
+
+def default_grid(spec: FleetSpec) -> list[EvalConfig]:
+    """The grid ``hcad eval`` searches when no axis is given: each metric alone and all together,
+    10/20-minute intervals, shingle sizes 4/8/16, and the default rule versus none."""
+    metric_sets: list[tuple[tuple[str, str], ...]] = [(("avg", m),) for m in spec.metrics]
+    if len(spec.metrics) > 1:
+        metric_sets.append(tuple(("avg", m) for m in spec.metrics))
+    return grid(features=metric_sets, intervals=(10, 20), shingles=(4, 8, 16), rule_ratios=(None, 0.0))

@@ -1,0 +1,135 @@
+"""hcad.evaluate: configs, grid, harness with a custom engine, report outputs, recommend()."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from hcad import evaluate as ev
+from hcad import synth
+from hcad.errors import ConfigError, HcadError, ValidationError
+from hcad.synth import FleetSpec
+
+SPEC = FleetSpec.blog(hosts=2, processes=2, periods=400, anomalies=8, start=datetime(2024, 1, 1, tzinfo=UTC))
+
+
+def oracle(spec: FleetSpec, extra_fp: int = 0):
+    """An engine that flags exactly the labelled intervals (plus ``extra_fp`` early false flags)."""
+    labels = synth.fleet_labels(spec)
+
+    def engine(cfg: ev.EvalConfig) -> pd.DataFrame:
+        rows = []
+        for _, lab in labels.iterrows():
+            for t in pd.date_range(lab.start, lab.end, freq=f"{cfg.interval_minutes}min", inclusive="left"):
+                rows.append({"host": lab.host, "process": lab.process, "data_start_time": t, "anomaly_grade": 0.8})
+        for i in range(extra_fp):
+            t = spec.start + pd.Timedelta(minutes=10 * i)
+            rows.append({"host": "host0", "process": "process0", "data_start_time": t, "anomaly_grade": 0.3})
+        return pd.DataFrame(rows)
+
+    return engine
+
+
+def test_config_label_detector_and_validation() -> None:
+    cfg = ev.EvalConfig(features=(("max", "cpuTime"), ("avg", "jvmGcTime")), interval_minutes=20, rule_ratio=0)
+    assert cfg.label == "20m s8 max(cpuTime)+avg(jvmGcTime) rule=0"
+    det = cfg.detector("fleet-idx", "d1").to_request()
+    assert det["category_field"] == ["host", "process"]
+    assert det["shingle_size"] == 8
+    assert det["detection_interval"]["period"]["interval"] == 20
+    assert [f["feature_name"] for f in det["feature_attributes"]] == ["cpuTime_max", "jvmGcTime_avg"]
+    assert len(det["rules"]) == 2
+    assert "rules" not in ev.EvalConfig().detector("i").to_request()
+    with pytest.raises(ValidationError) as e:
+        ev.EvalConfig(features=(("median", "cpu"),), shingle_size=0, imputation="LINEAR")
+    assert {i.path for i in e.value.issues} == {"features", "shingle_size", "imputation"}
+
+
+def test_grid_is_the_cartesian_product() -> None:
+    g = ev.grid(features=[(("avg", "a"),), (("max", "a"),)], intervals=(10, 20), shingles=(4, 8, 16))
+    assert len(g) == 12
+    assert len({c.label for c in g}) == 12
+    assert len(ev.default_grid(SPEC)) == 3 * 2 * 3 * 2  # cpuTime, jvmGcTime, both
+
+
+def test_perfect_engine_scores_one_and_false_flags_lower_precision() -> None:
+    rep = ev.evaluate(SPEC, [ev.EvalConfig()], oracle(SPEC), progress=False)
+    s = rep.results[0].scores
+    assert s is not None and (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0)
+    flagged = int(synth.fleet_labels(SPEC)["length"].sum())
+    rep2 = ev.evaluate(SPEC, [ev.EvalConfig()], oracle(SPEC, extra_fp=5), progress=False)
+    s2 = rep2.results[0].scores
+    assert s2 is not None and s2.fp_intervals == 5
+    assert s2.precision == pytest.approx(flagged / (flagged + 5))
+    assert s2.alarms - s2.true_alarms == 1  # five consecutive false flags are one alarm
+
+
+def test_failing_config_is_reported_and_the_rest_still_run(tmp_path) -> None:
+    good = oracle(SPEC)
+
+    def engine(cfg: ev.EvalConfig) -> pd.DataFrame:
+        if cfg.shingle_size == 4:
+            raise HcadError("the plugin refused")
+        return good(cfg)
+
+    rep = ev.evaluate(SPEC, ev.grid(shingles=(4, 8)), engine, progress=False)
+    assert [r.error for r in rep.results] == ["the plugin refused", None]
+    assert rep.best() is rep.results[1]
+    d = json.loads(rep.write_json(tmp_path / "r.json").read_text())
+    assert d["engine"] == "custom" and d["best"] == rep.results[1].config.label
+    assert d["configs"][0]["scores"] is None and d["configs"][1]["scores"]["recall"] == 1.0
+    assert d["reference"]["blog"] == {"precision": 0.57, "recall": 0.61}
+    png = rep.plot(tmp_path / "pr.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_only_events_on_the_config_fields_are_scored() -> None:
+    a = synth.AnomalySpec("host0", "process0", SPEC.start + pd.Timedelta(minutes=3000), 2, "spike", 9.0, ("cpuTime",))
+    spec = FleetSpec.blog(hosts=2, processes=2, periods=400, anomalies=(a,), start=SPEC.start)
+    gc_only = ev.evaluate(spec, [ev.EvalConfig(features=(("avg", "jvmGcTime"),))], oracle(spec), progress=False)
+    assert gc_only.results[0].scores.events == 0  # type: ignore[union-attr]
+    cpu = ev.evaluate(spec, [ev.EvalConfig(features=(("avg", "cpuTime"),))], oracle(spec), progress=False)
+    assert cpu.results[0].scores.events == 1  # type: ignore[union-attr]
+
+
+def test_evaluate_rejects_bad_engine_and_empty_grid() -> None:
+    with pytest.raises(ConfigError, match="not one of"):
+        ev.evaluate(SPEC, [ev.EvalConfig()], "sagemaker", progress=False)
+    with pytest.raises(ConfigError, match="needs a client"):
+        ev.evaluate(SPEC, [ev.EvalConfig()], "plugin", progress=False)
+    with pytest.raises(ConfigError, match="no configs"):
+        ev.evaluate(SPEC, [], oracle(SPEC), progress=False)
+
+
+def test_recommend_on_dense_daily_data() -> None:
+    frame = synth.fleet_frame(FleetSpec.blog(hosts=3, processes=2, periods=144 * 4, anomalies=0))
+    rec = ev.recommend(frame, ["host", "process"], "cpuTime")
+    assert rec.interval_minutes == 10 and rec.data_interval_minutes == 10
+    assert rec.density == 1.0 and rec.entities == 6
+    assert rec.dominant_period_minutes == pytest.approx(1440, abs=20)
+    assert rec.shingle_size == 8
+
+
+def test_recommend_widens_the_interval_for_sparse_data_and_short_cycles() -> None:
+    # 30% of 10-minute docs missing: a 20-minute bucket is empty with probability 0.3² = 0.09,
+    # so 20 minutes is the first interval with ≥ 90% of buckets filled.
+    sparse = FleetSpec.blog(hosts=3, processes=3, periods=2000, anomalies=0, missing_rate=0.3, seed=3)
+    rec = ev.recommend(synth.fleet_frame(sparse), ["host", "process"], "cpuTime")
+    assert rec.density_by_interval[10] == pytest.approx(0.7, abs=0.03)
+    assert rec.interval_minutes == 20
+    # An hourly cycle is 6 ten-minute intervals: the shingle covers one cycle.
+    hourly = FleetSpec.blog(hosts=2, processes=2, periods=600, anomalies=0, periods_minutes=(60,))
+    rec2 = ev.recommend(synth.fleet_frame(hourly), ["host", "process"], "jvmGcTime")
+    assert rec2.dominant_period_minutes == 60 and rec2.shingle_size == 6
+    assert any("covers one cycle" in r for r in rec2.reasons)
+
+
+def test_recommend_errors_name_the_problem() -> None:
+    frame = synth.fleet_frame(SPEC)
+    with pytest.raises(ConfigError, match=r"lack columns \['gcTime'\]"):
+        ev.recommend(frame, ["host"], "gcTime")
+    with pytest.raises(ConfigError, match="no documents"):
+        ev.recommend(frame.iloc[0:0], ["host"], "cpuTime")
