@@ -1,0 +1,415 @@
+"""AnomalyDetection client: request shapes per endpoint, error mapping, version gates, waiting.
+
+A client whose transport records every call (opensearch-py ``connection_class``) stands in for the
+server; responses are the server-shaped fixtures in tests/data/ad, constructed from the AD plugin's
+2.19.4.0 source (REST handlers and toXContent), not captured from a server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opensearchpy import Connection
+
+from hcad.ad import AnomalyDetection, validation_issues
+from hcad.connection import ConnectionSettings, HcadClient
+from hcad.detector import Detector, Imputation
+from hcad.errors import (
+    ConfigError,
+    Conflict,
+    HcadError,
+    NotFound,
+    PluginMissing,
+    ServerError,
+    UnsupportedFeature,
+    ValidationError,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "ad"
+D = "/_plugins/_anomaly_detection/detectors"
+
+
+def load(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+class Server:
+    """Answers requests from a route table and records them."""
+
+    def __init__(self, version: str = "2.19.4", plugins: tuple[str, ...] = ("opensearch-anomaly-detection",)):
+        self.calls: list[tuple[str, str, dict[str, Any], Any]] = []
+        self.routes: list[tuple[str, re.Pattern[str], Any]] = []
+        self.route("GET", "/", {"version": {"number": version}})
+        self.route("GET", "/_cat/plugins", [{"name": "n1", "component": p, "version": version} for p in plugins])
+
+    def route(self, method: str, path: str, body: Any, status: int = 200) -> None:
+        self.routes.insert(0, (method, re.compile(path + "$"), (status, body)))
+
+    def handle(self, method: str, url: str, params: dict[str, Any], body: Any) -> tuple[int, Any]:
+        self.calls.append((method, url, dict(params or {}), body))
+        for m, pat, answer in self.routes:
+            if m == method and pat.match(url):
+                status, resp = answer
+                return status, resp(url, params, body) if callable(resp) else resp
+        return 404, {"error": {"root_cause": [{"type": "x", "reason": f"no route {method} {url}"}]}, "status": 404}
+
+    def ad_calls(self) -> list[tuple[str, str, dict[str, Any], Any]]:
+        return [c for c in self.calls if c[1].startswith("/_plugins")]
+
+
+def make_client(server: Server) -> HcadClient:
+    class Recording(Connection):
+        def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):
+            if body is not None:
+                body = json.loads(body.decode() if isinstance(body, bytes) else body)
+            status, resp = server.handle(method, url, params or {}, body)
+            raw = json.dumps(resp)
+            if not 200 <= status < 300 and status not in ignore:
+                self._raise_error(status, raw, "application/json")
+            return status, {"content-type": "application/json"}, raw
+
+    return HcadClient(
+        ConnectionSettings(url="http://fake:9200"),
+        hosts=["http://fake:9200"],
+        connection_class=Recording,
+        max_retries=0,
+    )
+
+
+@pytest.fixture
+def server() -> Server:
+    return Server()
+
+
+@pytest.fixture
+def ad(server: Server) -> AnomalyDetection:
+    return make_client(server).ad
+
+
+def detector() -> Detector:
+    return Detector.hcad(
+        "fleet-cpu", "metrics-*", "@timestamp", ["host", "process"], {"cpu_avg": ("avg", "cpu")}, "10m"
+    )
+
+
+def err(status: int, reason: str, etype: str = "status_exception") -> dict[str, Any]:
+    return {
+        "error": {"root_cause": [{"type": etype, "reason": reason}], "type": etype, "reason": reason},
+        "status": status,
+    }
+
+
+def test_plugin_missing_names_plugin_and_cluster():
+    client = make_client(Server(plugins=("opensearch-job-scheduler",)))
+    with pytest.raises(PluginMissing) as e:
+        _ = client.ad
+    msg = str(e.value)
+    assert "opensearch-anomaly-detection" in msg and "http://fake:9200" in msg and "\n" not in msg
+
+
+def test_create_sends_detector_and_returns_stored(ad, server):
+    server.route("POST", D, load("detector_get_full.json"), 201)
+    det = ad.create(detector())
+    method, url, params, body = server.ad_calls()[-1]
+    assert (method, url, params) == ("POST", D, {})
+    assert body == detector().to_request()
+    assert det.id == "f1Yx2ZABcD3eF4gH5iJ6" and det.seq_no == 17
+
+
+def test_invalid_detector_sends_no_request(ad, server):
+    bad = detector()
+    bad.name = "no spaces allowed"
+    bad.shingle_size = 0
+    with pytest.raises(ValidationError) as e:
+        ad.create(bad)
+    assert {i.path for i in e.value.issues} == {"name", "shingle_size"}
+    assert server.ad_calls() == []
+
+
+def test_raw_invalid_detector_maps_server_400_to_validation_error(ad, server):
+    server.route(
+        "POST", D, err(400, "Valid characters for name are a-z, A-Z, 0-9, -(hyphen), _(underscore) and .(period)"), 400
+    )
+    bad = detector()
+    bad.name = "no spaces allowed"
+    with pytest.raises(ValidationError, match="Valid characters for name") as e:
+        ad.create(bad, check=False)
+    assert e.value.exit_code == 2
+    assert server.ad_calls()[-1][3]["name"] == "no spaces allowed"
+
+
+def test_name_taken_is_conflict(ad, server):
+    reason = "Cannot create anomaly detector with name [fleet-cpu] as it's already used by another detector"
+    server.route("POST", D, err(409, reason), 409)
+    with pytest.raises(Conflict, match=re.escape(reason)):
+        ad.create(detector())
+
+
+def test_unsupported_fields_refused_before_sending():
+    server = Server(version="2.16.0")
+    ad = make_client(server).ad
+    det = detector()
+    det.imputation = Imputation("ZERO")
+    with pytest.raises(UnsupportedFeature, match=r"imputation: needs OpenSearch 2\.17\.0"):
+        ad.create(det)
+    assert server.ad_calls() == []
+
+
+def test_get_and_state(ad, server):
+    server.route("GET", f"{D}/f1Yx2ZABcD3eF4gH5iJ6", load("detector_get_full.json"))
+    det = ad.get("f1Yx2ZABcD3eF4gH5iJ6")
+    assert det.name == "fleet-cpu" and server.ad_calls()[-1][2] == {}
+    st = ad.get_state("f1Yx2ZABcD3eF4gH5iJ6")
+    assert server.ad_calls()[-1][2] == {"job": "true", "task": "true"}
+    assert st.historical_task and st.historical_task["task_id"] == "hT9k2ZABcD3eF4gH5iJ7"
+    assert not st.realtime_running and not st.historical_running
+
+
+def test_get_missing_is_not_found(ad, server):
+    server.route("GET", f"{D}/nope", err(404, "Can't find config with id: nope"), 404)
+    with pytest.raises(NotFound, match="detector 'nope' does not exist"):
+        ad.get("nope")
+
+
+def test_update_uses_optimistic_concurrency(ad, server):
+    resp = load("detector_get_full.json")
+    server.route("GET", f"{D}/f1Yx2ZABcD3eF4gH5iJ6", resp)
+    server.route("PUT", f"{D}/f1Yx2ZABcD3eF4gH5iJ6", resp)
+    det = ad.get("f1Yx2ZABcD3eF4gH5iJ6")
+    det.description = "new"
+    ad.update(det.id, det)
+    method, _url, params, body = server.ad_calls()[-1]
+    assert method == "PUT" and params == {"if_seq_no": 17, "if_primary_term": 1}
+    assert body["description"] == "new" and "last_update_time" not in body and "user" not in body
+
+
+def test_update_running_detector_is_conflict_with_stop_hint(ad, server):
+    server.route("PUT", f"{D}/abc", err(400, "Job is running: abc"), 400)
+    with pytest.raises(Conflict) as e:
+        ad.update("abc", detector())
+    assert "Job is running" in str(e.value) and "hcad detectors stop abc" in str(e.value)
+
+
+def test_update_stale_version_is_conflict(ad, server):
+    server.route(
+        "PUT", f"{D}/abc", err(409, "version conflict, required seqNo [3]", "version_conflict_engine_exception"), 409
+    )
+    with pytest.raises(Conflict, match="changed on the server"):
+        ad.update("abc", detector(), if_seq_no=3, if_primary_term=1)
+
+
+def test_update_immutable_field_is_validation_error(ad, server):
+    server.route("PUT", f"{D}/abc", err(400, "Can't change category field"), 400)
+    with pytest.raises(ValidationError, match="create a new detector"):
+        ad.update("abc", detector())
+
+
+def test_delete_search_find(ad, server):
+    server.route("DELETE", f"{D}/abc", {"_index": ".opendistro-anomaly-detectors", "_id": "abc", "result": "deleted"})
+    assert ad.delete("abc")["result"] == "deleted"
+    doc = load("detector_get_full.json")["anomaly_detector"]
+    server.route(
+        "POST",
+        f"{D}/_search",
+        {"hits": {"total": {"value": 1}, "hits": [{"_id": "abc", "_seq_no": 4, "_primary_term": 1, "_source": doc}]}},
+    )
+    found = ad.find("fleet-cpu")
+    assert found is not None and found.id == "abc" and found.seq_no == 4
+    assert server.ad_calls()[-1][3] == {"query": {"term": {"name.keyword": "fleet-cpu"}}, "size": 2}
+
+
+def test_validate_paths_and_issues(ad, server):
+    server.route("POST", f"{D}/_validate", {})
+    assert ad.validate(detector()) == []
+    server.route("POST", f"{D}/_validate/model", load("validate_model.json"))
+    issues = ad.validate(detector(), "model")
+    assert server.ad_calls()[-1][1] == f"{D}/_validate/model"
+    assert issues[0].path == "model.detection_interval" and "20" in issues[0].fix
+    with pytest.raises(ConfigError):
+        ad.validate(detector(), "everything")
+
+
+def test_validation_issues_sub_issues():
+    issues = validation_issues(load("validate_issues.json"))
+    assert [i.path for i in issues] == ["detector.feature_attributes.cpu_avg"]
+
+
+def test_suggest_gated_on_2x(ad, server):
+    with pytest.raises(
+        UnsupportedFeature, match=r"not supported by this server version \(2\.19\.4\); it needs 3\.3\.0"
+    ):
+        ad.suggest(detector())
+    assert server.ad_calls() == []
+
+
+def test_suggest_on_3_3():
+    server = Server(version="3.3.0")
+    server.route(
+        "POST", f"{D}/_suggest/detection_interval,history", {"interval": {"period": {"interval": 5, "unit": "Minutes"}}}
+    )
+    ad = make_client(server).ad
+    assert "interval" in ad.suggest(detector(), ["detection_interval", "history"])
+
+
+def test_preview_body(ad, server):
+    server.route("POST", f"{D}/_preview", load("preview.json"))
+    out = ad.preview(detector(), "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z")
+    body = server.ad_calls()[-1][3]
+    assert body["period_start"] == 1714521600000 and body["period_end"] == 1714608000000
+    assert body["detector"]["name"] == "fleet-cpu"
+    assert out["anomaly_result"][0]["anomaly_grade"] == 0.87
+    server.route("POST", f"{D}/abc/_preview", load("preview.json"))
+    ad.preview("abc", 0, 1000)
+    assert server.ad_calls()[-1][3] == {"period_start": 0, "period_end": 1000, "detector_id": "abc"}
+
+
+def test_start_stop_historical(ad, server):
+    server.route("POST", f"{D}/abc/_start", lambda u, p, b: {"_id": "task1" if b else "abc"})
+    server.route("POST", f"{D}/abc/_stop", {"_id": "abc"})
+    assert ad.start("abc") == "abc"
+    assert server.ad_calls()[-1][3] is None
+    assert ad.start_historical("abc", "2024-05-01T00:00:00Z", "2024-05-06T00:00:00Z") == "task1"
+    assert server.ad_calls()[-1][3] == {"start_time": 1714521600000, "end_time": 1714953600000}
+    ad.stop("abc", historical=True)
+    assert server.ad_calls()[-1][2] == {"historical": "true"}
+    with pytest.raises(ConfigError, match="end must be after start"):
+        ad.start_historical("abc", 10, 5)
+
+
+def test_profile_types_and_entity(ad, server):
+    server.route("GET", f"{D}/abc/_profile.*", load("profile.json"))
+    server.route("POST", f"{D}/abc/_profile.*", {"init_progress": {"percentage": "40%"}})
+    prof = ad.profile("abc", all_=True)
+    assert prof["models"][0]["model_size_in_bytes"] == 724806
+    assert server.ad_calls()[-1][1:3] == (f"{D}/abc/_profile", {"_all": "true"})
+    ad.profile("abc", ["models", "init_progress"])
+    assert server.ad_calls()[-1][1] == f"{D}/abc/_profile/models,init_progress"
+    ad.profile("abc", ["init_progress"], entity={"host": "h1", "process": "java"})
+    assert server.ad_calls()[-1][3] == {
+        "entity": [{"name": "host", "value": "h1"}, {"name": "process", "value": "java"}]
+    }
+    with pytest.raises(ConfigError, match="not one of"):
+        ad.profile("abc", ["bogus"])
+
+
+def test_stats_paths(ad, server):
+    server.route("GET", "/_plugins/_anomaly_detection/.*stats.*", load("stats.json"))
+    assert ad.stats()["hc_detector_count"] == 1
+    ad.stats("model_count", node_id="node-1")
+    assert server.ad_calls()[-1][1] == "/_plugins/_anomaly_detection/node-1/stats/model_count"
+
+
+def test_results_use_custom_result_index(ad, server):
+    full = load("detector_get_full.json")
+    docs = load("result_docs.json")
+    server.route("GET", f"{D}/f1Yx2ZABcD3eF4gH5iJ6", full)
+    server.route(
+        "POST",
+        f"{D}/results/_search.*",
+        lambda u, p, b: {
+            "hits": {
+                "total": {"value": 2},
+                "hits": [{"_id": str(i), "_source": d, "sort": [d["data_start_time"]]} for i, d in enumerate(docs)],
+            }
+        },
+    )
+    df = ad.results("f1Yx2ZABcD3eF4gH5iJ6", "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z", only_anomalies=True)
+    _method, url, params, body = server.ad_calls()[-1]
+    assert url == f"{D}/results/_search/opensearch-ad-plugin-result-fleet*"
+    assert params == {"only_query_custom_result_index": "true"}
+    assert {"range": {"anomaly_grade": {"gt": 0}}} in body["query"]["bool"]["filter"]
+    assert len(df) == 2 and df.columns[2:4].tolist() == ["host", "process"]
+
+
+def test_top_anomalies_body(ad, server):
+    server.route("POST", f"{D}/abc/results/_topAnomalies", load("top_anomalies.json"))
+    df = ad.top_anomalies("abc", historical=True, size=3, order="occurrence")
+    assert server.ad_calls()[-1][2:] == ({"historical": "true"}, {"size": 3, "order": "occurrence"})
+    assert df["host"].iloc[0] == "h007"
+    with pytest.raises(ConfigError, match="need start and end"):
+        ad.top_anomalies("abc")
+    with pytest.raises(ConfigError, match="between 1 and 1000"):
+        ad.top_anomalies("abc", historical=True, size=1001)
+
+
+def test_delete_results_and_tasks(ad, server):
+    server.route("DELETE", f"{D}/results", {"deleted": 3})
+    assert ad.delete_results({"term": {"detector_id": "abc"}})["deleted"] == 3
+    assert server.ad_calls()[-1][3] == {"query": {"term": {"detector_id": "abc"}}}
+    with pytest.raises(ConfigError):
+        ad.delete_results({})
+    server.route("POST", f"{D}/tasks/_search", {"hits": {"hits": [{"_id": "t1", "_source": {"state": "FINISHED"}}]}})
+    assert ad.search_tasks({"term": {"detector_id": "abc"}}) == [{"state": "FINISHED", "task_id": "t1"}]
+
+
+def test_server_error_keeps_plugin_message(ad, server):
+    server.route("POST", f"{D}/abc/_start", err(500, "Models memory usage exceeds our limit."), 500)
+    with pytest.raises(ServerError, match="Models memory usage exceeds our limit") as e:
+        ad.start("abc")
+    assert e.value.status == 500
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
+def test_wait_initialized_reports_progress(ad, server):
+    answers = iter(
+        [
+            {"state": "INIT", "init_progress": {"percentage": "25%", "estimated_minutes_left": 30}},
+            {"state": "INIT", "init_progress": {"percentage": "75%"}},
+            {"state": "RUNNING"},
+        ]
+    )
+    server.route("GET", f"{D}/abc/_profile/.*", lambda u, p, b: next(answers))
+    clock = Clock()
+    seen: list[float] = []
+    prof = ad.wait_initialized("abc", poll=10, progress=lambda pct, _: seen.append(pct), sleep=clock.sleep, clock=clock)
+    assert prof["state"] == "RUNNING" and seen == [25.0, 75.0, 100.0] and clock.t == 20
+
+
+def test_wait_initialized_times_out(ad, server):
+    server.route(
+        "GET",
+        f"{D}/abc/_profile/.*",
+        {"state": "INIT", "init_progress": {"percentage": "10%", "estimated_minutes_left": 90}},
+    )
+    clock = Clock()
+    with pytest.raises(HcadError, match=r"still initializing after 30s at 10%.*90 more minutes"):
+        ad.wait_initialized("abc", timeout=30, poll=10, sleep=clock.sleep, clock=clock)
+
+
+def test_wait_historical(ad, server):
+    full = load("detector_get_full.json")
+    states = iter([("RUNNING", 0.3), ("RUNNING", 0.6), ("FINISHED", 1.0)])
+
+    def answer(u, p, b):
+        s, prog = next(states)
+        return dict(full, historical_analysis_task=dict(full["historical_analysis_task"], state=s, task_progress=prog))
+
+    server.route("GET", f"{D}/abc", answer)
+    clock = Clock()
+    seen: list[float] = []
+    task = ad.wait_historical(
+        "abc", "hT9k2ZABcD3eF4gH5iJ7", progress=lambda p, _: seen.append(round(p)), sleep=clock.sleep, clock=clock
+    )
+    assert task["state"] == "FINISHED" and seen == [30, 60, 100]
+
+
+def test_wait_historical_failed(ad, server):
+    full = load("detector_get_full.json")
+    full["historical_analysis_task"].update(state="FAILED", error="There is no data in the detection date range")
+    server.route("GET", f"{D}/abc", full)
+    with pytest.raises(ServerError, match="failed: There is no data"):
+        ad.wait_historical("abc", sleep=lambda s: None)
