@@ -192,21 +192,23 @@ class Bridge:
         writer = BulkWriter(self.sink, self.config.index, self.dead_letters)
         before = self.fetcher.stats.as_dict()
         key = self.checkpoint_key(shard.id)
-        for cs, ce in self.fetcher.chunks(start, end, n_series):
-            if time_left is not None and result.chunks and time_left() < 60:
-                log.warning("shard %s: stopping at %s, the invocation is running out of time", shard.id, iso(cs))
-                break
-            writer.write(self.fetcher.fetch_chunk(shard.entities, cs, ce))
-            # Everything before ce is indexed or safe in the dead-letter queue.
-            self.sink.advance_checkpoint(key, ce, {"shard": shard.id, "bridge": self.config.name})
-            result.completed_to = ce
-            result.chunks += 1
-            if on_chunk is not None:
-                on_chunk(cs, ce)
-        after = self.fetcher.stats.as_dict()
-        result.fetch = {k: after[k] - before.get(k, 0) for k in after}
-        result.write = writer.report.as_dict()
-        _merge(self.writes, writer.report)
+        try:
+            for cs, ce in self.fetcher.chunks(start, end, n_series):
+                if time_left is not None and result.chunks and time_left() < 60:
+                    log.warning("shard %s: stopping at %s, the invocation is running out of time", shard.id, iso(cs))
+                    break
+                writer.write(self.fetcher.fetch_chunk(shard.entities, cs, ce))
+                # Everything before ce is indexed or safe in the dead-letter queue.
+                self.sink.advance_checkpoint(key, ce, {"shard": shard.id, "bridge": self.config.name})
+                result.completed_to = ce
+                result.chunks += 1
+                if on_chunk is not None:
+                    on_chunk(cs, ce)
+        finally:
+            after = self.fetcher.stats.as_dict()
+            result.fetch = {k: after[k] - before.get(k, 0) for k in after}
+            result.write = writer.report.as_dict()
+            _merge(self.writes, writer.report)
         return result
 
     def discover(self) -> list[EntityFields]:

@@ -150,21 +150,37 @@ class OpenSearchSink:
                 out[str(d["_id"])] = int(d["_source"]["end"])
         return out
 
-    def advance_checkpoint(self, key: str, end: int, extra: dict[str, Any] | None = None) -> None:
-        """Set checkpoint ``key`` to ``end`` unless it is already later (never moves back)."""
+    def advance_checkpoint(self, key: str, end: int, extra: dict[str, Any] | None = None) -> bool:
+        """Set checkpoint ``key`` to ``end`` unless it is already later (never moves back).
+
+        Compare-and-set with ``if_seq_no``/``if_primary_term`` (no scripting needed, works where
+        painless is absent); two workers racing on one shard retry on the version conflict.
+        Returns whether the checkpoint moved.
+        """
         doc = {"end": end, "end_time": iso(end), "updated": iso(int(time.time())), **(extra or {})}
-        body = {
-            "scripted_upsert": False,
-            "script": {
-                "lang": "painless",
-                "source": "if (ctx._source.end == null || ctx._source.end < params.doc.end) "
-                "{ ctx._source.putAll(params.doc) } else { ctx.op = 'noop' }",
-                "params": {"doc": doc},
-            },
-            "upsert": doc,
-        }
         idx = self.settings.checkpoint_index
-        self._json("POST", f"/{idx}/_update/{key}", body, action=f"writing checkpoint {key}", retry_on_conflict="5")
+        for _ in range(10):
+            status, data = self._json("POST", f"/{idx}/_mget", {"ids": [key]}, action=f"reading checkpoint {key}")
+            found = status != 404 and (data.get("docs") or [{}])[0]
+            params: dict[str, Any] = {}
+            if found and found.get("found"):
+                if int(found["_source"].get("end", 0)) >= end:
+                    return False
+                params = {"if_seq_no": found["_seq_no"], "if_primary_term": found["_primary_term"]}
+            else:
+                params = {"op_type": "create"}
+            try:
+                r = self.request("PUT", f"/{idx}/_doc/{key}", json.dumps(doc).encode(), **params)
+            except Unreachable as e:
+                raise HcadConnectionError(f"writing checkpoint {key}: cannot reach {self.url} ({e})") from e
+            if r.status_code == 409:
+                continue  # someone else moved it: read again and compare
+            if r.status_code in (401, 403):
+                raise AuthError(f"writing checkpoint {key}: HTTP {r.status_code}; check the IAM role/credentials")
+            if r.status_code >= 400:
+                raise ServerError(f"writing checkpoint {key}: {server_reason(_safe_json(r))}", status=r.status_code)
+            return True
+        raise ServerError(f"writing checkpoint {key}: kept conflicting with concurrent writers")
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> str | None:

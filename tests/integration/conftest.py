@@ -1,0 +1,136 @@
+"""Integration fixtures for the bridge: moto in server mode (CloudWatch, SQS) and a fault proxy.
+
+The proxy sits between the bridge and the real OpenSearch node so faults can be injected without
+touching the shared node: ``stop()`` makes the cluster unreachable (connection refused) and
+``start()`` brings it back on the same port; ``reject_bulk_items`` answers 429 for some bulk items
+(those items are removed from the request, so they really are not indexed until retried).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """URL of a moto server (CloudWatch, SQS, ...) running in this process."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str) -> Any:
+    """A boto3 session with dummy credentials; moto's state is reset before each test."""
+    import boto3
+
+    requests.post(f"{moto_url}/moto-api/reset", timeout=30).raise_for_status()
+    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FaultProxy:
+    """An HTTP reverse proxy to ``target`` that can go down and reject bulk items with 429."""
+
+    def __init__(self, target: str, port: int | None = None) -> None:
+        self.target = target.rstrip("/")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.bulk_requests = 0
+        self.rejected_items = 0
+        self.reject_every = 0  # reject every n-th item of a bulk request with 429
+        self.reject_requests = 0  # ... in this many bulk requests
+        self._server: ThreadingHTTPServer | None = None
+        self._session = requests.Session()
+        self._lock = threading.Lock()
+
+    def start(self) -> FaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, content = proxy._handle(self.command, self.path, body, dict(self.headers))
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket: every new connection is refused from now on."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, bytes]:
+        fwd = {k: v for k, v in headers.items() if k.lower() in ("content-type", "authorization")}
+        reject: list[int] = []
+        if method == "POST" and path.split("?")[0].endswith("/_bulk"):
+            with self._lock:
+                self.bulk_requests += 1
+                rejecting = self.reject_every and self.reject_requests > 0
+                if rejecting:
+                    self.reject_requests -= 1
+            if rejecting:
+                lines = body.split(b"\n")
+                pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+                reject = [i for i in range(len(pairs)) if i % self.reject_every == 0]
+                keep = [p for i, p in enumerate(pairs) if i not in set(reject)]
+                body = b"".join(a + b"\n" + b + b"\n" for a, b in keep)
+        if reject:
+            items: list[dict] = []
+            if body:
+                r = self._session.request(method, self.target + path, data=body, headers=fwd, timeout=60)
+                items = r.json().get("items") or []
+            it = iter(items)
+            out: list[dict] = []
+            for i in range(len(pairs)):
+                if i in set(reject):
+                    err = {"type": "es_rejected_execution_exception", "reason": "injected by the test proxy"}
+                    out.append({"index": {"status": 429, "error": err}})
+                else:
+                    out.append(next(it))
+            self.rejected_items += len(reject)
+            return 200, {"Content-Type": "application/json"}, json.dumps({"errors": True, "items": out}).encode()
+        r = self._session.request(method, self.target + path, data=body or None, headers=fwd, timeout=60)
+        return r.status_code, {"Content-Type": r.headers.get("Content-Type", "application/json")}, r.content
+
+
+@pytest.fixture
+def fault_proxy(os_url: str) -> Iterator[FaultProxy]:
+    """A started :class:`FaultProxy` in front of the test cluster."""
+    proxy = FaultProxy(os_url).start()
+    yield proxy
+    proxy.stop()
