@@ -3,9 +3,9 @@
 Two engines produce AD-shaped results (entity columns, ``data_start_time``, ``anomaly_grade``,
 ``confidence``):
 
-- ``plugin``: the real AD plugin's historical analysis (needs the plugin on the cluster). Each config
-  becomes a detector on the fleet index; hcad starts a historical run over the whole series, waits for
-  it, reads the results and deletes the detector.
+- ``plugin``: the real AD plugin's historical analysis through :mod:`hcad.ad` (needs the plugin on
+  the cluster). Each config becomes a detector on the fleet index; hcad starts a historical run over
+  the whole series, waits for it, reads the results and deletes the detector.
 - ``backtest``: the plugin's ThresholdedRandomCutForest run locally through :mod:`hcad.backtest`.
   Its numbers are *local-TRCF* numbers; they are labelled so in every report.
 
@@ -21,8 +21,8 @@ import itertools
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +54,8 @@ class EvalConfig:
     ``features`` are ``(agg, field)`` pairs. ``imputation`` None means the plugin's default.
     ``rule_ratio`` None keeps the plugin's default rule (ignore anomalies within ±20% of the expected
     value); a number r gives every feature an explicit ignore-within-r rule (0 ignores nothing).
-    ``min_grade`` is applied when scoring: only results with a grade above it count as flags.
+    ``min_grade`` and ``min_confidence`` are applied when scoring, like a monitor's trigger: only
+    results with a grade above ``min_grade`` and a confidence of at least ``min_confidence`` count.
     """
 
     features: tuple[tuple[str, str], ...] = (("avg", "jvmGcTime"),)
@@ -64,6 +65,7 @@ class EvalConfig:
     rule_ratio: float | None = None
     window_delay_minutes: int = 0
     min_grade: float = 0.0
+    min_confidence: float = 0.0
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -90,6 +92,8 @@ class EvalConfig:
             out.append(Issue("rule_ratio", "must be ≥ 0", "use e.g. 0.2, or 0 to ignore nothing"))
         if not 0 <= self.min_grade < 1:
             out.append(Issue("min_grade", "must be in [0, 1)", "use e.g. 0.0"))
+        if not 0 <= self.min_confidence <= 1:
+            out.append(Issue("min_confidence", "must be in [0, 1]", "use e.g. 0.9"))
         return out
 
     @property
@@ -108,6 +112,8 @@ class EvalConfig:
         parts.append("rule=default" if self.rule_ratio is None else f"rule={self.rule_ratio:g}")
         if self.min_grade:
             parts.append(f"grade>{self.min_grade:g}")
+        if self.min_confidence:
+            parts.append(f"conf>={self.min_confidence:g}")
         return " ".join(parts)
 
     def detector(self, index: str, name: str = "hcad-eval") -> Detector:
@@ -144,33 +150,37 @@ def grid(
     imputations: Iterable[str | None] = (None,),
     rule_ratios: Iterable[float | None] = (None,),
     min_grades: Iterable[float] = (0.0,),
+    min_confidences: Iterable[float] = (0.0,),
 ) -> list[EvalConfig]:
     """Every combination of the given axes, as configs (in a stable order)."""
-    return [
-        EvalConfig(tuple(f), i, s, imp, r, 0, g)
-        for f, i, s, imp, r, g in itertools.product(
-            list(features), list(intervals), list(shingles), list(imputations), list(rule_ratios), list(min_grades)
-        )
-    ]
+    combos = itertools.product(
+        list(features),
+        list(intervals),
+        list(shingles),
+        list(imputations),
+        list(rule_ratios),
+        list(min_grades),
+        list(min_confidences),
+    )
+    return [EvalConfig(tuple(f), i, s, imp, r, 0, g, c) for f, i, s, imp, r, g, c in combos]
 
 
 # ---------------------------------------------------------------------------------------- engines
 Engine = Callable[[EvalConfig], "pd.DataFrame"]
 
 
-def backtest_engine(spec: FleetSpec, frame: pd.DataFrame | None = None) -> Engine:
+def backtest_engine(spec: FleetSpec, frame: pd.DataFrame | None = None, workers: int | None = None) -> Engine:
     """An engine running each config through the local TRCF (:mod:`hcad.backtest`) on the fleet."""
     try:
         from hcad import backtest
     except ImportError as e:
         raise ConfigError(f"the backtest engine needs hcad.backtest, which is not available ({e})") from e
-    run = getattr(backtest, "run", None) or getattr(backtest, "backtest", None)
-    if run is None:
-        raise ConfigError("hcad.backtest has no run()/backtest() function; update hcad or use --engine plugin")
+    run = backtest.run
     data = frame if frame is not None else _fleet_frame(spec)
 
     def engine(cfg: EvalConfig) -> pd.DataFrame:
-        return run(cfg.detector("hcad-eval"), data)
+        # Seeded forests make a grid reproducible run to run (the plugin seeds randomly).
+        return run(data, cfg.detector("hcad-eval"), seed=spec.seed, workers=workers)
 
     return engine
 
@@ -199,13 +209,6 @@ def plugin_engine(
     return engine
 
 
-def _ad(client: HcadClient, method: str, path: str, body: Any = None, action: str = "") -> Any:
-    from hcad.connection import translate_errors
-
-    with translate_errors(action or f"{method} {path}"):
-        return client.transport.perform_request(method, path, body=body)
-
-
 def run_historical(
     client: HcadClient,
     cfg: EvalConfig,
@@ -218,39 +221,20 @@ def run_historical(
 ) -> pd.DataFrame:
     """Create a detector for ``cfg``, run its historical analysis over the whole fleet series, wait
     and return its results as a DataFrame (see :func:`hcad.results.results_frame`)."""
-    from hcad.results import read_results, to_epoch_ms
-
-    name = f"hcad-eval-{uuid.uuid4().hex[:12]}"
-    det = cfg.detector(index, name)
-    created = _ad(client, "POST", AD_BASE, det.to_request(), f"creating detector for {cfg.label}")
-    det_id = str(created["_id"])
+    ad = client.ad
+    det = ad.create(cfg.detector(index, f"hcad-eval-{uuid.uuid4().hex[:12]}"))
+    assert det.id is not None
     try:
-        body = {"start_time": to_epoch_ms(spec.start), "end_time": to_epoch_ms(spec.end)}
-        _ad(client, "POST", f"{AD_BASE}/{det_id}/_start", body, f"starting historical analysis of {name}")
-        deadline = time.monotonic() + timeout
-        task: Mapping[str, Any] = {}
-        while True:
-            doc = _ad(client, "GET", f"{AD_BASE}/{det_id}?task=true", None, f"reading detector {name}")
-            task = doc.get("historical_analysis_task") or {}
-            state = str(task.get("state", ""))
-            if state in ("FINISHED", "FAILED", "STOPPED"):
-                break
-            if time.monotonic() > deadline:
-                _ad(client, "POST", f"{AD_BASE}/{det_id}/_stop?historical=true", None, "stopping")
-                raise HcadError(f"historical analysis of {cfg.label} did not finish in {timeout:.0f}s")
-            time.sleep(poll)
-        if state != "FINISHED":
-            raise HcadError(f"historical analysis of {cfg.label} ended {state}: {task.get('error') or 'no reason'}")
-
-        def search(query: dict[str, Any]) -> Mapping[str, Any]:
-            return _ad(client, "POST", f"{AD_BASE}/results/_search", query, "reading results")
-
-        return read_results(search, det_id, task_id=str(task.get("task_id") or ""), category_fields=ENTITY_FIELDS)
+        task_id = ad.start_historical(det.id, spec.start, spec.end)
+        task = ad.wait_historical(det.id, task_id, timeout=timeout, poll=poll)
+        return ad.results(det, task_id=str(task.get("task_id") or task_id))
     finally:
         if not keep:
             # A failed clean-up must not hide the evaluation's own outcome.
             with contextlib.suppress(HcadError):
-                _ad(client, "DELETE", f"{AD_BASE}/{det_id}", None, f"deleting detector {name}")
+                if ad.get_state(det.id).historical_running:
+                    ad.stop(det.id, historical=True)
+                ad.delete(det.id)
 
 
 # ---------------------------------------------------------------------------------------- harness
@@ -430,11 +414,16 @@ def evaluate(
     all_labels = labels if labels is not None else fleet_labels(spec)
     report = EvalReport(name, spec, tolerance)
     bar = _bar(progress, len(configs), f"eval {spec.name} ({name})")
+    # Trigger thresholds only filter results: configs differing only in them share one model run.
+    cache: dict[EvalConfig, pd.DataFrame] = {}
     try:
         for cfg in configs:
             t0 = time.perf_counter()
             try:
-                results = run(cfg)
+                key = replace(cfg, min_grade=0.0, min_confidence=0.0, name="")
+                if key not in cache:
+                    cache[key] = run(cfg)
+                results = cache[key]
                 scored = score(
                     results,
                     labels_for(all_labels, cfg),
@@ -442,6 +431,7 @@ def evaluate(
                     tolerance,
                     entity_fields=ENTITY_FIELDS,
                     min_grade=cfg.min_grade,
+                    min_confidence=cfg.min_confidence,
                 )
                 outcome = ConfigResult(cfg, scored, time.perf_counter() - t0, len(results))
             except HcadError as e:

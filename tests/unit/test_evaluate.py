@@ -133,3 +133,20 @@ def test_recommend_errors_name_the_problem() -> None:
         ev.recommend(frame, ["host"], "gcTime")
     with pytest.raises(ConfigError, match="no documents"):
         ev.recommend(frame.iloc[0:0], ["host"], "cpuTime")
+
+
+def test_configs_differing_only_in_trigger_thresholds_share_one_run() -> None:
+    calls = []
+    good = oracle(SPEC, extra_fp=3)
+
+    def engine(cfg: ev.EvalConfig) -> pd.DataFrame:
+        calls.append(cfg.label)
+        return good(cfg)
+
+    configs = ev.grid(shingles=(4, 8), min_grades=(0.0, 0.5))
+    rep = ev.evaluate(SPEC, configs, engine, progress=False)
+    assert len(calls) == 2
+    by_label = {r.config.label: r.scores for r in rep.results}
+    # the oracle's false flags have grade 0.3: a 0.5 trigger removes exactly them
+    assert by_label["10m s8 avg(jvmGcTime) rule=default"].fp_intervals == 3  # type: ignore[union-attr]
+    assert by_label["10m s8 avg(jvmGcTime) rule=default grade>0.5"].fp_intervals == 0  # type: ignore[union-attr]
