@@ -29,9 +29,7 @@ def test_load_fleet_indexes_every_document_and_reload_overwrites(os_client, inde
         body={
             "size": 0,
             "aggs": {
-                "entities": {
-                    "multi_terms": {"terms": [{"field": "host"}, {"field": "process"}], "size": 100}
-                },
+                "entities": {"multi_terms": {"terms": [{"field": "host"}, {"field": "process"}], "size": 100}},
                 "first": {"min": {"field": "@timestamp"}},
                 "last": {"max": {"field": "@timestamp"}},
             },
@@ -61,9 +59,7 @@ def test_load_fleet_indexes_every_document_and_reload_overwrites(os_client, inde
         },
     )["hits"]["hits"]
     frame = synth.fleet_frame(spec)
-    row = frame[
-        (frame.host == lab.host) & (frame.process == lab.process) & (frame["@timestamp"] == lab.start)
-    ]
+    row = frame[(frame.host == lab.host) & (frame.process == lab.process) & (frame["@timestamp"] == lab.start)]
     assert hits[0]["_source"]["cpu"] == pytest.approx(float(row["cpu"].iloc[0]))
 
     # Deterministic ids: loading again into the existing index converges (no duplicates).
