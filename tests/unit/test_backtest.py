@@ -1,0 +1,326 @@
+"""Local backtest: model parameters (also read back from the Java TRCF), buckets, engine rules, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hcad.backtest import BacktestConfig, Condition, Rule, backtest, feature, model_params, to_buckets
+from hcad.backtest.buckets import bucket_documents
+from hcad.backtest.engine import run_entity
+from hcad.backtest.model import build_trcf, read_back
+from hcad.errors import ConfigError, ValidationError
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = pd.Timestamp("2024-01-01T00:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def jars() -> list[Path]:
+    """The RCF jars in the cache (fetched with mvn when missing, as a fresh machine would)."""
+    from hcad.backtest.jvm import fetch_jars
+
+    return fetch_jars()
+
+
+def cfg(**kw) -> BacktestConfig:
+    base = dict(features=(feature("cpu", "avg", "cpu"),), interval_minutes=10, category_fields=("host",))
+    base.update(kw)
+    return BacktestConfig(**base)
+
+
+def wave_docs(hosts=("a", "b"), n=600, spikes=(), dips=(), seed=0, drop=()) -> pd.DataFrame:
+    """One document per 10-minute interval per host: a daily cosine plus noise, spikes (+40) and
+    dips (-35)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for h in hosts:
+        i = np.arange(n)
+        cpu = 50 + 10 * np.cos(2 * np.pi * i / 144) + rng.normal(0, 1, n)
+        cpu[list(spikes)] += 40
+        cpu[list(dips)] -= 35
+        keep = np.setdiff1d(i, np.asarray(drop, dtype=int))
+        frames.append(
+            pd.DataFrame({"@timestamp": T0 + pd.to_timedelta(keep * 10, unit="m"), "host": h, "cpu": cpu[keep]})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def flagged_at(rows: pd.DataFrame) -> list[int]:
+    hits = rows[rows.anomaly_grade > 0]
+    return list(((hits["data_start_time"] - T0) / pd.Timedelta("10min")).astype(int))
+
+
+# ------------------------------------------------------------------ parameters (pure)
+def test_params_mirror_plugin_defaults_and_default_rule():
+    p = model_params(cfg(features=(feature("cpu", "avg", "cpu"), feature("gc", "max", "gc"))))
+    assert (p.number_of_trees, p.sample_size, p.output_after, p.dimensions) == (50, 256, 32, 16)
+    assert p.time_decay == pytest.approx(1 / 2560)
+    assert p.initial_accept_fraction == pytest.approx(32 / 256)
+    assert p.anomaly_rate == pytest.approx(0.005)
+    assert (p.forest_mode, p.imputation_method, p.transform_method) == ("STREAMING_IMPUTE", "PREVIOUS", "NORMALIZE")
+    assert p.default_rule is True
+    assert p.ignore_near_expected == {"above_ratio": (0.2, 0.2), "below_ratio": (0.2, 0.2)}
+
+
+def test_params_shingle_one_is_standard_and_rules_replace_default():
+    rules = (
+        Rule((Condition("cpu", "ACTUAL_OVER_EXPECTED_MARGIN", 5.0), Condition("cpu", "ACTUAL_IS_BELOW_EXPECTED"))),
+    )
+    p = model_params(cfg(shingle_size=1, rules=rules, recency_emphasis=100))
+    assert (p.forest_mode, p.imputation_method, p.dimensions) == ("STANDARD", None, 1)
+    assert p.default_rule is False
+    assert p.ignore_near_expected == {"above": (5.0,)}
+    assert p.direction_rules == (("cpu", "ACTUAL_IS_BELOW_EXPECTED"),)
+    assert p.time_decay == pytest.approx(0.01)
+    assert model_params(cfg(default_rule=False)).ignore_near_expected == {}
+
+
+def test_from_detector_adapter():
+    from hcad.detector import Detector
+
+    d = Detector.hcad("d1", "idx", "ts", ["host", "process"], {"cpu": ("avg", "cpu"), "n": ("count", "pid")}, "5m")
+    c = BacktestConfig.from_detector(d)
+    assert c.category_fields == ("host", "process")
+    assert [(f.name, f.agg, f.field) for f in c.features] == [("cpu", "avg", "cpu"), ("n", "value_count", "pid")]
+    assert (c.interval_minutes, c.shingle_size, c.time_field, c.indices) == (5, 8, "ts", ("idx",))
+    assert c.rules is None and model_params(c).default_rule
+
+
+# ------------------------------------------------------------------ the Java model
+def test_java_model_is_built_with_plugin_parameters(jars):
+    c = cfg(
+        features=(feature("cpu", "avg", "cpu"), feature("gc", "max", "gc"), feature("n", "count", "pid")),
+        shingle_size=4,
+        imputation="FIXED_VALUES",
+        default_fill={"cpu": 1.5, "gc": 2.5, "n": 3.5},
+        rules=(
+            Rule(
+                (Condition("gc", "EXPECTED_OVER_ACTUAL_RATIO", 0.3), Condition("n", "ACTUAL_OVER_EXPECTED_MARGIN", 7))
+            ),
+        ),
+    )
+    p = model_params(c)
+    got = read_back(build_trcf(p, seed=3))
+    assert got["dimensions"] == 12 and got["shingle_size"] == 4
+    assert (got["number_of_trees"], got["sample_size"]) == (50, 256)
+    assert got["time_decay"] == pytest.approx(1 / 2560)
+    # RCF holds back one shingle: the forest outputs after 32 - (shingle - 1) updates.
+    assert got["output_after"] == 32 - 3
+    assert got["initial_accept_fraction"] == pytest.approx(0.125)
+    assert got["bounding_box_cache_fraction"] == 1.0
+    assert (got["precision"], got["compact"], got["parallel"], got["internal_shingling"]) == (
+        "FLOAT_32",
+        True,
+        False,
+        True,
+    )
+    assert (got["forest_mode"], got["transform_method"], got["imputation_method"]) == (
+        "STREAMING_IMPUTE",
+        "NORMALIZE",
+        "FIXED_VALUES",
+    )
+    assert got["fill_values"] == (1.5, 2.5, 3.5)
+    assert got["anomaly_rate"] == pytest.approx(0.005)
+    assert got["auto_adjust"] is True
+    assert got["ignore_near_expected"]["below_ratio"] == pytest.approx((0, 0.3, 0))
+    assert got["ignore_near_expected"]["above"] == pytest.approx((0, 0, 7))
+    assert got["ignore_near_expected"]["above_ratio"] == (0, 0, 0)
+
+
+def test_sequential_fast_path_equals_pointwise(jars):
+    c = cfg()
+    p = model_params(c)
+    b = to_buckets(wave_docs(hosts=("a",), n=400, spikes=(300,)), c)
+    t = (b["data_start_time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().astype("int64").to_numpy()
+    v = b[["cpu"]].to_numpy()
+    fast = run_entity(("a",), t, v, p, c, seed=11)
+    slow = run_entity(("a",), t, v, p, c, seed=11, force_pointwise=True)
+    np.testing.assert_array_equal(fast.grade, slow.grade)
+    np.testing.assert_array_equal(fast.confidence, slow.confidence)
+    np.testing.assert_array_equal(fast.score, slow.score)
+    assert fast.grade[300] > 0
+
+
+def test_fidelity_smoke_flags_injected_spikes(jars):
+    out = backtest(wave_docs(n=600, spikes=(250,), dips=(450,)), cfg(), seed=5)
+    assert set(out["host"]) == {"a", "b"}
+    for h in ("a", "b"):
+        rows = out[out["host"] == h]
+        # the spike and the dip, and nothing else in 600 noisy intervals
+        assert flagged_at(rows) == [250, 450], h
+        spike, dip = rows[rows.anomaly_grade > 0].to_dict(orient="records")
+        assert spike["cpu"] > spike["expected_cpu"] + 20 and dip["cpu"] < dip["expected_cpu"] - 20
+        assert spike["confidence"] > 0.8
+    assert out.attrs["default_rule"] is True
+
+
+def test_plugin_range_rules_last_bucket_and_short_entities(jars):
+    docs = pd.concat([wave_docs(hosts=("a",), n=100), wave_docs(hosts=("tiny",), n=20)], ignore_index=True)
+    out = backtest(docs, cfg(), seed=1)
+    assert set(out["host"]) == {"a"}
+    # the interval holding the entity's last document is not scored (the plugin's end is exclusive)
+    assert len(out) == 99
+    assert out["data_start_time"].max() == T0 + pd.Timedelta(minutes=10 * 98)
+    assert "not enough data" in out.attrs["skipped"]["tiny"]
+    clipped = backtest(docs, cfg(), seed=1, start="2024-01-01T02:00:00Z", end="2024-01-01T12:00:00Z")
+    assert clipped["data_start_time"].min() == T0 + pd.Timedelta(hours=2)
+    assert clipped["data_start_time"].max() == T0 + pd.Timedelta(hours=12) - pd.Timedelta(minutes=10)
+
+
+def test_missing_buckets_left_out_or_imputed(jars):
+    drop = (50, 51, 52, 70)
+    docs = wave_docs(hosts=("a",), n=120, drop=drop)
+    plain = backtest(docs, cfg(), seed=2)
+    idx = set(((plain["data_start_time"] - T0) / pd.Timedelta("10min")).astype(int))
+    assert idx.isdisjoint(drop) and len(plain) == 119 - len(drop)
+    assert not plain["imputed"].any()
+    zero = backtest(docs, cfg(imputation="ZERO"), seed=2)
+    assert len(zero) == 119
+    imputed = set(((zero.loc[zero.imputed, "data_start_time"] - T0) / pd.Timedelta("10min")).astype(int))
+    assert imputed == set(drop)
+
+
+def test_entities_filter_and_argument_order(jars):
+    docs = wave_docs(hosts=("a", "b", "c"), n=80)
+    out = backtest(cfg(), docs, entities=[("b",)], seed=1)  # detector first reads naturally too
+    assert set(out["host"]) == {"b"}
+
+
+# ------------------------------------------------------------------ buckets
+def test_bucket_documents_aggregates_like_opensearch():
+    ts = pd.to_datetime(
+        ["2024-01-01T00:01:00Z", "2024-01-01T00:09:59Z", "2024-01-01T00:10:00Z", "2024-01-01T00:35:00Z"], utc=True
+    )
+    docs = pd.DataFrame({"@timestamp": ts, "host": "a", "cpu": [1.0, 3.0, np.nan, 10.0], "pid": ["x", "y", "x", None]})
+    c = cfg(
+        features=(
+            feature("avg_cpu", "avg", "cpu"),
+            feature("sum_cpu", "sum", "cpu"),
+            feature("n", "count", "pid"),
+            feature("u", "cardinality", "pid"),
+        )
+    )
+    b = bucket_documents(docs, c)
+    starts = list(((b["data_start_time"] - T0) / pd.Timedelta("1min")).astype(int))
+    assert starts == [0, 10, 30]  # epoch-aligned, empty 00:20 bucket absent (not zero-filled)
+    assert list(b["avg_cpu"][:1]) == [2.0] and np.isnan(b["avg_cpu"][1]) and b["avg_cpu"][2] == 10.0
+    assert list(b["sum_cpu"]) == [4.0, 0.0, 10.0]
+    assert list(b["n"]) == [2.0, 1.0, 0.0]
+    assert list(b["u"]) == [2.0, 1.0, 0.0]
+
+
+# ------------------------------------------------------------------ bad input
+def _buckets(times, values=None) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"host": "a", "data_start_time": pd.to_datetime(times, utc=True), "cpu": values or [1.0] * len(times)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (pd.DataFrame(), "empty"),
+        (_buckets(["2024-01-01T00:10:00Z", "2024-01-01T00:00:00Z"]), "not sorted"),
+        (_buckets(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"]), "duplicate time"),
+        (_buckets(["2024-01-01T00:03:00Z"]), "not aligned"),
+        (_buckets(["2024-01-01T00:00:00Z"]).assign(cpu=["high"]), "not numeric"),
+        (pd.DataFrame({"@timestamp": [T0], "host": ["a"], "cpu": ["x"]}), "not numeric"),
+        (pd.DataFrame({"@timestamp": [T0], "host": ["a"]}), "cpu: column missing"),
+    ],
+)
+def test_bad_input_gives_one_line_validation_error(data, message):
+    with pytest.raises(ValidationError) as e:
+        backtest(data, cfg())
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert e.value.exit_code == 2
+
+
+@pytest.mark.parametrize("shingle", [0, 129])
+def test_shingle_out_of_range(shingle):
+    with pytest.raises(ValidationError, match=r"shingle_size: .* out of range .*use 1 to 128"):
+        backtest(wave_docs(n=50), cfg(shingle_size=shingle))
+
+
+def test_bad_rules_and_imputation_are_named():
+    bad = cfg(imputation="FIXED_VALUES", rules=(Rule((Condition("nope", "ACTUAL_OVER_EXPECTED_RATIO", 0.1),)),))
+    with pytest.raises(ValidationError) as e:
+        backtest(wave_docs(n=50), bad)
+    assert "imputation.default_fill" in str(e.value) and "unknown feature 'nope'" in str(e.value)
+
+
+def test_missing_jar_and_bad_heap_are_clear(tmp_path, monkeypatch):
+    from hcad.backtest import jvm
+
+    monkeypatch.setenv("HCAD_JAR_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"randomcutforest-core-4\.2\.0\.jar not found; run scripts/fetch_rcf_jars"):
+        jvm.find_jars()
+    monkeypatch.setenv("HCAD_JVM_HEAP", "lots")
+    with pytest.raises(ConfigError, match="HCAD_JVM_HEAP='lots'"):
+        jvm.heap_size()
+
+
+def test_missing_mvn_and_jars_is_clear(tmp_path, monkeypatch):
+    from hcad.backtest import jvm
+
+    monkeypatch.setattr(jvm.shutil, "which", lambda _name: None)
+    with pytest.raises(ConfigError, match="mvn not found"):
+        jvm.fetch_jars(tmp_path)
+
+
+# ------------------------------------------------------------------ CLI
+def _hcad(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hcad", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+
+
+def test_cli_json_with_labels(jars, tmp_path):
+    from hcad.detector import Detector
+
+    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", shingle_size=8)
+    (tmp_path / "d.yaml").write_text(det.to_yaml())
+    wave_docs(n=500, spikes=(300,), dips=(420,)).to_csv(tmp_path / "docs.csv", index=False)
+    labels = pd.DataFrame(
+        [
+            {"host": h, "process": "p", "start": T0 + pd.Timedelta(minutes=10 * s), "kind": "spike"}
+            for h in ("a", "b")
+            for s in (300, 420)
+        ]
+    )
+    labels["end"] = labels["start"] + pd.Timedelta(minutes=10)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    p = _hcad("backtest", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "docs.csv"), "--seed", "1", "--json",
+              "--labels", str(tmp_path / "labels.csv"))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["summary"]["entities"] == 2 and out["summary"]["points"] == 998
+    assert out["model"]["number_of_trees"] == 50 and out["summary"]["default_rule"] is True
+    assert out["scores"]["recall"] == 1.0
+    assert {a["entity"] for a in out["anomalies"]} == {"a", "b"}
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    (tmp_path / "d.yaml").write_text("name: x\nindices: [i]\ntime_field: t\nfeatures: {}\n")
+    pd.DataFrame({"t": [1]}).to_csv(tmp_path / "docs.csv", index=False)
+    p = _hcad("backtest", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "docs.csv"))
+    assert p.returncode == 2
+    assert p.stderr.startswith("hcad: error:") and "features" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_module_does_not_import_heavy_libraries():
+    code = "import sys, hcad.cli.backtest; print(sorted({'pandas','boto3','matplotlib','jpype'} & set(sys.modules)))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.stdout.strip() == "[]", p.stdout + p.stderr
+
+
+def test_config_replace_keeps_validation():
+    with pytest.raises(ValidationError, match="interval"):
+        replace(cfg(), interval_minutes=0).validate()
