@@ -125,7 +125,8 @@ class DirDeadLetters:
 
     def send(self, index: str, docs: list[DeadDoc], attempts: int = 0, delay: int = 0) -> None:
         for body in encode(index, docs, attempts):
-            name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
+            # The name starts with the time it becomes visible, like SQS's DelaySeconds.
+            name = f"{time.time_ns() + delay * 10**9:020d}-{uuid.uuid4().hex[:8]}.json"
             tmp = self.path / (name + ".tmp")
             tmp.write_text(body, encoding="utf-8")
             tmp.rename(self.path / name)  # atomic: a reader never sees half a file
@@ -133,7 +134,9 @@ class DirDeadLetters:
 
     def receive(self, max_messages: int = 10, wait: int = 0) -> list[Letter]:
         out = []
-        for p in sorted(self.path.glob("*.json"))[:max_messages]:
+        now = time.time_ns()
+        visible = [p for p in sorted(self.path.glob("*.json")) if int(p.name.split("-")[0]) <= now]
+        for p in visible[:max_messages]:
             try:
                 out.append(decode(str(p), p.read_text(encoding="utf-8")))
             except (ValueError, KeyError, TypeError) as e:
