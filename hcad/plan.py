@@ -394,9 +394,21 @@ def preflight_definitions(client: Any, defs: Sequence[Definition]) -> tuple[list
     warnings: list[Issue] = []
     for d in defs:
         report = preflight(client, d.detector)
-        issues.extend(Issue(f"{d.where}: {d.name}: {i.path}", i.message, i.fix) for i in report.issues)
-        warnings.extend(Issue(f"{d.where}: {d.name}: {i.path}", i.message, i.fix) for i in report.warnings)
+        issues.extend(_placed(d, report.issues))
+        warnings.extend(_placed(d, report.warnings))
     return issues, warnings
+
+
+def _placed(d: Definition, found: Sequence[Issue]) -> list[Issue]:
+    """Issues about one definition, as ``file:line: detector: field: message``."""
+    if not found:
+        return []
+    node = _source_node(d)
+    out = []
+    for i in found:
+        line = _line(node, _issue_steps(i.path)) if node is not None and i.path else d.line
+        out.append(Issue(f"{d.source}:{line}: {d.name}: {i.path}" if i.path else d.where, i.message, i.fix))
+    return out
 
 
 # --------------------------------------------------------------------------- the plan
