@@ -667,6 +667,24 @@ def recommend_from_index(
     return recommend(frame, fields, feature, time_field=time_field, max_entities=max_entities)
 
 
+#: What the grid search chose (see scripts/evaluate.py and the report): every metric as an average,
+#: the data's own 10-minute interval, shingle size 4, no ignore-near-expected rule (the plugin's
+#: default ±20% rule drops most real spikes) and a trigger at confidence ≥ 0.9 (cold-start
+#: flags have low confidence).
+RECOMMENDED = {"interval_minutes": 10, "shingle_size": 4, "rule_ratio": 0.0, "min_confidence": 0.9}
+
+
+def recommended_config(spec: FleetSpec) -> EvalConfig:
+    """The best config found by the grid search, for the metrics of ``spec``."""
+    return EvalConfig(
+        features=tuple(("avg", m) for m in spec.metrics),
+        interval_minutes=int(RECOMMENDED["interval_minutes"]),
+        shingle_size=int(RECOMMENDED["shingle_size"]),
+        rule_ratio=float(RECOMMENDED["rule_ratio"]),
+        min_confidence=float(RECOMMENDED["min_confidence"]),
+    )
+
+
 def default_grid(spec: FleetSpec) -> list[EvalConfig]:
     """The grid ``hcad eval`` searches when no axis is given: each metric alone and all together,
     10/20-minute intervals, shingle sizes 4/8/16, and the default rule versus none."""
