@@ -343,7 +343,14 @@ def plot_reports(reports: Sequence[EvalReport], path: str | Path) -> Path:
             label="target (P ≥ 0.9, R ≥ 0.8)",
         )
     )
-    ax.scatter([BLOG_REFERENCE["recall"]], [BLOG_REFERENCE["precision"]], marker="*", s=220, c="k", label="blog")
+    ax.scatter(
+        [BLOG_REFERENCE["recall"]],
+        [BLOG_REFERENCE["precision"]],
+        marker="*",
+        s=220,
+        c="k",
+        label="seed blog (plugin, 2021)",
+    )
     markers = "os^Dv"
     for i, rep in enumerate(reports):
         pts = [r for r in rep.results if r.scores is not None]
@@ -352,12 +359,14 @@ def plot_reports(reports: Sequence[EvalReport], path: str | Path) -> Path:
         ax.scatter(xs, ys, marker=markers[i % len(markers)], alpha=0.75, label=f"{rep.spec.name} ({rep.engine})")
         best = rep.best()
         if best is not None and best.scores is not None:
+            right = best.scores.recall > 0.5  # keep the label inside the axes
             ax.annotate(
-                best.config.label,
+                f"best: {best.config.label}",
                 (best.scores.recall, best.scores.precision),
                 fontsize=7,
-                xytext=(4, -10),
+                xytext=(-4 if right else 4, -12 - 10 * i),
                 textcoords="offset points",
+                ha="right" if right else "left",
             )
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)

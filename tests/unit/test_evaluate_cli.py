@@ -1,0 +1,94 @@
+"""``hcad eval``: argument handling, exit codes, and one real local-TRCF run when Java and jars exist."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hcad.cli.evaluate import build_configs, parse_features, parse_rule
+from hcad.errors import ConfigError
+from hcad.synth import FleetSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hcad(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hcad", *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_parsers() -> None:
+    assert parse_features("avg:cpu, MAX:jvmGcTime") == (("avg", "cpu"), ("max", "jvmGcTime"))
+    with pytest.raises(ConfigError, match="AGG:FIELD"):
+        parse_features("cpu")
+    assert parse_rule("default") is None and parse_rule("0") == 0.0
+    with pytest.raises(ConfigError, match="ratio must be"):
+        parse_rule("-1")
+
+
+def test_axes_multiply_and_defaults_fill_the_rest() -> None:
+    spec = FleetSpec.blog()
+    configs = build_configs(spec, ("avg:cpuTime", "max:cpuTime"), (), (4, 8), (), ("default", "0.1"), (), (), False)
+    assert len(configs) == 8
+    assert {c.interval_minutes for c in configs} == {10}
+    assert {c.rule_ratio for c in configs} == {None, 0.1}
+    (one,) = build_configs(spec, (), (), (), (), (), (), (), False)
+    assert one.features == (("avg", "cpuTime"), ("avg", "jvmGcTime"))
+    with pytest.raises(ConfigError, match="drop --grid"):
+        build_configs(spec, (), (), (4,), (), (), (), (), True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--feature", "avg:cpu"], "['cpu'] are not fields of the dataset"),
+        (["--dataset", "nowhere.json"], "neither blog, fleet nor a JSON spec file"),
+        (["--hosts", "0"], "Invalid value for '--hosts'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, message) -> None:
+    proc = hcad("eval", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_spec_file_dataset_with_bad_content(tmp_path) -> None:
+    bad = tmp_path / "spec.json"
+    bad.write_text(json.dumps({"hosts": 2, "colour": "red"}))
+    proc = hcad("eval", "--dataset", str(bad))
+    assert proc.returncode == 2 and "unknown keys ['colour']" in proc.stderr
+
+
+def _backtest_ready() -> bool:
+    try:
+        from hcad.backtest.jvm import find_jars, jvm_path
+
+        find_jars()
+        jvm_path()
+        import jpype  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _backtest_ready(), reason="local TRCF needs Java and the RCF jars (scripts/fetch_rcf_jars)")
+def test_backtest_run_end_to_end_writes_outputs(tmp_path) -> None:
+    spec = FleetSpec.blog(hosts=2, processes=1, periods=500, anomalies=4)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    out = tmp_path / "out"
+    proc = hcad("eval", "--dataset", str(spec_file), "--shingle", "4", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["engine"] == "backtest" and "not plugin numbers" in report["note"]
+    (cfg,) = report["configs"]
+    scores = cfg["scores"]
+    assert scores["events"] == 4
+    assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
+    assert 900 < cfg["results"] <= 2 * 500  # about one result per entity and interval
+    assert (out / "pr.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "labels.csv").read_text().count("\n") == 5
