@@ -163,7 +163,6 @@ class FleetSpec:
             periods=1440,
             metrics=("cpuTime", "jvmGcTime"),
             kinds=("spike", "dip"),
-            anomalies=60,
             heterogeneity=0.1,
             daily=True,
             weekly=False,
@@ -171,6 +170,8 @@ class FleetSpec:
             missing_rate=0.0,
         )
         base.update(overrides)
+        # Two events per entity unless told otherwise (60 for the default 30 entities).
+        base.setdefault("anomalies", 2 * base["hosts"] * base["processes"])
         return cls(**base)
 
     @classmethod
@@ -184,7 +185,6 @@ class FleetSpec:
             periods=2016,
             metrics=("cpu", "memory", "jvmGcTime"),
             kinds=KINDS,
-            anomalies=75,
             heterogeneity=1.0,
             periods_minutes=(1440, 1440, 1440, 720),
             daily=True,
@@ -193,6 +193,8 @@ class FleetSpec:
             missing_rate=0.02,
         )
         base.update(overrides)
+        # 2.5 events per entity unless told otherwise (75 for the default 30 entities).
+        base.setdefault("anomalies", round(2.5 * base["hosts"] * base["processes"]))
         return cls(**base)
 
     # ------------------------------------------------------------------------------- validation
@@ -206,9 +208,7 @@ class FleetSpec:
 
         for name in ("hosts", "processes", "periods", "interval_minutes"):
             v = getattr(self, name)
-            need(
-                isinstance(v, int) and v >= 1, name, f"must be a positive integer, got {v!r}", "use 1 or more"
-            )
+            need(isinstance(v, int) and v >= 1, name, f"must be a positive integer, got {v!r}", "use 1 or more")
         need(
             isinstance(self.start, datetime) and self.start.tzinfo is not None,
             "start",
@@ -233,16 +233,12 @@ class FleetSpec:
             "use e.g. (1440,)",
         )
         bad_kinds = [k for k in self.kinds if k not in KINDS]
-        need(
-            not bad_kinds and bool(self.kinds), "kinds", f"unknown {bad_kinds}", f"use some of {list(KINDS)}"
-        )
+        need(not bad_kinds and bool(self.kinds), "kinds", f"unknown {bad_kinds}", f"use some of {list(KINDS)}")
         need(bool(self.metrics), "metrics", "needs at least one metric", "e.g. ('cpu', 'memory')")
         reserved = {TIME_FIELD, HOST_FIELD, PROCESS_FIELD}
         clash = [m for m in self.metrics if m in reserved or not m]
         need(not clash, "metrics", f"{clash} clash with the time/entity fields", "rename the metric")
-        need(
-            len(set(self.metrics)) == len(self.metrics), "metrics", "has duplicates", "list each metric once"
-        )
+        need(len(set(self.metrics)) == len(self.metrics), "metrics", "has duplicates", "list each metric once")
         if isinstance(self.anomalies, int):
             need(self.anomalies >= 0, "anomalies", "must be ≥ 0", "use a count or a list of AnomalySpec")
         else:
@@ -254,9 +250,7 @@ class FleetSpec:
     def _check_anomaly(self, i: int, a: Any) -> list[Issue]:
         path = f"anomalies[{i}]"
         if not isinstance(a, AnomalySpec):
-            return [
-                Issue(path, f"is a {type(a).__name__}, not an AnomalySpec", "build it with AnomalySpec(...)")
-            ]
+            return [Issue(path, f"is a {type(a).__name__}, not an AnomalySpec", "build it with AnomalySpec(...)")]
         out = []
         if a.host not in self.host_names() or a.process not in self.process_names():
             out.append(Issue(path, f"entity {a.host}/{a.process} is not in the fleet", "use hostN/processN"))
@@ -266,9 +260,7 @@ class FleetSpec:
             out.append(Issue(f"{path}.length", "must be ≥ 1 interval", "use 1 or more"))
         unknown = [m for m in a.metrics if m not in self.metrics]
         if unknown:
-            out.append(
-                Issue(f"{path}.metrics", f"{unknown} are not fleet metrics", f"use {list(self.metrics)}")
-            )
+            out.append(Issue(f"{path}.metrics", f"{unknown} are not fleet metrics", f"use {list(self.metrics)}"))
         if a.start.tzinfo is None:
             out.append(Issue(f"{path}.start", "must be timezone-aware", "add tzinfo=timezone.utc"))
         else:
@@ -509,9 +501,7 @@ def fleet_frame(spec: FleetSpec) -> pd.DataFrame:
 
     iv = np.timedelta64(spec.interval_minutes, "m")
     t0 = np.datetime64(spec.start.replace(tzinfo=None), "ns")
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in (TIME_FIELD, HOST_FIELD, PROCESS_FIELD, *spec.metrics)
-    }
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (TIME_FIELD, HOST_FIELD, PROCESS_FIELD, *spec.metrics)}
     for s in _generate(spec):
         parts[TIME_FIELD].append(t0 + s.index * iv)
         parts[HOST_FIELD].append(np.full(len(s.index), s.host, dtype=object))
@@ -581,9 +571,7 @@ def read_labels(path: str | Path) -> pd.DataFrame:
         for c in ("start", "end"):
             frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
     except (ValueError, TypeError) as e:
-        raise ConfigError(
-            f"{p}: bad timestamp in labels ({e}); use ISO-8601 like 2024-01-01T00:00:00Z"
-        ) from e
+        raise ConfigError(f"{p}: bad timestamp in labels ({e}); use ISO-8601 like 2024-01-01T00:00:00Z") from e
     if "metric" not in frame.columns:
         frame["metric"] = ""
     frame["metric"] = frame["metric"].fillna("")
@@ -603,9 +591,7 @@ def index_mapping(spec: FleetSpec) -> dict[str, Any]:
     return {"dynamic": "strict", "properties": props}
 
 
-def create_fleet_index(
-    client: HcadClient, index: str, spec: FleetSpec, *, shards: int = 1, replicas: int = 0
-) -> None:
+def create_fleet_index(client: HcadClient, index: str, spec: FleetSpec, *, shards: int = 1, replicas: int = 0) -> None:
     """Create ``index`` with the fleet mapping; :class:`hcad.errors.Conflict` if it exists."""
     from opensearchpy.exceptions import RequestError
 

@@ -158,12 +158,7 @@ def test_presets() -> None:
     assert blog.metrics == ("cpuTime", "jvmGcTime") and set(blog.kinds) == {"spike", "dip"}
     assert synth.index_mapping(blog)["properties"]["jvmGcTime"] == {"type": "double"}
     fleet = FleetSpec.fleet(hosts=2)
-    assert (
-        fleet.hosts == 2
-        and fleet.peak_days
-        and fleet.missing_rate > 0
-        and set(fleet.kinds) == set(synth.KINDS)
-    )
+    assert fleet.hosts == 2 and fleet.peak_days and fleet.missing_rate > 0 and set(fleet.kinds) == set(synth.KINDS)
 
 
 def test_spec_round_trips_through_dict() -> None:
