@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -674,11 +675,14 @@ def load_fleet(
     """Index the fleet into ``index`` (created with :func:`create_fleet_index` unless ``create`` is
     false), refresh it, and report docs and seconds.
 
-    Memory stays bounded: documents are generated entity by entity and sent in chunks of at most
-    ``chunk_docs`` documents / ``chunk_bytes`` bytes. A chunk the cluster rejects with 429 is sent
-    again with backoff (ids are deterministic, so re-sending is harmless); any other item error
-    stops the load with :class:`hcad.errors.ServerError`.
+    Memory stays bounded: documents are generated entity by entity into chunks of at most
+    ``chunk_docs`` documents / ``chunk_bytes`` bytes; a producer thread builds the next chunk while
+    the cluster indexes the current one, with at most two chunks waiting. A chunk the cluster
+    rejects with 429 is sent again with backoff (ids are deterministic, so re-sending is harmless);
+    any other item error stops the load with :class:`hcad.errors.ServerError`.
     """
+    import threading
+
     from hcad.connection import translate_errors
 
     if create:
@@ -686,36 +690,61 @@ def load_fleet(
     bar = _progress_bar(progress, spec.entity_count * spec.periods, f"loading {index}")
     t0 = time.perf_counter()
     docs = sent_bytes = chunks = 0
-    buf: list[bytes] = []
-    size = 0
+    chunks_q: queue.Queue[tuple[bytes, int] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
 
-    def flush() -> None:
-        nonlocal docs, sent_bytes, chunks, size
-        if not buf:
-            return
-        body = b"".join(buf)
-        _send_chunk(client, index, body, len(buf), max_retries)
-        docs += len(buf)
-        sent_bytes += len(body)
-        chunks += 1
-        if bar is not None:
-            bar.update(len(buf))
-        buf.clear()
-        size = 0
+    def produce() -> None:
+        try:
+            buf: list[bytes] = []
+            size = 0
+            for line in bulk_lines(spec):
+                buf.append(line)
+                size += len(line)
+                if len(buf) >= chunk_docs or size >= chunk_bytes:
+                    if not _put(chunks_q, (b"".join(buf), len(buf)), stop):
+                        return
+                    buf, size = [], 0
+            if buf:
+                _put(chunks_q, (b"".join(buf), len(buf)), stop)
+            _put(chunks_q, None, stop)
+        except BaseException as e:  # handed to the sending thread, which re-raises it
+            _put(chunks_q, e, stop)
 
+    producer = threading.Thread(target=produce, name="hcad-fleet-producer", daemon=True)
+    producer.start()
     try:
-        for line in bulk_lines(spec):
-            buf.append(line)
-            size += len(line)
-            if len(buf) >= chunk_docs or size >= chunk_bytes:
-                flush()
-        flush()
+        while True:
+            item = chunks_q.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            body, n = item
+            _send_chunk(client, index, body, n, max_retries)
+            docs += n
+            sent_bytes += len(body)
+            chunks += 1
+            if bar is not None:
+                bar.update(n)
         with translate_errors(f"refreshing {index}"):
             client.indices.refresh(index=index)
     finally:
+        stop.set()
+        producer.join(timeout=10)
         if bar is not None:
             bar.close()
     return LoadReport(index, docs, time.perf_counter() - t0, sent_bytes, chunks)
+
+
+def _put(q: Any, item: Any, stop: Any) -> bool:
+    """Put ``item`` unless the consumer stopped (then give up, so the producer thread ends)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return True
+        except queue.Full:  # the sender is busy; check stop again
+            continue
+    return False
 
 
 def _send_chunk(client: HcadClient, index: str, body: bytes, n: int, max_retries: int) -> None:

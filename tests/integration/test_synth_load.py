@@ -69,3 +69,14 @@ def test_load_fleet_indexes_every_document_and_reload_overwrites(os_client, inde
 
     with pytest.raises(Conflict, match=f"index {index_name} already exists"):
         synth.create_fleet_index(os_client, index_name, spec)
+
+
+def test_item_errors_stop_the_load_with_a_clear_error(os_client, index_name) -> None:
+    from hcad.errors import ServerError
+
+    synth.create_fleet_index(os_client, index_name, FleetSpec(metrics=("cpu",)))
+    other = FleetSpec(hosts=3, processes=2, periods=2000, metrics=("cpu", "diskIo"), anomalies=0)
+    # The index mapping is strict and has no diskIo: every document is refused.
+    with pytest.raises(ServerError, match=rf"bulk indexing into {index_name}: 2000 of 2000 documents failed"):
+        synth.load_fleet(os_client, index_name, other, progress=False, create=False, chunk_docs=2000)
+    assert os_client.count(index=index_name)["count"] == 0
