@@ -621,12 +621,12 @@ def blocking_problems(plan: Plan, *, restart: bool) -> list[HcadError]:
     running = []
     historical = []
     for c in plan.of(UPDATE):
-        where = c.definition.where if c.definition else c.name
         for line in c.immutable_changes:
+            attr = line.split(":", 1)[0]
             immutable.append(
                 Issue(
-                    f"{where}: {line.split(':', 1)[0]}",
-                    f"{c.name}: cannot change on an existing detector ({line.split(': ', 1)[1]})",
+                    f"{_where(c.definition, attr)}: {c.name}: {attr}",
+                    f"cannot change on an existing detector ({line.split(': ', 1)[1]})",
                     f"keep the server's value, or delete {c.name} ('hcad detectors delete {c.name}') and apply "
                     f"again, or give the definition a new name",
                 )
@@ -655,6 +655,14 @@ def blocking_problems(plan: Plan, *, restart: bool) -> list[HcadError]:
             )
         )
     return out
+
+
+def _where(d: Definition | None, attr: str) -> str:
+    """``file:line`` of ``attr`` in a definition (of the definition itself when the key is absent)."""
+    if d is None:
+        return "(server)"
+    node = _source_node(d)
+    return f"{d.source}:{_line(node, _issue_steps(attr))}" if node is not None else d.where
 
 
 def server_validate(ad: AnomalyDetection, plan: Plan) -> list[Issue]:
