@@ -1,0 +1,54 @@
+"""Start-up cost: help screens must not import pandas, boto3 or matplotlib (each costs 0.2-1 s)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "boto3", "botocore", "matplotlib", "numpy")
+PROBE = """
+import json, sys
+from hcad.cli.main import main
+try:
+    main({args!r})
+except SystemExit as e:
+    code = e.code
+print(json.dumps({{"code": code, "loaded": sorted(m for m in {heavy!r} if m in sys.modules)}}))
+"""
+
+
+def loaded_after(*args: str) -> dict:
+    code = PROBE.format(args=list(args), heavy=HEAVY)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["size", "--help"],
+        ["detectors", "--help"],
+        ["detectors", "apply", "--help"],
+        ["results", "--help"],
+        ["top", "--help"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_help_imports_nothing_heavy(args: list[str]) -> None:
+    got = loaded_after(*args)
+    assert got["code"] in (0, None)
+    assert got["loaded"] == [], f"hcad {' '.join(args)} imported {got['loaded']}"
+
+
+def test_detectors_validate_offline_imports_nothing_heavy(tmp_path) -> None:
+    (tmp_path / "d.yaml").write_text(
+        "name: x\nindices: [i]\ntime_field: t\ninterval: 10m\nfeatures: {a: {agg: avg, field: f}}\n"
+    )
+    got = loaded_after("detectors", "validate", str(tmp_path), "--offline")
+    assert got["code"] in (0, None)
+    assert not {"pandas", "matplotlib", "boto3"} & set(got["loaded"])
