@@ -58,9 +58,9 @@ def parse_rule(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise ConfigError(f"--rule {text!r}: use 'default' or a ratio like 0.2 (0 ignores nothing)") from None
-    if value < 0:
-        raise ConfigError(f"--rule {text!r}: the ratio must be ≥ 0")
+        raise ConfigError(f"--rule {text!r}: use 'default' or a ratio like 0.05") from None
+    if not value > 0:
+        raise ConfigError(f"--rule {text!r}: the ratio must be > 0 (the plugin refuses 0); e.g. 0.05")
     return value
 
 
@@ -166,7 +166,7 @@ def evaluate(
     \b
     Examples:
       hcad eval --dataset blog
-      hcad eval --dataset fleet --shingle 4 --shingle 8 --rule default --rule 0 --out eval-out
+      hcad eval --dataset fleet --shingle 4 --shingle 8 --rule default --rule 0.05 --out eval-out
       hcad eval --engine plugin --dataset blog --hosts 3 --periods 600
     """
     from hcad import evaluate as ev

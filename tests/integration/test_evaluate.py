@@ -55,7 +55,7 @@ def test_plugin_historical_run_end_to_end_yields_scores(ad_client, index_name) -
     )
     spec = FleetSpec.blog(hosts=2, processes=1, periods=600, anomalies=events)
     synth.load_fleet(ad_client, index_name, spec, progress=False)
-    cfg = ev.EvalConfig(features=(("avg", "cpuTime"), ("avg", "jvmGcTime")), shingle_size=4, rule_ratio=0.0)
+    cfg = ev.EvalConfig(features=(("avg", "cpuTime"), ("avg", "jvmGcTime")), shingle_size=4, rule_ratio=0.05)
     report = ev.evaluate(spec, [cfg], "plugin", client=ad_client, index=index_name, progress=False)
     (result,) = report.results
     assert result.error is None, result.error

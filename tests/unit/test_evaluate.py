@@ -34,9 +34,11 @@ def oracle(spec: FleetSpec, extra_fp: int = 0):
 
 
 def test_config_label_detector_and_validation() -> None:
-    cfg = ev.EvalConfig(features=(("max", "cpuTime"), ("avg", "jvmGcTime")), interval_minutes=20, rule_ratio=0)
-    assert cfg.label == "20m s8 max(cpuTime)+avg(jvmGcTime) rule=0"
-    det = cfg.detector("fleet-idx", "d1").to_request()
+    cfg = ev.EvalConfig(features=(("max", "cpuTime"), ("avg", "jvmGcTime")), interval_minutes=20, rule_ratio=0.05)
+    assert cfg.label == "20m s8 max(cpuTime)+avg(jvmGcTime) rule=0.05"
+    detector = cfg.detector("fleet-idx", "d1")
+    detector.check()  # what hcad.ad checks before sending: the plugin would accept it
+    det = detector.to_request()
     assert det["category_field"] == ["host", "process"]
     assert det["shingle_size"] == 8
     assert det["detection_interval"]["period"]["interval"] == 20
@@ -44,8 +46,8 @@ def test_config_label_detector_and_validation() -> None:
     assert len(det["rules"]) == 2
     assert "rules" not in ev.EvalConfig().detector("i").to_request()
     with pytest.raises(ValidationError) as e:
-        ev.EvalConfig(features=(("median", "cpu"),), shingle_size=0, imputation="LINEAR")
-    assert {i.path for i in e.value.issues} == {"features", "shingle_size", "imputation"}
+        ev.EvalConfig(features=(("median", "cpu"),), shingle_size=0, imputation="LINEAR", rule_ratio=0)
+    assert {i.path for i in e.value.issues} == {"features", "shingle_size", "imputation", "rule_ratio"}
 
 
 def test_grid_is_the_cartesian_product() -> None:

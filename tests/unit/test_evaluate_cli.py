@@ -24,9 +24,10 @@ def test_parsers() -> None:
     assert parse_features("avg:cpu, MAX:jvmGcTime") == (("avg", "cpu"), ("max", "jvmGcTime"))
     with pytest.raises(ConfigError, match="AGG:FIELD"):
         parse_features("cpu")
-    assert parse_rule("default") is None and parse_rule("0") == 0.0
-    with pytest.raises(ConfigError, match="ratio must be"):
-        parse_rule("-1")
+    assert parse_rule("default") is None and parse_rule("0.05") == 0.05
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match="ratio must be > 0"):
+            parse_rule(bad)
 
 
 def test_axes_multiply_and_defaults_fill_the_rest() -> None:
