@@ -141,7 +141,8 @@ def plot_features(
             ax.plot(t, part[f], color=color, linewidth=1.0, label=f)
             exp = f"{f}_expected"
             if exp in part.columns and part[exp].notna().any():
-                ax.plot(t, part[exp], color=color, linewidth=0.8, linestyle="--", alpha=0.7, label=f"{f} expected")
+                # The plugin writes expected values for anomalies only: points, not a line.
+                ax.plot(t, part[exp], color=color, linestyle="none", marker="x", markersize=6, label=f"{f} expected")
         grade = part["anomaly_grade"].fillna(0.0)
         gax = ax.twinx()
         if "data_end_time" in part.columns and len(part) > 1:
@@ -234,9 +235,7 @@ def plot_heatmap(
     rows, cols = grid.shape
     fig = Figure(figsize=(min(16, 4 + 0.18 * cols), 1.8 + 0.28 * rows), layout="constrained")
     ax = fig.subplots()
-    cmap = mpl.colormaps["YlOrRd"].copy()
-    cmap.set_bad("#dddddd")
-    cmap.set_under("white")
+    cmap = mpl.colormaps["YlOrRd"].with_extremes(bad="#dddddd", under="white")
     values = np.ma.masked_invalid(grid.to_numpy(dtype=float))
     # Grade 0 is drawn white (under the colour range): only anomalies take colour.
     image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=1e-9, vmax=1.0, interpolation="nearest")

@@ -285,3 +285,55 @@ def make_client(server: FakeAD) -> HcadClient:
         connection_class=Recording,
         max_retries=0,
     )
+
+
+def result_docs(
+    detector_id: str = "det001",
+    hosts: tuple[str, ...] = ("h1", "h2", "h3"),
+    intervals: int = 48,
+    start_ms: int = 1714521600000,
+    anomalies: dict[tuple[str, int], float] | None = None,
+    missing: set[tuple[str, int]] | None = None,
+    task_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """AD result documents (AnomalyResult.toXContent shape) for ``hosts`` x 10-minute ``intervals``.
+
+    ``anomalies`` maps (host, interval number) to a grade; ``missing`` leaves those results out.
+    """
+    anomalies = anomalies or {}
+    missing = missing or set()
+    step = 600_000
+    docs = []
+    for h in hosts:
+        for i in range(intervals):
+            if (h, i) in missing:
+                continue
+            t = start_ms + i * step
+            grade = anomalies.get((h, i), 0.0)
+            cpu = 40.0 + 10.0 * ((i % 12) / 12) + (50.0 if grade else 0.0)
+            doc: dict[str, Any] = {
+                "detector_id": detector_id,
+                "data_start_time": t,
+                "data_end_time": t + step,
+                "execution_start_time": t + step + 60_000,
+                "execution_end_time": t + step + 61_000,
+                "anomaly_score": 2.0 if grade else 0.3,
+                "anomaly_grade": grade,
+                "confidence": 0.95,
+                "feature_data": [
+                    {"feature_id": "f-cpu", "feature_name": "cpu_avg", "data": cpu},
+                    {"feature_id": "f-mem", "feature_name": "mem_max", "data": 60.0 + (i % 5)},
+                ],
+                "entity": [{"name": "host", "value": h}],
+                "model_id": f"{detector_id}_entity_{h}",
+                "schema_version": 7,
+            }
+            if grade:
+                doc["expected_values"] = [
+                    {"likelihood": 1.0, "value_list": [{"feature_id": "f-cpu", "data": cpu - 50.0},
+                                                       {"feature_id": "f-mem", "data": 60.0}]}
+                ]  # fmt: skip
+            if task_id:
+                doc["task_id"] = task_id
+            docs.append(doc)
+    return docs
