@@ -161,8 +161,7 @@ class FakeCloudWatch:
             self.throttled += 1
             return throttling_response(request, self.protocol)
         params = request.context["fake_cw_params"]
-        start = int(params["StartTime"].timestamp())
-        end = int(params["EndTime"].timestamp())
+        start, end = _epoch(params["StartTime"]), _epoch(params["EndTime"])
         token = int(params.get("NextToken") or 0)  # our token: how many (query, period) cells are done
         results = []
         cells = 0
@@ -198,3 +197,11 @@ class FakeCloudWatch:
         if more:
             body["NextToken"] = str(token + (self.page_points or 0))
         return wire_response(request, self.protocol, 200, body)
+
+
+def _epoch(v: Any) -> int:
+    if isinstance(v, datetime):
+        return int(v.timestamp())
+    if isinstance(v, str):
+        return int(datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp())
+    return int(v)

@@ -17,6 +17,7 @@ Nothing here does I/O except :func:`load_config` reading the file it is given.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -467,8 +468,9 @@ def check_retention(start: int, now: float, period: int) -> None:
         )
 
 
+@functools.lru_cache(maxsize=8192)
 def iso(t: int) -> str:
-    """Epoch seconds → ``2025-01-01T00:00:00Z``."""
+    """Epoch seconds → ``2025-01-01T00:00:00Z`` (cached: a window has few distinct periods)."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -499,10 +501,12 @@ def parse_time(value: str, path: str, now: float | None = None) -> int:
 def doc_id(host: str, process: str | None, timestamp: int) -> str:
     """The document id of an entity's period: the same inputs always give the same id.
 
-    A hash keeps ids short whatever the host names are (``_id`` is limited to 512 bytes) and
-    separates fields unambiguously (JSON encoding), so ``("a|b", None)`` and ``("a", "b")`` differ.
+    A hash keeps ids short whatever the host names are (``_id`` is limited to 512 bytes). The hashed
+    key length-prefixes each name, so ``("a/b", None)``, ``("a", "b")`` and ``("a", "")`` all differ:
+    ``<len>:<host>/<len>:<process>/<epoch seconds>`` (``-`` for no process).
     """
-    key = json.dumps([host, process, int(timestamp)], separators=(",", ":")).encode()
+    proc = "-" if process is None else f"{len(process)}:{process}"
+    key = f"{len(host)}:{host}/{proc}/{int(timestamp)}".encode()
     return base64.urlsafe_b64encode(hashlib.blake2b(key, digest_size=15).digest()).decode()
 
 

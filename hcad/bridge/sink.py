@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from hcad.bridge.mapping import OpenSearchSettings, iso
@@ -25,6 +28,9 @@ from hcad.bridge.ratelimit import Backoff
 from hcad.errors import AuthError, ConfigError, HcadConnectionError, ServerError, server_reason
 
 log = logging.getLogger(__name__)
+
+_quote = encode_basestring_ascii
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 
@@ -241,6 +247,11 @@ class BulkWriter:
 
     ``index`` (not ``create``) so a re-read overwrites a partial document with the fuller one and
     re-sending is harmless: ids are (entity, period), so runs converge to one document each.
+
+    With ``pipeline`` (the default) one background thread sends batches while the caller builds the
+    next one, so transforming overlaps the cluster's indexing time. At most three batches exist at
+    once (building, queued, sending): memory stays bounded. :meth:`flush` waits until everything
+    is sent and re-raises any error of the sender.
     """
 
     def __init__(
@@ -251,6 +262,7 @@ class BulkWriter:
         *,
         backoff: Backoff | None = None,
         on_request: Callable[[], None] | None = None,
+        pipeline: bool = True,
     ) -> None:
         s = sink.settings
         self.sink = sink
@@ -267,6 +279,12 @@ class BulkWriter:
         self._lines: list[bytes] = []
         self._bytes = 0
         self._down = False  # after one unreachable batch, later ones are not retried as long
+        # The action line is a fixed prefix + the quoted id.
+        self._prefix = b'{"index":{"_index":' + json.dumps(index).encode() + b',"_id":'
+        self.pipeline = pipeline
+        self._queue: queue.Queue[tuple[list[str], list[bytes]] | None] = queue.Queue(maxsize=1)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write(self, docs: Iterable[tuple[str, dict[str, Any]]]) -> WriteReport:
         """Add every document, then flush; returns the running report."""
@@ -277,22 +295,50 @@ class BulkWriter:
 
     def add(self, doc_id: str, source: dict[str, Any]) -> None:
         """Buffer one document; sends a bulk request when the batch is full."""
-        line = self._action(doc_id) + json.dumps(source, separators=(",", ":")).encode() + b"\n"
+        line = self._prefix + _quote(doc_id).encode() + b"}}\n" + _encode(source).encode() + b"\n"
         if self._ids and (len(self._ids) >= self.max_docs or self._bytes + len(line) > self.max_bytes):
-            self.flush()
+            self._submit()
         self._ids.append(doc_id)
         self._lines.append(line)
         self._bytes += len(line)
 
-    def _action(self, doc_id: str) -> bytes:
-        return b'{"index":{"_index":' + json.dumps(self.index).encode() + b',"_id":"' + doc_id.encode() + b'"}}\n'
-
     def flush(self) -> None:
-        """Send what is buffered (retrying 429 items), dead-lettering what cannot be indexed."""
-        if not self._ids:
-            return
-        ids, lines = self._ids, self._lines
+        """Send everything buffered and wait for it; dead-letters what cannot be indexed."""
+        if self._ids:
+            self._submit()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise_sender_error()
+
+    def _submit(self) -> None:
+        batch = (self._ids, self._lines)
         self._ids, self._lines, self._bytes = [], [], 0
+        if not self.pipeline:
+            self._send_batch(*batch)
+            return
+        self._raise_sender_error()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sender, name="hcad-bulk-sender", daemon=True)
+            self._thread.start()
+        self._queue.put(batch)  # blocks while a batch is already waiting
+
+    def _sender(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is None:  # after an error, drain without sending: flush() raises it
+                try:
+                    self._send_batch(*batch)
+                except BaseException as e:
+                    self._error = e
+
+    def _raise_sender_error(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def _send_batch(self, ids: list[str], lines: list[bytes]) -> None:
+        """One batch: retry 429 items, dead-letter what still fails."""
         dead: list[DeadDoc] = []
         pending = list(range(len(ids)))
         attempt = 0
