@@ -34,6 +34,9 @@ _NOT_FEATURES = frozenset(
         "task_id",
         "error",
         "execution_end_time",
+        # hcad.backtest adds these
+        "approx_anomaly_start_time",
+        "imputed",
     }
 )
 MAX_HEATMAP_COLUMNS = 60
@@ -43,17 +46,27 @@ def category_columns(frame: pd.DataFrame) -> list[str]:
     """The entity columns of a results frame (between ``data_end_time`` and ``anomaly_grade``)."""
     cols = [str(c) for c in frame.columns]
     if "data_end_time" in cols and "anomaly_grade" in cols:
-        return cols[cols.index("data_end_time") + 1 : cols.index("anomaly_grade")]
-    return []
+        between = cols[cols.index("data_end_time") + 1 : cols.index("anomaly_grade")]
+        if between:
+            return between
+    # Other layouts (e.g. hcad.backtest puts the entity first): the text columns that are not metadata.
+    return [c for c in cols if c not in _NOT_FEATURES and frame[c].dtype == object]
 
 
 def feature_columns(frame: pd.DataFrame, category_fields: Sequence[str] | None = None) -> list[str]:
     """The feature value columns of a results frame (not expected values, not metadata)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     cats = set(category_fields if category_fields is not None else category_columns(frame))
     return [
         str(c)
         for c in frame.columns
-        if str(c) not in _NOT_FEATURES and str(c) not in cats and not str(c).endswith("_expected")
+        if str(c) not in _NOT_FEATURES
+        and str(c) not in cats
+        and not str(c).endswith("_expected")
+        # Feature values are numbers; anything else (times, flags, ids) is metadata.
+        and is_numeric_dtype(frame[c])
+        and not is_bool_dtype(frame[c])
     ]
 
 

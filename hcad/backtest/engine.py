@@ -305,6 +305,6 @@ def to_frame(results: list[_EntityResult], config: BacktestConfig) -> pd.DataFra
     for k, n in enumerate(names):
         cols[n] = values[:, k]
     for k, n in enumerate(names):
-        cols[f"expected_{n}"] = np.where(grade > 0, expected[:, k], np.nan)
+        cols[f"{n}_expected"] = np.where(grade > 0, expected[:, k], np.nan)
     cols["imputed"] = cat("imputed").astype(bool) if results else np.array([], dtype=bool)
     return pd.DataFrame(cols)

@@ -215,7 +215,7 @@ def _rows(flagged: pd.DataFrame, config: BacktestConfig, limit: int) -> list[dic
         row["confidence"] = _num(r["confidence"])
         for n in config.feature_names:
             row[n] = _num(r[n])
-            row[f"expected_{n}"] = _num(r[f"expected_{n}"])
+            row[f"{n}_expected"] = _num(r[f"{n}_expected"])
         rows.append(row)
     return rows
 

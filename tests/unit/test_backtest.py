@@ -157,7 +157,7 @@ def test_fidelity_smoke_flags_injected_spikes(jars):
         # the spike and the dip, and nothing else in 600 noisy intervals
         assert flagged_at(rows) == [250, 450], h
         spike, dip = rows[rows.anomaly_grade > 0].to_dict(orient="records")
-        assert spike["cpu"] > spike["expected_cpu"] + 20 and dip["cpu"] < dip["expected_cpu"] - 20
+        assert spike["cpu"] > spike["cpu_expected"] + 20 and dip["cpu"] < dip["cpu_expected"] - 20
         assert spike["confidence"] > 0.8
     assert out.attrs["default_rule"] is True
 
