@@ -126,7 +126,7 @@ def expected(hosts: range, start: int, periods: int) -> dict[str, dict[str, Any]
 
 
 def dead_letters(env: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     while True:
         msgs = env["sqs"].receive_message(QueueUrl=env["dlq"], MaxNumberOfMessages=10).get("Messages", [])
         if not msgs:
@@ -244,8 +244,12 @@ def test_opensearch_down_mid_run_dead_letters_then_redrive_completes(env, moto_u
     chunks: list[int] = []
     orig = bridge.run_shard
 
+    def stop_proxy(cs: int, ce: int) -> None:
+        chunks.append(ce)
+        fault_proxy.stop()
+
     def stop_after_first_chunk(*a: Any, **kw: Any) -> Any:
-        return orig(*a, on_chunk=lambda cs, ce: (chunks.append(ce), fault_proxy.stop()), **kw)
+        return orig(*a, on_chunk=stop_proxy, **kw)
 
     bridge.run_shard = stop_after_first_chunk  # type: ignore[method-assign]
     record = {"messageId": "m-1", "body": encode_shard(config, shard, start + 30 * P, start)}
@@ -399,3 +403,77 @@ def test_unreachable_cluster_fails_checkpoint_read_clearly(env, moto_url):
     bridge = bridge_for(env, config)
     with pytest.raises(HcadConnectionError, match="cannot reach"):
         bridge.run_shard(Shard("0000", ((Entity("i-1"), None),)), align_down(time.time(), P))
+
+
+def test_lambda_entry_points_from_environment(env, moto_url, os_url, os_client, monkeypatch):
+    """manager → SQS → worker → (nothing to) redrive, configured only through the environment."""
+    import hcad.bridge.handlers as handlers
+
+    now = time.time()
+    end = align_down(now, P)
+    put_fleet(env["cw"], range(12), end - 10 * P, 10)
+    shards_q = env["sqs"].create_queue(QueueName="shards")["QueueUrl"]
+    raw = {
+        "index": env["index"],
+        "region": "us-east-1",
+        "lag": "0s",
+        "overlap": "0s",
+        "initial_lookback": "10m",
+        "metrics": {f: {"namespace": ns, "metric": m, "stat": s} for f, (ns, m, s) in METRICS.items()},
+        "shards": {"hosts_per_shard": 5},
+        "endpoints": {"cloudwatch": moto_url, "sqs": moto_url},
+        "opensearch": {"checkpoint_index": f"{env['index']}-ckpt", "number_of_replicas": 0},
+    }
+    for k, v in {
+        "HCAD_BRIDGE_CONFIG": json.dumps(raw),
+        "HCAD_BRIDGE_SHARD_QUEUE": shards_q,
+        "HCAD_BRIDGE_DLQ": env["dlq"],
+        "HCAD_URL": os_url,
+        "HCAD_AUTH": "none",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(handlers, "_CACHE", {})
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 300_000
+
+    summary = handlers.manager({}, Context())
+    assert summary["shards"] == 3 and summary["messages"] == 3 and summary["entities"] == 12
+    msgs = env["sqs"].receive_message(QueueUrl=shards_q, MaxNumberOfMessages=10)["Messages"]
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in msgs]}
+    assert len(event["Records"]) == 3
+    assert handlers.worker(event, Context()) == {"batchItemFailures": []}
+    assert all_docs(os_client, env["index"]) == expected(range(12), end - 10 * P, 10)
+    report = handlers.redrive({}, Context())
+    assert report["messages"] == 0 and report["stopped"] is None
+
+
+def test_cli_run_every_keeps_polling(env, moto_url, os_url, os_client, tmp_path):
+    start = align_down(time.time() - 600, P)
+    put_fleet(env["cw"], range(3), start, 5)
+    cfg = {
+        "index": env["index"],
+        "region": "us-east-1",
+        "lag": "0s",
+        "initial_lookback": "15m",
+        "metrics": {f: {"namespace": ns, "metric": m, "stat": s} for f, (ns, m, s) in METRICS.items()},
+        "endpoints": {"cloudwatch": moto_url},
+        "opensearch": {"checkpoint_index": f"{env['index']}-ckpt", "number_of_replicas": 0},
+    }
+    path = tmp_path / "bridge.json"
+    path.write_text(json.dumps(cfg))
+    run_env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "HCAD_URL": os_url}
+    cmd = [sys.executable, "-m", "hcad", "bridge", "run", "--every", "1s", "-c", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run_env, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]  # two polls
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "15 documents" in lines[0] and "documents" in lines[1], lines
+    assert all_docs(os_client, env["index"]) == expected(range(3), start, 5)

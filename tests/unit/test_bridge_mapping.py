@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from hcad.bridge.mapping import (
 )
 from hcad.errors import ConfigError, ValidationError
 
-BASE = {
+BASE: dict[str, Any] = {
     "index": "host-cloudwatch",
     "metrics": {
         "cpu": {"namespace": "AWS/EC2", "metric": "CPUUtilization", "stat": "Average"},

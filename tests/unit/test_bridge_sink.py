@@ -68,7 +68,7 @@ def docs(n: int) -> list[tuple[str, dict[str, Any]]]:
 def test_batches_are_bounded_by_count_and_bytes():
     writer, session, dead, _ = make(ok_bulk, bulk_docs=100)
     report = writer.write(docs(250))
-    assert [len(bulk_docs(b)) for _, _, b in session.requests] == [100, 100, 50]
+    assert [len(bulk_docs(b or b"")) for _, _, b in session.requests] == [100, 100, 50]
     assert report.indexed == 250 and report.bulk_requests == 3 and dead.docs == []
     method, path, body = session.requests[0]
     assert (method, path) == ("POST", "/_bulk")
@@ -90,7 +90,7 @@ def test_items_answered_429_are_retried_until_indexed():
 
     writer, session, dead, sleeps = make(handler)
     report = writer.write(docs(8))
-    assert [len(bulk_docs(b)) for _, _, b in session.requests] == [8, 4, 2]
+    assert [len(bulk_docs(b or b"")) for _, _, b in session.requests] == [8, 4, 2]
     assert report.indexed == 8 and report.retried_items == 6 and dead.docs == []
     assert len(sleeps) == 2 and 0 <= sleeps[0] <= 0.2 and 0 <= sleeps[1] <= 0.4
 
@@ -159,7 +159,7 @@ def test_sigv4_auth_uses_refreshable_credentials():
         session=Session(ok_bulk),
         boto3_session=session,
     )
-    auth = sink.http.auth
+    auth: Any = sink.http.auth
     assert type(auth).__name__ == "AWS4Auth" and auth.region == "eu-west-1" and auth.service == "es"
     assert auth.refreshable_credentials is not None
 
