@@ -19,9 +19,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from hcad.bridge.mapping import OpenSearchSettings, iso
 from hcad.bridge.ratelimit import Backoff
@@ -72,10 +73,20 @@ class OpenSearchSink:
         import requests
 
         env = dict(os.environ) if env is None else env
-        self.settings = settings
         url = settings.url or env.get("HCAD_URL") or "http://127.0.0.1:9200"
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"opensearch.url {url!r} is not an http(s) URL; give it as https://host:port")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("opensearch.url is not an http(s) URL; give it as https://host:port")
+        if parts.username is not None:
+            # Credentials in the URL become basic auth and never appear in messages or logs.
+            settings = replace(
+                settings,
+                user=settings.user or unquote(parts.username),
+                password=settings.password if settings.password is not None else unquote(parts.password or ""),
+            )
+            netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        self.settings = settings
         self.url = url.rstrip("/")
         self.http = session or requests.Session()
         auth = (settings.auth or env.get("HCAD_AUTH") or ("basic" if settings.user else "none")).lower()

@@ -148,6 +148,8 @@ def test_sink_settings_errors():
         OpenSearchSettings(url="http://os:9200", auth="basic", user="u", password="p"), session=Session(ok_bulk)
     )
     assert s.http.auth == ("u", "p")
+    s = OpenSearchSink(OpenSearchSettings(url="https://bob:s%40cret@os:9200/"), session=Session(ok_bulk), env={})
+    assert s.url == "https://os:9200" and s.http.auth == ("bob", "s@cret")
 
 
 def test_sigv4_auth_uses_refreshable_credentials():
