@@ -50,7 +50,9 @@ def category_columns(frame: pd.DataFrame) -> list[str]:
         if between:
             return between
     # Other layouts (e.g. hcad.backtest puts the entity first): the text columns that are not metadata.
-    return [c for c in cols if c not in _NOT_FEATURES and frame[c].dtype == object]
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    return [c for c in cols if c not in _NOT_FEATURES and (is_string_dtype(frame[c]) or is_object_dtype(frame[c]))]
 
 
 def feature_columns(frame: pd.DataFrame, category_fields: Sequence[str] | None = None) -> list[str]:

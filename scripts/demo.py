@@ -236,6 +236,8 @@ def plots(frame: pd.DataFrame, top: pd.DataFrame, out: Path) -> None:
 
     section("7. Pictures")
     out.mkdir(parents=True, exist_ok=True)
+    # Show what the monitor would alert on: low-confidence (cold-start) flags drawn as no anomaly.
+    frame = frame.assign(anomaly_grade=frame.anomaly_grade.where(frame.confidence >= MIN_CONFIDENCE, 0.0))
     heat = out / "heatmap.png"
     hplots.plot_heatmap(frame, heat, title="hcad demo: max anomaly grade per entity and time")
     print(f"wrote {heat} (entities × time, coloured by max anomaly grade)")

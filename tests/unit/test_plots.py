@@ -97,3 +97,30 @@ def test_bad_input(frame, tmp_path) -> None:
         plot_heatmap(frame, tmp_path / "no" / "x.png")
     with pytest.raises(ConfigError, match="missing column"):
         plot_heatmap(frame.drop(columns=["anomaly_grade"]), tmp_path / "x.png")
+
+
+def test_backtest_shaped_frame_is_split_by_entity(tmp_path) -> None:
+    """hcad.backtest puts the entity columns first (not between data_end_time and anomaly_grade)."""
+    import pandas as pd
+
+    from hcad import plots
+
+    t = pd.date_range("2024-01-01", periods=6, freq="10min", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "host": ["h1"] * 3 + ["h2"] * 3,
+            "process": ["p"] * 6,
+            "data_start_time": list(t[:3]) * 2,
+            "data_end_time": list(t[1:4]) * 2,
+            "anomaly_grade": [0, 0.9, 0, 0, 0, 0],
+            "confidence": [0.95] * 6,
+            "approx_anomaly_start_time": list(t[:3]) * 2,
+            "imputed": [False] * 6,
+            "cpu": [1.0, 9.0, 1.0, 2.0, 2.0, 2.0],
+            "cpu_expected": [None, 1.0, None, None, None, None],
+        }
+    )
+    assert plots.category_columns(frame) == ["host", "process"]
+    assert plots.feature_columns(frame) == ["cpu"]
+    out = plots.plot_features(frame, tmp_path / "f.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
