@@ -2,7 +2,7 @@
 
 A dead-letter message is JSON (under SQS's 256 KiB limit)::
 
-    {"v": 1, "kind": "hcad-bridge-docs", "index": "host-cloudwatch", "attempts": 0,
+    {"v": 1, "kind": "hcad-bridge-docs", "index": "fleet-metrics", "attempts": 0,
      "docs": [{"_id": "...", "_source": {...}, "reason": "HTTP 400: mapper_parsing_exception: ...",
                "retryable": false}, ...]}
 

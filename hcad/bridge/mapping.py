@@ -3,7 +3,7 @@
 A config names the index HCAD detectors read, the period, and one entry per document field saying
 which CloudWatch namespace/metric/statistic (and dimensions) feeds it::
 
-    index: host-cloudwatch
+    index: fleet-metrics
     period: 60s
     entity: {host_dimension: InstanceId, process_dimension: process_name}
     metrics:
