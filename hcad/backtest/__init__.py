@@ -12,8 +12,9 @@ feature), and a :class:`BacktestConfig`, an :class:`hcad.Detector` or a detector
 returns one row per scored interval and entity: the category fields, ``data_start_time``,
 ``data_end_time``, ``anomaly_grade``, ``anomaly_score``, ``confidence``, ``threshold``,
 ``approx_anomaly_start_time``, each feature's value, ``<feature>_expected`` (anomalies only; named
-as in :func:`hcad.results.results_frame`) and ``imputed``. ``frame.attrs`` holds ``skipped`` (entity → reason), ``model`` (the TRCF parameters)
-and ``default_rule`` (whether the plugin's default ±20 % rule applied).
+as in :func:`hcad.results.results_frame`) and ``imputed``. ``frame.attrs`` holds ``skipped``
+(entity → reason), ``model`` (the TRCF parameters) and ``default_rule`` (whether the plugin's
+default ±20 % rule applied).
 
 The model mirrors historical analysis of AD 2.19 (see :mod:`hcad.backtest.model` and
 :mod:`hcad.backtest.engine` for every rule and where real-time detection differs). It needs Java

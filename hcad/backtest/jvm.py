@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -115,7 +116,14 @@ def rcf() -> SimpleNamespace:
     with _lock:
         if _classes is not None:
             return _classes
-        jars = find_jars()
+        try:
+            jars = find_jars()
+        except ConfigError:
+            if shutil.which("mvn") is None:
+                raise
+            # First use on this machine: fetch the jars once, as scripts/fetch_rcf_jars would.
+            print(f"hcad: fetching Random Cut Forest {RCF_VERSION} jars with mvn into {jar_dir()}", file=sys.stderr)
+            jars = fetch_jars()
         path = jvm_path()
         import jpype
 
