@@ -1187,8 +1187,10 @@ class Detector:
     def diff(self, other: Detector, *, ignore_server_defaults: bool = True) -> list[str]:
         """Field-level differences from ``self`` (e.g. local YAML) to ``other`` (e.g. the server's).
 
-        Each line reads ``field: <self value> -> <other value>``. With ``ignore_server_defaults``,
-        a field unset on one side and equal to the plugin's default on the other is not a change.
+        Each line reads ``field: <self value> -> <other value>``. With ``ignore_server_defaults``, a
+        field left unset on one side means the value the plugin fills in for *that* side (its
+        :meth:`server_defaults`: e.g. shingle size 8 and history 32 + 8 when a file drops
+        ``shingle_size: 16``), shown as ``(default 8)``; it is a change when the other side differs.
         """
         lines: list[str] = []
         a_def, b_def = self.server_defaults(), other.server_defaults()
@@ -1197,13 +1199,15 @@ class Detector:
                 lines.extend(_diff_features(self.features, other.features))
                 continue
             a, b = _norm(attr, getattr(self, attr)), _norm(attr, getattr(other, attr))
+            a_shown, b_shown = _show(a), _show(b)
             if ignore_server_defaults:
-                if a is None and b == _norm(attr, b_def.get(attr)):
-                    continue
-                if b is None and a == _norm(attr, a_def.get(attr)):
-                    continue
+                # An absent value is what the plugin fills in for that side, never the other side's value.
+                if a is None and (a_dflt := _norm(attr, a_def.get(attr))) is not None:
+                    a, a_shown = a_dflt, f"(default {_show(a_dflt)})"
+                if b is None and (b_dflt := _norm(attr, b_def.get(attr))) is not None:
+                    b, b_shown = b_dflt, f"(default {_show(b_dflt)})"
             if a != b:
-                lines.append(f"{attr}: {_show(a)} -> {_show(b)}")
+                lines.append(f"{attr}: {a_shown} -> {b_shown}")
         return lines
 
     def copy(self, **changes: Any) -> Detector:

@@ -138,6 +138,26 @@ def test_plan_shows_field_diff_and_apply_updates_with_seq_no(capsys, server, def
     assert json.loads(out)["has_changes"] is False
 
 
+def test_value_dropped_from_the_file_is_planned_and_applied_as_the_plugin_default(capsys, server, defs) -> None:
+    (defs / "cpu.yaml").write_text(CPU + "shingle_size: 16\n")
+    run(capsys, "detectors", "apply", str(defs))
+    det_id, doc = server.by_name("cpu-test")
+    assert (doc["shingle_size"], doc["history"]) == (16, 48)
+    (defs / "cpu.yaml").write_text(CPU)  # shingle_size removed: the file now means the plugin's default
+    code, out, _ = run(capsys, "detectors", "plan", str(defs))
+    assert code == 0
+    assert "~ update" in out and "Plan: 0 to create, 1 to update, 1 unchanged" in out
+    assert "shingle_size: 16 -> (default 8)" in out and "history: 48 -> (default 40)" in out
+    code, out, _ = run(capsys, "detectors", "apply", str(defs))
+    assert code == 0 and "1 updated" in out
+    put = [c for c in server.calls if c[0] == "PUT"]
+    assert len(put) == 1 and "shingle_size" not in put[0][3] and "history" not in put[0][3]
+    doc = server.detectors[det_id]["doc"]
+    assert (doc["shingle_size"], doc["history"]) == (8, 40)
+    code, out, _ = run(capsys, "detectors", "plan", str(defs), "--json")
+    assert json.loads(out)["has_changes"] is False
+
+
 def test_running_detector_needs_restart_and_is_left_unchanged(capsys, server, defs) -> None:
     run(capsys, "detectors", "apply", str(defs))
     det_id, _ = server.by_name("cpu-test")

@@ -299,3 +299,47 @@ def test_single_stream_builder():
     d = Detector.single_stream("orders", "orders", "ts", {"total": ("sum", "amount")}, "5m")
     assert d.category_fields is None and not d.is_hc
     assert "category_field" not in d.to_request()
+
+
+FILE = """\
+name: fleet-cpu
+indices: [metrics-*]
+time_field: "@timestamp"
+category_fields: [host]
+interval: 10m
+features:
+  cpu_avg: {agg: avg, field: cpu}
+"""
+
+
+def stored(det: Detector, **filled: object) -> Detector:
+    """What the plugin stores for ``det``: its request plus the defaults its parser fills in."""
+    doc = det.to_request()
+    shingle = doc.get("shingle_size", 8)
+    doc.setdefault("shingle_size", shingle)
+    doc.setdefault("history", 32 + shingle)
+    doc.setdefault("recency_emphasis", 2560)
+    doc.setdefault("rules", [Rule.ignore_within(f.name).to_api() for f in det.features])
+    doc.update(filled)
+    return Detector.from_api(doc, id="abc")
+
+
+def test_diff_value_dropped_from_the_file_means_the_plugin_default():
+    # The server holds shingle_size 16 (and the history the plugin derived from it, 32 + 16).
+    server = stored(Detector.from_yaml(FILE + "shingle_size: 16\n"))
+    assert (server.shingle_size, server.history) == (16, 48)
+    dropped = Detector.from_yaml(FILE)  # the file no longer sets it: the plugin's default 8 (history 40)
+    lines = server.diff(dropped)  # plan's direction: server -> file
+    assert "shingle_size: 16 -> (default 8)" in lines
+    assert "history: 48 -> (default 40)" in lines
+    assert dropped.diff(server) == ["shingle_size: (default 8) -> 16", "history: (default 40) -> 48"]
+    # What the plugin stores after the update matches the file again.
+    assert stored(dropped).diff(dropped) == []
+    assert dropped.diff(stored(dropped)) == []
+    # An explicit history the server holds and the file drops is a change too.
+    assert Detector.from_yaml(FILE).diff(stored(Detector.from_yaml(FILE), history=100)) == [
+        "history: (default 40) -> 100"
+    ]
+    # Rules dropped from the file mean the plugin's default rule (ratio 0.2), not "unchanged".
+    custom = stored(Detector.from_yaml(FILE), rules=[Rule.ignore_within("cpu_avg", 0.05).to_api()])
+    assert [line.split(":")[0] for line in custom.diff(dropped)] == ["rules"]
