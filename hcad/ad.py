@@ -807,6 +807,30 @@ def preflight(
     return report
 
 
+def _no_documents(client: Any, detector: Detector, index: str, *, filtered: bool) -> Issue:
+    """Why no document with the time field was found: the filter excludes them all, or there are none."""
+    if filtered:
+        with translate_errors(f"counting documents with {detector.time_field} in {index}"):
+            r = client.search(
+                index=index,
+                body={"size": 0, "track_total_hits": True, "query": {"exists": {"field": detector.time_field}}},
+            )
+        t = r.get("hits", {}).get("total") or 0
+        total = int(t.get("value", 0) if isinstance(t, Mapping) else t)
+        if total:
+            return Issue(
+                "filter",
+                f"the detector's filter matches no documents ({total:,} in {index} have {detector.time_field!r} "
+                f"without it)",
+                "fix the filter (filter_query in the API), e.g. check its field names and values",
+            )
+    return Issue(
+        "indices",
+        "the source has no documents with the time field",
+        "ingest data before creating the detector",
+    )
+
+
 def _density(
     client: Any,
     detector: Detector,
@@ -832,13 +856,7 @@ def _density(
             )
         latest = (r.get("aggregations", {}).get("latest") or {}).get("value")
         if latest is None:
-            report.warnings.append(
-                Issue(
-                    "indices",
-                    "the source has no documents with the time field",
-                    "ingest data before creating the detector",
-                )
-            )
+            report.warnings.append(_no_documents(client, detector, index, filtered=bool(base_filter)))
             return
         end_ms = int(latest) + 1
     else:

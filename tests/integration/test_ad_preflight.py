@@ -177,3 +177,34 @@ def test_results_reader_pages_past_10000_without_loss(os_client):
         assert one["data_start_time"].max() < end
     finally:
         os_client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_preflight_says_the_filter_matches_nothing_not_that_the_index_is_empty(os_client, index_name):
+    spec = FleetSpec(hosts=2, processes=2, periods=40, interval_minutes=10, start=START, anomalies=0)
+    load_fleet(os_client, index_name, spec, progress=False)
+    features = {"cpu": ("avg", "cpu")}
+    nothing = Detector.hcad(
+        "pf", index_name, "@timestamp", ["host"], features, "10m", filter_query={"term": {"host": "no-such-host"}}
+    )
+    report = preflight(os_client, nothing)
+    assert report.ok, report.issues  # a warning, not a blocking issue
+    (warning,) = report.warnings
+    assert warning.path == "filter"
+    assert "filter matches no documents" in warning.message and "160 in" in warning.message
+    assert "no documents with the time field" not in warning.message
+
+    # A filter that matches some documents measures density over them only.
+    some = nothing.copy(filter_query={"term": {"host": "host0"}})
+    report = preflight(os_client, some)
+    assert report.warnings == [] and set(report.density) == {"host0"}
+
+    # A genuinely empty index (same mappings) keeps the old message, with or without a filter.
+    empty = f"{index_name}-empty"
+    mappings = os_client.indices.get_mapping(index=index_name)[index_name]["mappings"]
+    os_client.indices.create(index=empty, body={"mappings": mappings})
+    try:
+        for det in (nothing.copy(indices=[empty]), nothing.copy(indices=[empty], filter_query=None)):
+            (warning,) = preflight(os_client, det).warnings
+            assert (warning.path, warning.message) == ("indices", "the source has no documents with the time field")
+    finally:
+        os_client.indices.delete(index=empty, ignore_unavailable=True)
