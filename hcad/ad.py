@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -232,6 +233,12 @@ class AnomalyDetection:
 
     def _body(self, detector: Detector | Mapping[str, Any], *, check: bool) -> tuple[Detector, dict[str, Any]]:
         det = detector if isinstance(detector, Detector) else Detector.from_dict(detector)
+        if det.has_builder_rules:
+            # Defaults Detector.hcad() chose that this server cannot take are left out, with a warning;
+            # what the caller set is checked below and refused with the version it needs.
+            det, notes = det.for_version(self.version)
+            for note in notes:
+                warnings.warn(f"detector {det.name!r}: {note}", UserWarning, stacklevel=3)
         if check:
             det.check(category_field_limit=self.category_field_limit, max_features=self.max_features)
             det.require_supported(self.version)

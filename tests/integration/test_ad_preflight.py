@@ -38,7 +38,7 @@ def test_client_ad_without_plugin_names_plugin_and_cluster(os_url):
 def test_preflight_against_live_index(os_client, index_name):
     spec = FleetSpec(hosts=3, processes=2, periods=60, interval_minutes=10, start=START, anomalies=0)
     load_fleet(os_client, index_name, spec, progress=False)
-    # One sparse entity: data in only 5 of the last 40 intervals.
+    # One sparse entity: data in only 5 of the last 36 intervals (the history: 32 + the builder's shingle 4).
     last = START + timedelta(minutes=10 * (spec.periods - 1))
     sparse = [
         {
@@ -61,9 +61,9 @@ def test_preflight_against_live_index(os_client, index_name):
     )
     report = preflight(os_client, good)
     assert report.ok, report.issues
-    assert report.entities_checked == 7 and report.intervals_checked == 40
+    assert report.entities_checked == 7 and report.intervals_checked == 36
     assert report.density["host0|process0"] == 1.0
-    assert report.density["rare|cron"] == pytest.approx(5 / 40)
+    assert report.density["rare|cron"] == pytest.approx(5 / 36)
     assert report.sparse_entities == ["rare|cron"]
     assert len(report.warnings) == 1 and "1 of 7 entities" in report.warnings[0].message
 

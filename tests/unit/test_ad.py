@@ -413,3 +413,24 @@ def test_wait_historical_failed(ad, server):
     server.route("GET", f"{D}/abc", full)
     with pytest.raises(ServerError, match="failed: There is no data"):
         ad.wait_historical("abc", sleep=lambda s: None)
+
+
+def test_builder_default_rules_are_dropped_with_a_warning_before_2_15_and_user_rules_refused():
+    from hcad.detector import Rule
+
+    server = Server(version="2.14.0")
+    server.route("POST", D, load("detector_get_full.json"), 201)
+    ad = make_client(server).ad
+    with pytest.warns(UserWarning, match=r"'fleet-cpu': rules: the default ignore-within-0\.05 rules were left out"):
+        ad.create(detector())
+    (_m, _u, _p, body) = server.ad_calls()[-1]
+    assert "rules" not in body and body["shingle_size"] == 4
+    mine = detector().copy(rules=[Rule.ignore_within("cpu_avg", 0.05)])
+    with pytest.raises(UnsupportedFeature, match=r"rules: needs OpenSearch 2\.15\.0\+, the server is 2\.14\.0"):
+        ad.create(mine)
+    assert len(server.ad_calls()) == 1
+    # On 2.15+ the builder's rules are sent as they are.
+    new = Server(version="2.15.0")
+    new.route("POST", D, load("detector_get_full.json"), 201)
+    make_client(new).ad.create(detector())
+    assert new.ad_calls()[-1][3]["rules"] == [Rule.ignore_within("cpu_avg", 0.05).to_api()]

@@ -124,6 +124,9 @@ def test_builder_request_shape():
         "aggregation_query": {"mem_max": {"max": {"field": "mem"}}},
     }
     assert "feature_id" not in body["feature_attributes"][0]
+    # The defaults issue 8's evaluation chose (hcad.evaluate.RECOMMENDED), unless the caller says otherwise.
+    assert body["shingle_size"] == 4
+    assert body["rules"] == [Rule.ignore_within("cpu_avg", 0.05).to_api(), Rule.ignore_within("mem_max", 0.05).to_api()]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +225,7 @@ def test_each_limit_gives_an_issue_with_path_and_fix(change, path, words):
 
 
 def test_feature_limits():
-    det = good()
+    det = good().copy(rules=None)  # the builder's rules name its features, replaced below
     det.features = [Feature.avg(f"f{i}", "x") for i in range(6)]
     assert "features" in _paths(det)
     assert _paths(det, max_features=6) == []
@@ -272,13 +275,11 @@ def test_diff_ignores_server_defaults_and_shows_real_changes():
     server_doc.update(
         {
             "filter_query": {"match_all": {"boost": 1.0}},
-            "shingle_size": 8,
             "recency_emphasis": 2560,
-            "history": 40,
+            "history": 36,  # 32 + the builder's shingle size 4
             "schema_version": 0,
             "last_update_time": 1,
             "detector_type": "MULTI_ENTITY",
-            "rules": [Rule.ignore_within("cpu_avg").to_api(), Rule.ignore_within("mem_max").to_api()],
         }
     )
     for i, f in enumerate(server_doc["feature_attributes"]):
@@ -286,11 +287,11 @@ def test_diff_ignores_server_defaults_and_shows_real_changes():
     server = Detector.from_api(server_doc, id="abc")
     assert local.diff(server) == []
     assert local.diff(server, ignore_server_defaults=False) != []
-    changed = local.copy(interval=Interval(20), shingle_size=4)
+    changed = local.copy(interval=Interval(20), shingle_size=16)
     changed.features[0] = Feature.max("cpu_avg", "cpu")
     lines = changed.diff(server)
     assert "interval: '1200s' -> '600s'" in lines
-    assert "shingle_size: 4 -> 8" in lines
+    assert "shingle_size: 16 -> 4" in lines
     assert any(line.startswith("features.cpu_avg.aggregation_query:") for line in lines)
     assert changed.id is None
 
@@ -343,3 +344,59 @@ def test_diff_value_dropped_from_the_file_means_the_plugin_default():
     # Rules dropped from the file mean the plugin's default rule (ratio 0.2), not "unchanged".
     custom = stored(Detector.from_yaml(FILE), rules=[Rule.ignore_within("cpu_avg", 0.05).to_api()])
     assert [line.split(":")[0] for line in custom.diff(dropped)] == ["rules"]
+
+
+def test_builder_defaults_are_the_evaluation_winner_unless_the_caller_says_otherwise():
+    from hcad import evaluate
+
+    # The constants follow what `hcad eval` found (issue 8).
+    from hcad.detector import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE
+
+    assert (
+        evaluate.RECOMMENDED["shingle_size"],
+        evaluate.RECOMMENDED["rule_ratio"],
+        evaluate.RECOMMENDED["min_confidence"],
+    ) == (RECOMMENDED_SHINGLE_SIZE, RECOMMENDED_RULE_RATIO, RECOMMENDED_MIN_CONFIDENCE)
+    feats = {"cpu_avg": ("avg", "cpu"), "off": {"agg": "max", "field": "cpu", "enabled": False}}
+    det = Detector.hcad("d", "i", "t", ["host"], feats)
+    assert det.shingle_size == 4
+    assert det.rules == [Rule.ignore_within("cpu_avg", 0.05)]  # enabled features only
+    assert det.has_builder_rules and det.check() is det
+    # plugin_defaults leaves both to the plugin (shingle 8, the 20% rule).
+    plain = Detector.hcad("d", "i", "t", ["host"], feats, plugin_defaults=True)
+    assert (plain.shingle_size, plain.rules, plain.effective_shingle_size) == (None, None, 8)
+    assert "rules" not in plain.to_request() and "shingle_size" not in plain.to_request()
+    # Each one the caller passes wins on its own; None means "the plugin's default".
+    mine = [Rule.ignore_within("cpu_avg", 0.3)]
+    d = Detector.hcad("d", "i", "t", ["host"], feats, shingle_size=8, rules=mine)
+    assert (d.shingle_size, d.rules, d.has_builder_rules) == (8, mine, False)
+    d = Detector.hcad("d", "i", "t", ["host"], feats, shingle_size=None)
+    assert (d.shingle_size, d.rules) == (None, [Rule.ignore_within("cpu_avg", 0.05)])
+    d = Detector.hcad("d", "i", "t", ["host"], feats, rules=None)
+    assert (d.shingle_size, d.rules) == (4, None)
+    assert Detector.hcad("d", "i", "t", ["host"], feats, plugin_defaults=True, shingle_size=4).shingle_size == 4
+    # A rule edited after building is the caller's.
+    det.rules[0].conditions[0].value = 0.1
+    assert not det.has_builder_rules
+    # Single-stream detectors were not part of the evaluation: plugin defaults unless asked.
+    single = Detector.single_stream("s", "i", "t", feats)
+    assert (single.shingle_size, single.rules) == (None, None)
+    assert Detector.single_stream("s", "i", "t", feats, plugin_defaults=False).shingle_size == 4
+    # YAML carries the rules as the caller's (a file states what it wants).
+    again = Detector.from_yaml(Detector.hcad("d", "i", "t", ["host"], feats).to_yaml())
+    assert again.rules == [Rule.ignore_within("cpu_avg", 0.05)] and not again.has_builder_rules
+
+
+def test_builder_rules_are_left_out_for_servers_without_rules_and_user_rules_are_refused():
+    det = good()
+    assert det.unsupported_by((2, 14, 0)) == []  # left out, not refused
+    old, notes = det.for_version((2, 14, 0))
+    assert old.rules is None and old.shingle_size == 4 and det.rules is not None
+    assert [n.path for n in notes] == ["rules"]
+    assert "need OpenSearch 2.15.0+, the server is 2.14.0" in notes[0].message
+    assert det.for_version((2, 15, 0)) == (det, [])
+    same = [Rule.ignore_within("cpu_avg", 0.05), Rule.ignore_within("mem_max", 0.05)]
+    assert det.rules == same and det.copy().has_builder_rules
+    mine = det.copy(rules=same)  # the same values, but assigned by the caller: the caller's choice
+    assert mine.for_version((2, 14, 0)) == (mine, [])
+    assert [i.path for i in mine.unsupported_by((2, 14, 0))] == ["rules"]
