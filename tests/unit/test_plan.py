@@ -90,3 +90,36 @@ def test_unknown_id_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="no detector has the id 'gone'"):
         make_plan([a], [])
     assert [ch.action for ch in make_plan([a.__class__(a.detector.copy(), a.source)], []).changes] == [CREATE]
+
+
+def test_shipped_definitions_load_and_read_what_the_bridge_writes() -> None:
+    """detectors/*.yaml validate offline, read the bridge's index and fields, and ship issue 8's settings."""
+    import yaml
+
+    from hcad.detector import RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE, Rule
+    from hcad.plan import check_definitions
+
+    root = Path(__file__).resolve().parents[2]
+    defs = load_definitions([root / "detectors"])
+    check_definitions(defs)  # the plugin's rules, offline
+    by_name = {d.name: d.detector for d in defs}
+    assert set(by_name) == {"detect_gc_time", "fleet-cpu", "fleet-memory", "fleet-network", "fleet-process"}
+
+    bridge = yaml.safe_load((root / "hcad" / "bridge" / "example-config.yaml").read_text())
+    host_metrics = {k for k, v in bridge["metrics"].items() if not v.get("per_process")}
+    process_metrics = {k for k, v in bridge["metrics"].items() if v.get("per_process")}
+    for name, det in by_name.items():
+        fields = {fld for f in det.features for _agg, fld in f.fields_used()}
+        if name == "detect_gc_time":  # the blog's own index and metrics
+            assert det.indices == ["host-cloudwatch"] and fields == {"jvmGcTime", "cpuTime"}
+            continue
+        assert det.indices == [bridge["index"]] == ["fleet-metrics"], name
+        assert det.time_field == "@timestamp"
+        if det.category_fields == ["host", "process"]:
+            assert fields <= process_metrics, name
+        else:
+            assert det.category_fields == ["host"] and fields <= host_metrics, name
+    # What the evaluation chose: a 5% rule per feature everywhere, shingle 4 except the slow memory model.
+    for name, det in by_name.items():
+        assert det.rules == [Rule.ignore_within(f.name, RECOMMENDED_RULE_RATIO) for f in det.features], name
+        assert det.shingle_size == (16 if name == "fleet-memory" else RECOMMENDED_SHINGLE_SIZE), name
