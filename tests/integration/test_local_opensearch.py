@@ -97,3 +97,18 @@ def test_start_refuses_a_port_taken_by_something_else() -> None:
         server.server_close()
     assert out.returncode == 1
     assert f"port {port} is in use" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_assembled_modules_work(os_client, index_name: str) -> None:
+    """reindex (delete-by-query, which the AD plugin uses to delete a detector's state) and painless."""
+    modules = {
+        m["name"] for node in os_client.nodes.info(metric="plugins")["nodes"].values() for m in node.get("modules", [])
+    }
+    assert {"reindex", "lang-painless", "transport-netty4"} <= modules
+    os_client.index(index=index_name, body={"host": "h1", "v": 2}, refresh=True)
+    os_client.index(index=index_name, body={"host": "h2", "v": 3}, refresh=True)
+    body = {"size": 0, "aggs": {"twice": {"sum": {"script": {"lang": "painless", "source": "doc['v'].value * 2"}}}}}
+    assert os_client.search(index=index_name, body=body)["aggregations"]["twice"]["value"] == 10.0
+    out = os_client.delete_by_query(index=index_name, body={"query": {"term": {"host.keyword": "h1"}}}, refresh=True)
+    assert out["deleted"] == 1
+    assert os_client.count(index=index_name)["count"] == 1
