@@ -620,3 +620,178 @@ def history_cmd(
         return
     click.echo(f"historical analysis of {det.name} finished (task {task_id})")
     click.echo(f"next: 'hcad top {det.name} --historical', 'hcad results {det.name} --historical --plot out.png'")
+
+
+# --------------------------------------------------------------------------- recommend
+class _InRange:
+    """A client whose searches see only documents with ``time_field`` in ``[start_ms, end_ms)``.
+
+    :func:`hcad.evaluate.recommend_from_index` takes no time range; every search it sends goes
+    through here, so both its entity listing and its document reads are limited to the range.
+    """
+
+    def __init__(self, client: Any, time_field: str, start_ms: int | None, end_ms: int | None) -> None:
+        self._client = client
+        bounds: dict[str, Any] = {"format": "epoch_millis"}
+        if start_ms is not None:
+            bounds["gte"] = start_ms
+        if end_ms is not None:
+            bounds["lt"] = end_ms
+        self._range = {"range": {time_field: bounds}}
+
+    def search(self, *args: Any, body: dict[str, Any] | None = None, **kw: Any) -> Any:
+        body = dict(body or {})
+        query = body.get("query")
+        body["query"] = {"bool": {"filter": [query, self._range] if query else [self._range]}}
+        return self._client.search(*args, body=body, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _period_text(value: Any) -> str:
+    """``{"period": {"interval": 10, "unit": "Minutes"}}`` (the plugin's form) as ``10m``; others as they are."""
+    if isinstance(value, dict) and isinstance(value.get("period"), dict):
+        from hcad.detector import Interval
+
+        try:
+            return str(Interval.from_api(value))
+        except ValidationError:
+            pass
+    return str(value)
+
+
+@detectors.command("recommend", short_help="Propose interval and shingle size from an index's data.")
+@click.argument("index")
+@click.option("--field", "fields", multiple=True, required=True, help="Category field (entity); repeat for two.")
+@click.option("--feature", required=True, metavar="AGG:FIELD", help="The feature to inspect, e.g. avg:jvmGcTime.")
+@click.option("--time-field", default="@timestamp", show_default=True, help="The index's date field.")
+@click.option("--from", "start", default=None, help="Only documents from here: ISO-8601, epoch ms or now-7d.")
+@click.option("--to", "end", default=None, help="Only documents before here (default: all).")
+@click.option("--max-entities", default=50, show_default=True, type=click.IntRange(min=1), help="Entities inspected.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0), help="Entities listed (sparsest).")
+@json_option
+@pass_cli
+def recommend_cmd(
+    cli: CliContext,
+    index: str,
+    fields: tuple[str, ...],
+    feature: str,
+    time_field: str,
+    start: str | None,
+    end: str | None,
+    max_entities: int,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Propose a detector interval and shingle size for INDEX from its own data.
+
+    Reads the newest documents of up to --max-entities entities (hcad.evaluate.recommend_from_index):
+    the spacing of the data, the share of intervals with data, the feature's dominant period. Then
+    measures each entity's density at the proposed interval (the pre-flight check: the plugin needs
+    data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
+    own _suggest API as well.
+    """
+    from hcad.ad import AnomalyDetection, preflight
+    from hcad.detector import FEATURE_AGGS, SINCE, Detector, Interval
+    from hcad.evaluate import recommend_from_index
+
+    agg, sep, fld = feature.partition(":")
+    agg = {"count": "value_count", "average": "avg", "mean": "avg"}.get(agg.lower(), agg.lower())
+    if not sep or not fld or agg not in FEATURE_AGGS:
+        aggs = ", ".join(FEATURE_AGGS)
+        raise ConfigError(f"--feature {feature!r} is not AGG:FIELD; write e.g. avg:cpu (AGG one of {aggs})")
+    if len(fields) > 2:
+        raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
+    start_ms = parse_time(start, "--from")
+    end_ms = parse_time(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"--to {end} is not after --from {start}")
+    client = cli.client
+    source: Any = client if start_ms is None and end_ms is None else _InRange(client, time_field, start_ms, end_ms)
+    rec = recommend_from_index(source, index, list(fields), fld, time_field=time_field, max_entities=max_entities)
+
+    # The detector these choices give, checked against the data like 'apply' does.
+    det = Detector.hcad(
+        "hcad-recommend",
+        index,
+        time_field,
+        list(fields),
+        {f"{fld}_{agg}": (agg, fld)},
+        f"{rec.interval_minutes}m",
+        shingle_size=rec.shingle_size,
+    )
+    interval = Interval(rec.interval_minutes)
+    lookback = None
+    if start_ms is not None and end_ms is not None:
+        lookback = max(1, -(-(end_ms - start_ms) // (interval.seconds * 1000)))
+    check = preflight(client, det, max_entities=max_entities, lookback_intervals=lookback, end=end_ms)
+    check.raise_for_issues(f"feature {feature} on {index}")
+
+    version = client.version
+    suggest: dict[str, Any] | None = None
+    suggest_note = ""
+    if version < SINCE["_suggest"]:
+        suggest_note = (
+            f"not available: the plugin's _suggest API needs OpenSearch {'.'.join(map(str, SINCE['_suggest']))}+, "
+            f"the server is {'.'.join(map(str, version))}"
+        )
+    elif not has_plugin(client):
+        suggest_note = "not available: the anomaly-detection plugin is not installed"
+    else:
+        suggest = AnomalyDetection(client, check_plugin=False).suggest(det)
+
+    if as_json:
+        echo_json(
+            {
+                "index": index,
+                "fields": list(fields),
+                "feature": {"agg": agg, "field": fld},
+                "range": {"from": start_ms, "to": end_ms},
+                "recommendation": rec.to_dict(),
+                "density_per_entity": check.density,
+                "intervals_checked": check.intervals_checked,
+                "sparse_entities": check.sparse_entities,
+                "warnings": [str(w) for w in check.warnings],
+                "suggest": suggest,
+                "suggest_note": suggest_note or None,
+            }
+        )
+        return
+    rng = (
+        f", {iso(start_ms) if start_ms else 'start'} to {iso(end_ms) if end_ms else 'end'}"
+        if source is not client
+        else ""
+    )
+    click.echo(f"{index}: {rec.entities} entities ({', '.join(fields)}), feature {agg}({fld}){rng}")
+    spacing = f"{rec.data_interval_minutes:g} min" if rec.data_interval_minutes else "unknown"
+    click.echo(f"  data spacing       {spacing} per entity")
+    period = rec.dominant_period_minutes
+    click.echo(f"  dominant period    {f'{period:g} min ({period / 60:.1f} h)' if period else 'none found'}")
+    click.echo(
+        f"  interval           {rec.interval_minutes}m  (intervals with data: {rec.density:.0%} median entity, "
+        f"{rec.density_min:.0%} sparsest)"
+    )
+    click.echo(f"  shingle size       {rec.shingle_size}")
+    click.echo("  why:")
+    for r in rec.reasons:
+        click.echo(f"    - {r}")
+    click.echo(
+        f"density per entity at {interval} over the last {check.intervals_checked} intervals "
+        f"({len(check.sparse_entities)} of {check.entities_checked} below the plugin's 25%):"
+    )
+    rows = sorted(check.density.items(), key=lambda kv: (kv[1], kv[0]))[:limit]
+    if rows:
+        echo_table([[k, f"{v:.0%}"] for k, v in rows], ["entity", "density"])
+    if len(check.density) > len(rows):
+        click.echo(f"  ... {len(check.density) - len(rows)} more (--limit, --json)")
+    for w in check.warnings:
+        click.echo(f"hcad: warning: {w}", err=True)
+    if suggest is not None:
+        labels = {"interval": "interval", "history": "history", "windowDelay": "window delay"}
+        click.echo("plugin _suggest:")
+        for key, value in suggest.items():
+            text = f"{value} intervals" if key == "history" and isinstance(value, int) else _period_text(value)
+            click.echo(f"  {labels.get(key, key):<18} {text}")
+    else:
+        click.echo(f"plugin _suggest: {suggest_note}")

@@ -1,0 +1,140 @@
+"""``hcad detectors recommend`` on the live node (plain OpenSearch): a fleet loaded by hcad.synth.
+
+The expected values follow from the loaded data (the same fleet hcad.evaluate's own test uses): 10-minute
+documents with 30% missing, so 10-minute intervals are 70% full and 20-minute ones the first at >= 90%;
+a daily cycle. The plugin's _suggest needs 3.3+, so on this 2.x node the command says why it is absent;
+its 3.3 path is exercised with the client's version and the plugin call stubbed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from opensearchpy import helpers
+
+from hcad import synth
+from hcad.ad import preflight
+from hcad.cli.main import cli, main
+from hcad.detector import Detector
+from hcad.synth import FleetSpec
+
+SPEC = FleetSpec.blog(hosts=3, processes=2, periods=144 * 3, anomalies=0, missing_rate=0.3, seed=5)
+ENTITIES = {f"host{h}|process{p}" for h in range(3) for p in range(2)}
+
+
+@pytest.fixture
+def fleet(os_client, index_name) -> str:
+    synth.load_fleet(os_client, index_name, SPEC, progress=False)
+    return index_name
+
+
+def recommend(os_url: str, index: str, *extra: str) -> Any:
+    args = ["--url", os_url, "detectors", "recommend", index, "--field", "host", "--field", "process"]
+    return CliRunner().invoke(cli, [*args, "--feature", "avg:cpuTime", *extra], catch_exceptions=False)
+
+
+def test_recommend_prints_density_period_interval_shingle_and_why(os_client, os_url, fleet) -> None:
+    result = recommend(os_url, fleet)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"{fleet}: 6 entities (host, process), feature avg(cpuTime)" in out
+    assert "data spacing       10 min per entity" in out
+    assert "interval           20m" in out and "shingle size       " in out
+    period_line = next(line for line in out.splitlines() if "dominant period" in line)
+    assert int(period_line.split()[2]) == pytest.approx(1440, abs=40)
+    assert "why:" in out and "20-minute intervals have data" in out
+    assert "density per entity at 20m over the last" in out
+    assert all(e in out for e in ENTITIES)
+    if os_client.version < (3, 3, 0):
+        assert (
+            "plugin _suggest: not available: the plugin's _suggest API needs OpenSearch 3.3.0+, the server is "
+            + ".".join(map(str, os_client.version))
+        ) in out
+
+
+def test_recommend_json_density_matches_the_preflight_of_the_proposed_detector(os_client, os_url, fleet) -> None:
+    result = recommend(os_url, fleet, "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    rec = got["recommendation"]
+    assert (rec["interval_minutes"], rec["entities"], rec["data_interval_minutes"]) == (20, 6, 10)
+    assert rec["reasons"] and rec["density_by_interval"]["10"] == pytest.approx(0.7, abs=0.05)
+    det = Detector.hcad(
+        "x", fleet, "@timestamp", ["host", "process"], {"c": ("avg", "cpuTime")}, "20m",
+        shingle_size=rec["shingle_size"],
+    )  # fmt: skip
+    check = preflight(os_client, det)
+    assert got["density_per_entity"] == pytest.approx(check.density)
+    assert set(got["density_per_entity"]) == ENTITIES
+    assert all(0.8 <= v <= 1.0 for v in got["density_per_entity"].values())
+    assert got["intervals_checked"] == 32 + rec["shingle_size"] and got["sparse_entities"] == []
+    if os_client.version < (3, 3, 0):
+        assert got["suggest"] is None and "3.3.0+" in got["suggest_note"]
+
+
+def test_from_to_limit_what_is_read(os_client, os_url, fleet) -> None:
+    # A seventh entity whose documents all come after the fleet's series.
+    late = [
+        {"_index": fleet, "_source": {"@timestamp": (SPEC.end + timedelta(minutes=10 * i)).isoformat(),
+                                      "host": "late", "process": "x", "cpuTime": 1.0, "jvmGcTime": 1.0}}
+        for i in range(50)
+    ]  # fmt: skip
+    helpers.bulk(os_client, late, refresh=True)
+    assert json.loads(recommend(os_url, fleet, "--json").output)["recommendation"]["entities"] == 7
+    day2 = (SPEC.start + timedelta(days=1)).isoformat()
+    day3 = (SPEC.start + timedelta(days=2)).isoformat()
+    result = recommend(os_url, fleet, "--from", day2, "--to", day3, "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert got["recommendation"]["entities"] == 6  # "late" has no document in the range
+    assert got["intervals_checked"] == 72  # one day of 20-minute intervals, ending at --to
+    assert set(got["density_per_entity"]) == ENTITIES
+    text = recommend(os_url, fleet, "--from", day2, "--to", day3, "--limit", "2").output
+    assert f"{day2[:10]}T00:00:00Z to {day3[:10]}T00:00:00Z" in text and "... 4 more (--limit, --json)" in text
+
+
+def test_suggest_is_called_on_3_3(os_client, os_url, fleet, monkeypatch) -> None:
+    from hcad.ad import AnomalyDetection
+    from hcad.connection import HcadClient
+
+    seen: list[Detector] = []
+
+    def fake_suggest(self: AnomalyDetection, det: Detector) -> dict[str, Any]:
+        seen.append(det)
+        return {
+            "interval": {"period": {"interval": 20, "unit": "Minutes"}},
+            "history": 40,
+            "windowDelay": {"period": {"interval": 2, "unit": "Minutes"}},
+        }
+
+    monkeypatch.setattr(HcadClient, "version", property(lambda self: (3, 3, 0)))
+    monkeypatch.setattr("hcad.cli.detectors.has_plugin", lambda client: True)
+    monkeypatch.setattr(AnomalyDetection, "suggest", fake_suggest)
+    result = recommend(os_url, fleet)
+    assert result.exit_code == 0, result.output
+    assert "plugin _suggest:\n  interval           20m\n  history            40 intervals\n  window delay       2m" in (
+        result.output
+    )
+    (det,) = seen
+    assert det.category_fields == ["host", "process"] and str(det.interval) == "20m"
+    assert [f.simple for f in det.features] == [("avg", "cpuTime")]
+
+
+def test_bad_input_is_one_line(capsys, os_url, fleet) -> None:
+    base = ["--url", os_url, "detectors", "recommend"]
+    for args, code, words in (
+        ([fleet, "--field", "host", "--feature", "median:cpuTime"], 2, "is not AGG:FIELD"),
+        ([fleet, "--field", "host", "--feature", "cpuTime"], 2, "is not AGG:FIELD"),
+        ([f"{fleet}-absent", "--field", "host", "--feature", "avg:cpuTime"], 1, "not found"),
+        ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--from", "now", "--to", "now-1d"], 2, "not after"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main([*base, *args])
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert e.value.code == code and len(lines) == 1 and lines[0].startswith("hcad: error: "), err
+        assert words in lines[0], err
