@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opensearchpy import OpenSearch, RequestsHttpConnection, Urllib3HttpConnection
 from opensearchpy import exceptions as osx
@@ -59,11 +59,19 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` without any ``user:password@`` part."""
+    """Return ``url`` without any ``user:password@`` part, even when the URL is malformed."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
+        # No scheme (or a broken one) hides userinfo from urlsplit: cut up to the last '@' of the
+        # authority by hand so a mistyped URL never echoes a password back.
+        scheme, sep, rest = url.partition("//") if "//" in url else ("", "", url)
+        authority, slash, path = rest.partition("/")
+        if "@" in authority:
+            return f"{scheme}{sep}***@{authority.rsplit('@', 1)[1]}{slash}{path}"
         return url
     host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal: keep its brackets
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
@@ -123,14 +131,18 @@ class ConnectionSettings:
         env = os.environ if env is None else env
         url = url or env.get("HCAD_URL") or DEFAULT_URL
         parts = urlsplit(url)
+        if parts.scheme.lower() in ("http", "https"):
+            # One spelling of the scheme, so every later https check holds for HTTPS:// too.
+            url = parts.scheme.lower() + url[len(parts.scheme) :]
+            parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"url {redact_url(url)!r} is not an http(s) URL; give it as https://host:port (HCAD_URL or --url)"
             )
         # Credentials embedded in the URL are moved out of it so they never show up in reprs or logs.
         if parts.username is not None:
-            user = user or parts.username
-            password = password or parts.password
+            user = user or unquote(parts.username)
+            password = password or (unquote(parts.password) if parts.password is not None else None)
             url = redact_url(url)
         user = user or env.get("HCAD_USER") or None
         password = password if password is not None else env.get("HCAD_PASSWORD")
@@ -287,7 +299,7 @@ def client_from_settings(s: ConnectionSettings, boto3_session: Any = None) -> Hc
         "retry_on_status": (502, 503, 504),
         "http_compress": True,
     }
-    if s.url.startswith("https"):
+    if urlsplit(s.url).scheme == "https":
         kwargs.update(use_ssl=True, verify_certs=s.verify, ssl_show_warn=s.verify)
         if s.verify:
             kwargs["ca_certs"] = s.ca_certs or _default_ca_bundle()

@@ -58,9 +58,9 @@ class CliContext:
             insecure = c.pop("insecure", None)
             password = c.get("password")
             user = c.get("user") or os.environ.get("HCAD_USER")
-            auth = c.get("auth") or os.environ.get("HCAD_AUTH") or ("basic" if user else "none")
+            auth = (c.get("auth") or os.environ.get("HCAD_AUTH") or ("basic" if user else "none")).lower()
             if auth == "basic" and password is None and os.environ.get("HCAD_PASSWORD") is None and user:
-                if not sys.stdin.isatty():
+                if sys.stdin is None or not sys.stdin.isatty():
                     from hcad.errors import ConfigError
 
                     raise ConfigError(f"no password for user {user!r}: set HCAD_PASSWORD or pass --password")

@@ -304,3 +304,36 @@ def test_connect_sends_nothing_until_used(http_url: str) -> None:
     hcad.connect(http_url)
     assert Recorder.requests == []
     assert urlsplit(http_url).hostname == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"admin:{SECRET}@search.example.com:9200",
+        f"https//admin:{SECRET}@host",
+        f"ftp://admin:{SECRET}@host",
+    ],
+)
+def test_malformed_url_errors_never_echo_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        ConnectionSettings.resolve(url, env={})
+    assert SECRET not in str(e.value) and "host" in str(e.value)
+
+
+def test_percent_encoded_credentials_are_decoded(http_url: str) -> None:
+    import base64
+
+    host = http_url.removeprefix("http://")
+    hcad.connect(f"http://alice:p%40ss%3Aword@{host}").info()
+    sent = Recorder.requests[-1]["headers"]["authorization"]
+    assert sent == "Basic " + base64.b64encode(b"alice:p@ss:word").decode()
+
+
+def test_upper_case_scheme_keeps_tls_options(https_url: str, cert: tuple[Path, Path]) -> None:
+    upper = "HTTPS" + https_url[len("https") :]
+    assert hcad.connect(upper, ca_certs=str(cert[0])).info()["cluster_name"] == "fake"
+    assert hcad.connect(upper, verify=False).info()["cluster_name"] == "fake"
+
+
+def test_ipv6_literal_keeps_brackets() -> None:
+    assert redact_url(f"http://u:{SECRET}@[::1]:9200/x") == "http://[::1]:9200/x"
