@@ -298,9 +298,18 @@ class BulkWriter:
         self._error: BaseException | None = None
 
     def write(self, docs: Iterable[tuple[str, dict[str, Any]]]) -> WriteReport:
-        """Add every document, then flush; returns the running report."""
-        for doc_id, source in docs:
-            self.add(doc_id, source)
+        """Add every document, then flush; returns the running report.
+
+        If ``docs`` raises (a CloudWatch error mid-chunk), the sender thread is stopped before the error
+        propagates and the documents not yet submitted are dropped: the chunk's checkpoint does not move,
+        so the next run reads them again.
+        """
+        try:
+            for doc_id, source in docs:
+                self.add(doc_id, source)
+        except BaseException:
+            self.close()
+            raise
         self.flush()
         return self.report
 
@@ -315,13 +324,30 @@ class BulkWriter:
 
     def flush(self) -> None:
         """Send everything buffered and wait for it; dead-letters what cannot be indexed."""
-        if self._ids:
-            self._submit()
+        try:
+            if self._ids:
+                self._submit()
+        finally:
+            self._stop_sender()
+        self._raise_sender_error()
+
+    def close(self) -> None:
+        """Drop what is buffered and stop the sender thread (after a failure; :meth:`flush` otherwise).
+
+        Batches already handed to the sender are still sent. An error of the sender is logged, not
+        raised: the caller is already handling another one.
+        """
+        self._ids, self._lines, self._bytes = [], [], 0
+        self._stop_sender()
+        if self._error is not None:
+            log.warning("bulk sender failed while the writer was closed: %s", self._error)
+            self._error = None
+
+    def _stop_sender(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-        self._raise_sender_error()
 
     def _submit(self) -> None:
         batch = (self._ids, self._lines)

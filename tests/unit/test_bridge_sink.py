@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -232,3 +233,28 @@ def test_redrive_checks_health_before_each_retry_and_loses_nothing(tmp_path):
     left = decode(str(path), path.read_text())
     assert [d.id for d in left.docs] == ["b"] and left.attempts == 1
     assert "mapper_parsing_exception" in left.docs[0].reason
+
+
+def _sender_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "hcad-bulk-sender" and t.is_alive()]
+
+
+def test_a_failing_source_leaves_no_sender_thread_behind():
+    class SourceError(RuntimeError):
+        pass
+
+    def failing(n: int):
+        yield from docs(n)
+        raise SourceError("CloudWatch went away")
+
+    before = len(_sender_threads())
+    for _ in range(3):
+        writer, session, dead, _ = make(ok_bulk, bulk_docs=10)
+        with pytest.raises(SourceError):
+            writer.write(failing(25))
+        # The two full batches were handed to the sender and sent; the partial one is dropped.
+        assert writer.report.indexed == 20 and len(session.requests) == 2 and dead.docs == []
+    assert len(_sender_threads()) == before
+    # The writer stays usable after the failure.
+    writer.write(docs(5))
+    assert writer.report.indexed == 25 and len(_sender_threads()) == before
