@@ -13,8 +13,9 @@ returns one row per scored interval and entity: the category fields, ``data_star
 ``data_end_time``, ``anomaly_grade``, ``anomaly_score``, ``confidence``, ``threshold``,
 ``approx_anomaly_start_time``, each feature's value, ``<feature>_expected`` (anomalies only; named
 as in :func:`hcad.results.results_frame`) and ``imputed``. ``frame.attrs`` holds ``skipped``
-(entity → reason), ``model`` (the TRCF parameters) and ``default_rule`` (whether the plugin's
-default ±20 % rule applied).
+(entity → reason), ``dropped`` (rows with an empty category field, which the plugin does not
+model: their count and why, or ``{}``), ``model`` (the TRCF parameters) and ``default_rule``
+(whether the plugin's default ±20 % rule applied).
 
 The model mirrors historical analysis of AD 2.19 (see :mod:`hcad.backtest.model` and
 :mod:`hcad.backtest.engine` for every rule and where real-time detection differs). It needs Java
@@ -113,7 +114,7 @@ def backtest(
         cfg = replace(cfg, default_rule=default_rule)
     buckets = to_buckets(data, cfg, source=source)
     params = model_params(cfg)
-    return run_all(
+    results = run_all(
         buckets,
         cfg,
         params,
@@ -125,6 +126,8 @@ def backtest(
         workers=workers,
         progress=progress,
     )
+    results.attrs["dropped"] = dict(buckets.attrs.get("dropped", {}))
+    return results
 
 
 run = backtest

@@ -96,13 +96,35 @@ def bucket_documents(
     work[TIME] = (epoch_s.to_numpy() // step) * step
     for f in config.features:
         work[f"__{f.name}"] = frame[f.field].to_numpy()
+    work, dropped = _drop_null_entities(work, config, "documents")
+    if len(work) == 0:
+        raise ValidationError(
+            [Issue("data", dropped["reason"], f"fill {', '.join(config.category_fields)} or drop those rows")], source
+        )
     keys = [*config.category_fields, TIME]
     grouped = work.groupby(keys, sort=True, dropna=False)
     out = grouped.agg(**{f.name: (f"__{f.name}", _PANDAS_AGG[f.agg]) for f in config.features}).reset_index()
     for f in config.features:
         out[f.name] = out[f.name].astype("float64")
     out[TIME] = pd.to_datetime(out[TIME], unit="s", utc=True)
+    out.attrs["dropped"] = dropped
     return out
+
+
+def _drop_null_entities(frame: pd.DataFrame, config: BacktestConfig, what: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Drop rows whose category field is null/NaN: the plugin models no entity for them.
+
+    Returns the kept rows and ``{}`` or ``{what: count, "reason": ...}`` for ``frame.attrs["dropped"]``.
+    """
+    cats = list(config.category_fields)
+    if not cats:
+        return frame, {}
+    null = frame[cats].isna().any(axis=1)
+    n = int(null.sum())
+    if n == 0:
+        return frame, {}
+    reason = f"{n} {what} with an empty category field ({', '.join(cats)}): the plugin models no entity for them"
+    return frame.loc[~null.to_numpy()].reset_index(drop=True), {what: n, "reason": reason}
 
 
 def _per_second(ts: pd.Series) -> int:
@@ -132,8 +154,13 @@ def check_buckets(frame: pd.DataFrame, config: BacktestConfig, *, source: str | 
     ]
     if issues:
         raise ValidationError(issues, source)
-    out = frame[need].copy()
-    out[TIME] = _to_utc(frame[TIME], TIME, source)
+    kept, dropped = _drop_null_entities(frame[need], config, "buckets")
+    if len(kept) == 0:
+        raise ValidationError(
+            [Issue("data", dropped["reason"], f"fill {', '.join(config.category_fields)} or drop those rows")], source
+        )
+    out = kept.copy()
+    out[TIME] = _to_utc(kept[TIME], TIME, source)
     for n in config.feature_names:
         out[n] = out[n].astype("float64")
     secs = out[TIME].astype("int64") // _per_second(out[TIME])
@@ -170,6 +197,7 @@ def check_buckets(frame: pd.DataFrame, config: BacktestConfig, *, source: str | 
                 ],
                 source,
             )
+    out.attrs["dropped"] = dropped
     return out
 
 

@@ -129,6 +129,7 @@ def backtest(
             "summary": summary,
             "model": _json_params(params),
             "skipped": results.attrs.get("skipped", {}),
+            "dropped": results.attrs.get("dropped", {}),
             "anomalies": _rows(flagged, config, limit),
         }
         if scores is not None:
@@ -139,6 +140,9 @@ def backtest(
         f"{summary['entities']} entities, {summary['points']:,} intervals scored, "
         f"{summary['anomalies']:,} anomalies (rate {summary['anomaly_rate']:.4f})"
     )
+    dropped = results.attrs.get("dropped", {})
+    if dropped:
+        click.echo(f"dropped {dropped['reason']}")
     skipped = results.attrs.get("skipped", {})
     if skipped:
         click.echo(f"skipped {len(skipped)} entities (e.g. {next(iter(skipped))}: {next(iter(skipped.values()))})")

@@ -217,6 +217,38 @@ def test_bucket_documents_aggregates_like_opensearch():
     assert list(b["u"]) == [2.0, 1.0, 0.0]
 
 
+def test_documents_and_buckets_without_an_entity_are_dropped_and_counted():
+    docs = pd.DataFrame(
+        {
+            "@timestamp": [T0, T0, T0, T0 + pd.Timedelta(minutes=10), T0],
+            "host": ["a", None, np.nan, "a", "b"],
+            "process": ["p", "p", "q", None, "q"],
+            "cpu": [1.0, 50.0, 60.0, 70.0, 2.0],
+        }
+    )
+    c = cfg(category_fields=("host", "process"))
+    b = bucket_documents(docs, c)
+    # No fake (NaN, ...) entity, and the dropped documents do not leak into a real one.
+    assert b[["host", "process"]].values.tolist() == [["a", "p"], ["b", "q"]]
+    assert list(b["cpu"]) == [1.0, 2.0]
+    assert b.attrs["dropped"]["documents"] == 3
+    assert "3 documents with an empty category field (host, process)" in b.attrs["dropped"]["reason"]
+    assert bucket_documents(docs.dropna(), c).attrs["dropped"] == {}
+    buckets = b.assign(host=["a", None])
+    kept = to_buckets(buckets, c)
+    assert kept["host"].tolist() == ["a"] and kept.attrs["dropped"]["buckets"] == 1
+    with pytest.raises(ValidationError, match="2 documents with an empty category field"):
+        bucket_documents(docs.iloc[1:3], c)
+
+
+def test_backtest_reports_dropped_documents(jars):
+    docs = wave_docs(hosts=("a", "b"), n=80)
+    docs.loc[docs.index[:5], "host"] = None
+    out = backtest(docs, cfg(), seed=1)
+    assert set(out["host"]) == {"a", "b"} and out.attrs["entities"] == 2
+    assert out.attrs["dropped"]["documents"] == 5
+
+
 # ------------------------------------------------------------------ bad input
 def _buckets(times, values=None) -> pd.DataFrame:
     return pd.DataFrame(
