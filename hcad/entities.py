@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from hcad.connection import translate_errors
@@ -45,16 +46,20 @@ def _fields(fields: Sequence[str] | str) -> tuple[str, ...]:
     return out
 
 
-def interval_expr(minutes: float) -> str:
+def interval_expr(minutes: Fraction | float) -> str:
     """A ``fixed_interval`` for a detector interval in minutes (``10`` -> ``"10m"``, ``1.5`` -> ``"90s"``)."""
-    if not minutes > 0:
-        raise ConfigError(f"interval {minutes!r} must be greater than zero (e.g. 10m)")
-    if float(minutes).is_integer():
-        return f"{int(minutes)}m"
-    seconds = minutes * 60
-    if not float(seconds).is_integer():
+    from hcad.sizing.capacity import exact_minutes
+
+    try:
+        exact = exact_minutes(minutes)
+    except ConfigError:
+        raise ConfigError(f"interval {minutes!r} must be greater than zero (e.g. 10m)") from None
+    if exact.denominator == 1:
+        return f"{exact.numerator}m"
+    seconds = exact * 60
+    if seconds.denominator != 1:
         raise ConfigError(f"interval {minutes} minutes is not a whole number of seconds")
-    return f"{int(seconds)}s"
+    return f"{seconds.numerator}s"
 
 
 def entity_query(
@@ -109,7 +114,7 @@ def max_active_entities(
     index: str,
     fields: Sequence[str] | str,
     *,
-    interval_minutes: float = 10,
+    interval_minutes: Fraction | float = 10,
     time_field: str = "@timestamp",
     start: str | None = None,
     end: str | None = None,
@@ -365,7 +370,8 @@ def facts_from_detector(det: Mapping[str, Any]) -> dict[str, Any]:
     features = [f for f in det.get("feature_attributes") or [] if f.get("feature_enabled", True)]
     period = (det.get("detection_interval") or {}).get("period") or {}
     unit = str(period.get("unit", "Minutes")).lower()
-    interval = float(period.get("interval", 10)) * (1 / 60 if unit.startswith("second") else 1)
+    # Exact (a Fraction): 20 seconds is 1/3 minute, so the 2-hour cache bound is 360 intervals, not 361.
+    interval = Fraction(str(period.get("interval", 10))) * (Fraction(1, 60) if unit.startswith("second") else 1)
     return {
         "features": len(features),
         "shingle_size": int(det.get("shingle_size") or 8),

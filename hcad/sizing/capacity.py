@@ -16,6 +16,7 @@ number comes out; OpenSearch AD documentation; plugin ``MemoryTracker``):
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -80,21 +81,55 @@ def fmt_bytes(n: float, units: Units, digits: int = 1) -> str:
     return f"{n:,.0f} B"
 
 
-def cache_intervals(interval_minutes: float) -> int:
-    """``ceil(120 / interval)``: how many intervals a model can stay cached."""
-    if isinstance(interval_minutes, bool) or not interval_minutes > 0:
+def exact_minutes(interval_minutes: Fraction | float | str) -> Fraction:
+    """An interval in minutes as an exact fraction (``20s`` is exactly 1/3 minute).
+
+    Ints and fractions are taken as they are, strings as in a plan file (``"20s"``, ``"10m"``). A float is
+    read as its shortest decimal (``10.5`` -> 21/2), and one within a microsecond of a whole number of
+    seconds as that many seconds (``20 / 60`` computed in floating point -> 1/3, not 0.3333333333333333,
+    which would put ``ceil(120 / interval)`` one too high).
+    """
+    if isinstance(interval_minutes, str):
+        from hcad.sizing.plan import parse_interval
+
+        return parse_interval(interval_minutes)
+    if isinstance(interval_minutes, bool) or not isinstance(interval_minutes, numbers.Real):
         raise ConfigError(f"interval {interval_minutes!r} must be a positive number of minutes")
-    return math.ceil(Fraction(CACHE_HOURS_MINUTES) / Fraction(str(interval_minutes)))
+    if not interval_minutes > 0 or not math.isfinite(interval_minutes):
+        raise ConfigError(f"interval {interval_minutes!r} must be a positive number of minutes")
+    if isinstance(interval_minutes, numbers.Rational):
+        return Fraction(interval_minutes.numerator, interval_minutes.denominator)
+    minutes = Fraction(str(interval_minutes))
+    seconds = round(minutes * 60)
+    if seconds > 0 and abs(minutes * 60 - seconds) < Fraction(1, 10**6):
+        return Fraction(seconds, 60)
+    return minutes
 
 
-def active_entity_bound(active_per_interval: int, interval_minutes: float) -> int:
+def format_interval(interval_minutes: Fraction | float | str) -> str:
+    """``10`` -> ``'10m'``, 1/3 -> ``'20s'`` (what a plan file or ``--interval`` accepts back, exactly)."""
+    minutes = exact_minutes(interval_minutes)
+    if minutes.denominator == 1:
+        return f"{minutes.numerator}m"
+    seconds = minutes * 60
+    if seconds.denominator == 1:
+        return f"{seconds.numerator}s"
+    return f"{float(minutes)!r}m"
+
+
+def cache_intervals(interval_minutes: Fraction | float | str) -> int:
+    """``ceil(120 / interval)``: how many intervals a model can stay cached (computed exactly)."""
+    return math.ceil(Fraction(CACHE_HOURS_MINUTES) / exact_minutes(interval_minutes))
+
+
+def active_entity_bound(active_per_interval: int, interval_minutes: Fraction | float | str) -> int:
     """``B = A * ceil(120 / interval)``: upper bound of cached entity models."""
     _positive_int(active_per_interval, "active_entities")
     return active_per_interval * cache_intervals(interval_minutes)
 
 
 def entities_used(
-    entities: int | None, active_per_interval: int | None, interval_minutes: float
+    entities: int | None, active_per_interval: int | None, interval_minutes: Fraction | float
 ) -> tuple[int, str, int | None]:
     """The entity count E to size for, why, and the cache bound B (None without an active count)."""
     if entities is None and active_per_interval is None:
@@ -162,7 +197,7 @@ class ResultStorage:
 
 def result_storage(
     docs_per_interval: int,
-    interval_minutes: float,
+    interval_minutes: Fraction | float | str,
     doc_bytes: int = DEFAULT_DOC_BYTES,
     retention_days: float = DEFAULT_RETENTION_DAYS,
     replicas: int = 1,
@@ -178,8 +213,7 @@ def result_storage(
         raise ConfigError(f"retention_days {retention_days!r} must be positive")
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         raise ConfigError(f"replicas {replicas!r} must be a whole number >= 0")
-    cache_intervals(interval_minutes)  # validates the interval
-    docs_day = Fraction(docs_per_interval) * 1440 / Fraction(str(interval_minutes))
+    docs_day = Fraction(docs_per_interval) * 1440 / exact_minutes(interval_minutes)
     bytes_day = docs_day * doc_bytes
     primary = bytes_day * Fraction(str(retention_days))
     total = primary * (1 + replicas)

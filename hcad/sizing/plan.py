@@ -67,11 +67,13 @@ def parse_bytes(value: Any, name: str) -> int:
     return math.ceil(n)
 
 
-def parse_interval(value: Any, name: str = "interval") -> float:
-    """``10`` / ``"10m"`` / ``"1h"`` -> minutes (a plain number is minutes)."""
+def parse_interval(value: Any, name: str = "interval") -> Fraction:
+    """``10`` / ``"10m"`` / ``"1h"`` / ``"20s"`` -> minutes, exactly (a plain number is minutes; ``20s`` is 1/3)."""
     if isinstance(value, bool):
         raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
-    if isinstance(value, (int, float)):
+    if isinstance(value, Fraction):
+        minutes = value
+    elif isinstance(value, (int, float)):
         minutes = Fraction(str(value))
     else:
         m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", str(value).lower())
@@ -80,7 +82,18 @@ def parse_interval(value: Any, name: str = "interval") -> float:
         minutes = Fraction(m.group(1)) * _INTERVAL_UNITS.get(m.group(2) or "m", Fraction(1))
     if minutes <= 0:
         raise ConfigError(f"{name} {value!r} must be greater than zero (e.g. 10m)")
-    return float(minutes)
+    return minutes
+
+
+def _per_interval(minutes: int, interval_minutes: Fraction | float) -> str:
+    """``120 / 10 min``, or ``7200 / 20 s`` for an interval in seconds (the report's formulas)."""
+    exact = cap.exact_minutes(interval_minutes)
+    if exact.denominator == 1:
+        return f"{minutes} / {exact.numerator} min"
+    seconds = exact * 60
+    if seconds.denominator == 1:
+        return f"{minutes * 60} / {seconds.numerator} s"
+    return f"{minutes} / {float(exact):g} min"
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ class DetectorSpec:
     name: str
     entities: int | None = None
     active_entities: int | None = None
-    interval_minutes: float = 10.0
+    interval_minutes: Fraction | float = 10  # minutes; a Fraction keeps seconds exact (20s is 1/3)
     features: int = 1
     shingle_size: int = ms.DEFAULT_SHINGLE_SIZE
     model_size: int | None = None
@@ -108,7 +121,7 @@ class DetectorSpec:
             "name": self.name,
             "entities": self.entities,
             "active_entities": self.active_entities,
-            "interval": f"{self.interval_minutes:g}m",
+            "interval": cap.format_interval(self.interval_minutes),
             "features": self.features,
             "shingle_size": self.shingle_size,
             "model_size": self.model_size,
@@ -413,7 +426,7 @@ def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[
                 "measure them with 'hcad entities INDEX --field F' or 'hcad size --measure'",
             )
         )
-    interval = get("interval", parse_interval, 10.0)
+    interval = get("interval", parse_interval, Fraction(10))
     features = get("features", lambda v: _pos_int(v, "features"), 1)
     shingle = get("shingle_size", lambda v: _pos_int(v, "shingle_size"), ms.DEFAULT_SHINGLE_SIZE)
     limit = ms.max_shingle_size(version)
@@ -459,7 +472,7 @@ class DetectorResult:
     name: str
     entities: int | None
     active_entities: int | None
-    interval_minutes: float
+    interval_minutes: Fraction | float
     cache_intervals: int
     bound: int | None
     used: int
@@ -475,7 +488,8 @@ class DetectorResult:
             "name": self.name,
             "entities": self.entities,
             "active_entities": self.active_entities,
-            "interval_minutes": self.interval_minutes,
+            "interval_minutes": float(self.interval_minutes),
+            "interval": cap.format_interval(self.interval_minutes),
             "cache_intervals": self.cache_intervals,
             "cache_bound": self.bound,
             "entities_used": self.used,
@@ -709,7 +723,7 @@ def evaluate(plan: SizingPlan) -> SizingReport:
     for d in dets:
         if d.bound is not None:
             steps.append(
-                f"{d.name}: B = A x ceil(120 / {d.interval_minutes:g} min) = {d.active_entities:,} x "
+                f"{d.name}: B = A x ceil({_per_interval(120, d.interval_minutes)}) = {d.active_entities:,} x "
                 f"{d.cache_intervals} = {d.bound:,}"
             )
         steps.append(f"{d.name}: E = {d.used:,} ({d.reason})")
@@ -732,7 +746,7 @@ def evaluate(plan: SizingPlan) -> SizingReport:
     for d in dets:
         st = d.storage
         steps.append(
-            f"{d.name}: results/day = {d.docs_per_interval:,} x 1440 / {d.interval_minutes:g} "
+            f"{d.name}: results/day = {d.docs_per_interval:,} x {_per_interval(1440, d.interval_minutes)} "
             f"= {st.docs_per_day:,} "
             f"docs x {plan_doc(plan, d.name):,} B = {fmt(st.bytes_per_day, u)}"
         )

@@ -207,3 +207,18 @@ def test_cli_entities_json(os_client, os_url: str, index_name: str, capsys) -> N
         main(["--url", os_url, "entities", index_name + "-missing", "-f", "host"])
     assert ex.value.code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_intervals_in_seconds_stay_exact() -> None:
+    """No node needed: a 20 s interval is exactly 1/3 minute through the measure path."""
+    from fractions import Fraction
+
+    from hcad.entities import facts_from_detector, interval_expr
+    from hcad.sizing import cache_intervals, parse_interval
+
+    assert interval_expr(parse_interval("20s")) == "20s" and interval_expr(20 / 60) == "20s"
+    assert interval_expr(parse_interval("10m")) == "10m" and interval_expr(1.5) == "90s"
+    facts = facts_from_detector({"detection_interval": {"period": {"interval": 20, "unit": "Seconds"}}})
+    assert facts["interval_minutes"] == Fraction(1, 3) and cache_intervals(facts["interval_minutes"]) == 360
+    facts = facts_from_detector({"detection_interval": {"period": {"interval": 10, "unit": "Minutes"}}})
+    assert facts["interval_minutes"] == 10

@@ -59,6 +59,16 @@ def test_active_only_uses_cache_bound(capsys) -> None:
     assert det["cache_bound"] == 24_000 and det["entities_used"] == 24_000
 
 
+@pytest.mark.parametrize(("interval", "intervals"), [("20s", 360), ("40s", 180), ("10s", 720)])
+def test_interval_in_seconds_is_exact(capsys, interval: str, intervals: int) -> None:
+    code, out, _ = run(capsys, "size", "-a", "1000", "--interval", interval, "--heap", "8GiB", "--json")
+    assert code == 0
+    det = json.loads(out)["detectors"][0]
+    assert det["cache_intervals"] == intervals and det["cache_bound"] == 1000 * intervals
+    assert det["result_docs_per_day"] == 1000 * 86400 // int(interval[:-1])
+    assert det["interval"] == interval
+
+
 def test_fleet_reverse_questions_and_plot(capsys, tmp_path: Path) -> None:
     png = tmp_path / "nodes.png"
     code, out, _ = run(capsys, "size", FLEET, "--plot", str(png))

@@ -59,6 +59,38 @@ def test_cache_intervals(interval: int, expected: int) -> None:
     assert cache_intervals(interval) == expected
 
 
+@pytest.mark.parametrize(
+    ("interval", "expected"), [("20s", 360), ("40s", 180), ("10s", 720), ("90s", 80), ("45s", 160)]
+)
+def test_cache_intervals_for_intervals_in_seconds_are_exact(interval: str, expected: int) -> None:
+    minutes = parse_interval(interval)
+    assert cache_intervals(minutes) == expected
+    assert cache_intervals(interval) == expected
+    assert active_entity_bound(1000, minutes) == 1000 * expected
+    # The same interval computed in floating point elsewhere (20 / 60) is read back as whole seconds.
+    assert cache_intervals(float(minutes)) == expected
+
+
+def test_result_storage_for_an_interval_in_seconds_is_exact() -> None:
+    assert result_storage(1000, parse_interval("20s")).docs_per_day == 4_320_000
+    assert result_storage(1000, "20s").docs_per_day == 4_320_000
+    assert result_storage(1000, 20 / 60).docs_per_day == 4_320_000
+    assert result_storage(7, "40s").docs_per_day == 7 * 2160
+
+
+def test_detector_spec_in_seconds_round_trips_and_reports_exactly() -> None:
+    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "fast", "active_entities": 1000, "interval": "20s"}]))
+    spec = plan.detectors[0]
+    assert spec.to_dict()["interval"] == "20s"
+    assert SizingPlan.from_dict(plan.to_dict()).detectors[0].interval_minutes == spec.interval_minutes
+    report = evaluate(plan)
+    d = report.to_dict()["detectors"][0]
+    assert d["cache_intervals"] == 360 and d["cache_bound"] == 360_000 and d["interval"] == "20s"
+    assert d["result_docs_per_day"] == 4_320_000
+    text = report.to_text()
+    assert "ceil(7200 / 20 s)" in text and "1,000 x 86400 / 20 s = 4,320,000" in text
+
+
 def test_data_nodes_exact_multiple_is_not_bumped_by_float_error() -> None:
     # 1.2 * 1000 / 12 is exactly 100; a float product 1.2*1000 could round above and ceil to 101.
     assert data_nodes(1000, 12, 1.2) == 100
