@@ -71,10 +71,15 @@ def backtest(
     """
     import sys
 
+    from hcad.backtest import _epoch_s
     from hcad.backtest import backtest as run_backtest
     from hcad.backtest.model import as_config, describe, model_params
-    from hcad.errors import ConfigError
+    from hcad.errors import ConfigError, HcadError
 
+    # Checked before the (long) run: a bad --from/--to or an --output nobody can write fails at once.
+    s, e = _epoch_s(start, "from"), _epoch_s(end, "to")
+    if output is not None:
+        _check_output(output)
     config = as_config(str(detector_file))
     if no_default_rule:
         from dataclasses import replace
@@ -88,13 +93,10 @@ def backtest(
     if data is not None:
         frame = _read_data(data)
     else:
-        if not (start and end):
+        if s is None or e is None:
             raise ConfigError("--from and --to are needed to read the detector's index (or pass --data FILE)")
-        from hcad.backtest import _epoch_s
         from hcad.backtest.buckets import query_buckets
 
-        s, e = _epoch_s(start, "from"), _epoch_s(end, "to")
-        assert s is not None and e is not None
         frame = query_buckets(cli.client, config, s * 1000, e * 1000, entities=wanted)
     results = run_backtest(
         frame,
@@ -108,7 +110,10 @@ def backtest(
         source=str(data) if data else None,
     )
     if output is not None:
-        results.to_csv(output, index=False)
+        try:
+            results.to_csv(output, index=False)
+        except OSError as err:
+            raise HcadError(f"--output {str(output)!r}: cannot write the results: {err.strerror or err}") from None
     flagged = results[results["anomaly_grade"] > min_grade]
     summary = _summary(results, flagged, config)
     scores = None
@@ -159,6 +164,21 @@ def backtest(
             f"tolerance {tolerance})"
         )
     sys.stdout.flush()
+
+
+def _check_output(output: Path) -> None:
+    """Fail before the run when ``--output`` cannot be written (missing or read-only directory)."""
+    import os
+
+    from hcad.errors import ConfigError
+
+    parent = output.parent
+    if output.is_dir():
+        raise ConfigError(f"--output {str(output)!r} is a directory; give a file name, e.g. {output / 'results.csv'}")
+    if not parent.is_dir():
+        raise ConfigError(f"--output {str(output)!r}: directory {str(parent)!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise ConfigError(f"--output {str(output)!r} is not writable; choose another path")
 
 
 def _parse_entity(text: str, config: BacktestConfig) -> tuple[str, ...]:

@@ -347,6 +347,59 @@ def test_cli_bad_input_exit_2(tmp_path):
     assert p.stderr.startswith("hcad: error:") and "features" in p.stderr and "Traceback" not in p.stderr
 
 
+def _cli_main(*args: str) -> int:
+    from hcad.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return int(exit_info.value.code or 0)
+
+
+def _detector_and_docs(tmp_path: Path) -> tuple[str, str]:
+    from hcad.detector import Detector
+
+    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", shingle_size=8)
+    (tmp_path / "d.yaml").write_text(det.to_yaml())
+    wave_docs(n=50).to_csv(tmp_path / "docs.csv", index=False)
+    return str(tmp_path / "d.yaml"), str(tmp_path / "docs.csv")
+
+
+def test_cli_output_in_a_missing_directory_fails_before_the_run(tmp_path, monkeypatch, capsys):
+    import hcad.backtest
+
+    def no_run(*_a, **_k):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(hcad.backtest, "backtest", no_run)
+    d, docs = _detector_and_docs(tmp_path)
+    missing = tmp_path / "nope" / "out.csv"
+    assert _cli_main("backtest", d, "--data", docs, "--output", str(missing)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hcad: error: --output") and "does not exist" in err and "nope" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert _cli_main("backtest", d, "--data", docs, "--output", str(tmp_path)) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_cli_output_write_error_is_one_line(tmp_path, monkeypatch, capsys):
+    import hcad.backtest
+
+    def fake_run(frame, config, **_k):
+        out = pd.DataFrame({"host": ["a"], "data_start_time": [T0], "anomaly_grade": [0.0], "confidence": [0.5]})
+        out.attrs.update(entities=1, skipped={}, dropped={}, default_rule=True)
+        return out
+
+    def full_disk(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    d, docs = _detector_and_docs(tmp_path)
+    monkeypatch.setattr(hcad.backtest, "backtest", fake_run)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    assert _cli_main("backtest", d, "--data", docs, "--output", str(tmp_path / "out.csv"), "--json") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hcad: error: --output") and "No space left on device" in err and "Traceback" not in err
+
+
 def test_cli_module_does_not_import_heavy_libraries():
     code = "import sys, hcad.cli.backtest; print(sorted({'pandas','boto3','matplotlib','jpype'} & set(sys.modules)))"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
