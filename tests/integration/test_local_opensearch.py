@@ -104,7 +104,7 @@ def test_assembled_modules_work(os_client, index_name: str) -> None:
     modules = {
         m["name"] for node in os_client.nodes.info(metric="plugins")["nodes"].values() for m in node.get("modules", [])
     }
-    assert {"reindex", "lang-painless", "transport-netty4"} <= modules
+    assert {"reindex", "lang-painless", "lang-mustache", "transport-netty4"} <= modules
     os_client.index(index=index_name, body={"host": "h1", "v": 2}, refresh=True)
     os_client.index(index=index_name, body={"host": "h2", "v": 3}, refresh=True)
     body = {"size": 0, "aggs": {"twice": {"sum": {"script": {"lang": "painless", "source": "doc['v'].value * 2"}}}}}
@@ -112,3 +112,7 @@ def test_assembled_modules_work(os_client, index_name: str) -> None:
     out = os_client.delete_by_query(index=index_name, body={"query": {"term": {"host.keyword": "h1"}}}, refresh=True)
     assert out["deleted"] == 1
     assert os_client.count(index=index_name)["count"] == 1
+    rendered = os_client.transport.perform_request(
+        "POST", "/_render/template", body={"source": {"query": {"term": {"host": "{{h}}"}}}, "params": {"h": "h2"}}
+    )
+    assert rendered["template_output"]["query"]["term"]["host"] == "h2"
