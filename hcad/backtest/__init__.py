@@ -140,10 +140,13 @@ def _epoch_s(value: datetime | str | None, name: str) -> int | None:
 
     from hcad.errors import ConfigError
 
+    bad = ConfigError(f"--{name} {value!r} is not a time; use ISO-8601, e.g. 2024-01-01T00:00:00Z")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
-        raise ConfigError(f"--{name} {value!r} is not a time; use ISO-8601, e.g. 2024-01-01T00:00:00Z") from None
+        raise bad from None
+    if pd.isna(ts):  # '' and 'NaT' parse to NaT, which has no timestamp
+        raise bad
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
     return int(ts.timestamp())

@@ -28,6 +28,7 @@ RCF_GROUP = "software.amazon.randomcutforest"
 RCF_ARTIFACTS = ("randomcutforest-core", "randomcutforest-parkservices")
 DEFAULT_HEAP = "512m"
 FETCH_HINT = "run scripts/fetch_rcf_jars (needs mvn) or put the jars in $HCAD_JAR_DIR"
+MVN_TIMEOUT_S = 600  # per artifact
 
 _lock = threading.Lock()
 _classes: SimpleNamespace | None = None
@@ -73,7 +74,15 @@ def fetch_jars(directory: Path | None = None, version: str = RCF_VERSION, *, qui
         cmd = [mvn, "dependency:copy", f"-Dartifact={RCF_GROUP}:{artifact}:{version}", f"-DoutputDirectory={d}"]
         if quiet:
             cmd.insert(1, "-q")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MVN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise HcadError(
+                f"mvn did not fetch {RCF_GROUP}:{artifact}:{version} within {MVN_TIMEOUT_S} s: check the network "
+                f"or Maven proxy settings, or copy {path.name} into {d} by hand"
+            ) from None
+        except OSError as e:
+            raise HcadError(f"mvn could not be run ({mvn}): {e.strerror or e}") from None
         if proc.returncode != 0 or not path.is_file():
             tail = " ".join((proc.stdout + proc.stderr).split()[-40:])
             raise HcadError(f"mvn could not fetch {RCF_GROUP}:{artifact}:{version} (exit {proc.returncode}): {tail}")

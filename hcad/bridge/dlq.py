@@ -122,6 +122,7 @@ class DirDeadLetters:
         except OSError as e:
             raise ConfigError(f"dead-letter directory {str(self.path)!r} cannot be created: {e.strerror}") from None
         self.sent_messages = 0
+        self._foreign: set[str] = set()
 
     def send(self, index: str, docs: list[DeadDoc], attempts: int = 0, delay: int = 0) -> None:
         for body in encode(index, docs, attempts):
@@ -135,13 +136,27 @@ class DirDeadLetters:
     def receive(self, max_messages: int = 10, wait: int = 0) -> list[Letter]:
         out = []
         now = time.time_ns()
-        visible = [p for p in sorted(self.path.glob("*.json")) if int(p.name.split("-")[0]) <= now]
+        visible = []
+        for p in sorted(self.path.glob("*.json")):
+            due = self._visible_at(p)
+            if due is not None and due <= now:
+                visible.append(p)
         for p in visible[:max_messages]:
             try:
                 out.append(decode(str(p), p.read_text(encoding="utf-8")))
             except (ValueError, KeyError, TypeError) as e:
                 log.error("skipping %s: %s", p, e)
         return out
+
+    def _visible_at(self, p: Path) -> int | None:
+        """When a letter becomes visible (its name's prefix, ns); None for a file the bridge did not write."""
+        try:
+            return int(p.name.split("-", 1)[0])
+        except ValueError:
+            if p.name not in self._foreign:  # once per file, not on every poll
+                self._foreign.add(p.name)
+                log.warning("skipping %s: not a bridge dead letter (names start with <time ns>-)", p)
+            return None
 
     def delete(self, letter: Letter) -> None:
         Path(letter.handle).unlink(missing_ok=True)

@@ -307,6 +307,32 @@ def test_missing_mvn_and_jars_is_clear(tmp_path, monkeypatch):
         jvm.fetch_jars(tmp_path)
 
 
+def test_mvn_timeout_is_one_line(tmp_path, monkeypatch):
+    from hcad.backtest import jvm
+    from hcad.errors import HcadError
+
+    def slow(cmd, **kw):
+        raise subprocess.TimeoutExpired(cmd, kw.get("timeout"))
+
+    monkeypatch.setattr(jvm.shutil, "which", lambda _name: "/usr/bin/mvn")
+    monkeypatch.setattr(jvm.subprocess, "run", slow)
+    with pytest.raises(HcadError, match=r"mvn did not fetch .*randomcutforest-core:4\.2\.0 within 600 s") as e:
+        jvm.fetch_jars(tmp_path)
+    assert "\n" not in str(e.value) and str(tmp_path) in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["", "NaT", "yesterday-ish"])
+def test_empty_or_bad_from_is_a_config_error_naming_from(value, tmp_path, capsys):
+    from hcad.backtest import _epoch_s
+
+    with pytest.raises(ConfigError, match=f"--from {value!r} is not a time"):
+        _epoch_s(value, "from")
+    d, docs = _detector_and_docs(tmp_path)
+    assert _cli_main("backtest", d, "--data", docs, "--from", value) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hcad: error: --from {value!r} is not a time") and "Traceback" not in err
+
+
 # ------------------------------------------------------------------ CLI
 def _hcad(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(

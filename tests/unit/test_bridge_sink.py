@@ -258,3 +258,17 @@ def test_a_failing_source_leaves_no_sender_thread_behind():
     # The writer stays usable after the failure.
     writer.write(docs(5))
     assert writer.report.indexed == 25 and len(_sender_threads()) == before
+
+
+def test_a_foreign_json_file_in_the_dead_letter_directory_is_skipped_with_a_warning(tmp_path, caplog):
+    queue = DirDeadLetters(tmp_path / "dl")
+    queue.send("idx", [DeadDoc("a", {"cpu": 1.0}, "cluster unreachable")])
+    (tmp_path / "dl" / "notes.json").write_text("{}")
+    (tmp_path / "dl" / "x-y.json").write_text("{}")
+    with caplog.at_level("WARNING", logger="hcad.bridge.dlq"):
+        letters = queue.receive()
+        assert queue.receive() == letters  # a later poll does not warn again
+    assert [d.id for letter in letters for d in letter.docs] == ["a"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 2 and any("notes.json" in w for w in warned) and any("x-y.json" in w for w in warned)
+    assert (tmp_path / "dl" / "notes.json").exists()  # left alone
