@@ -177,17 +177,27 @@ def evaluate(
         spec, features, intervals, shingles, imputations, rules, min_grades, min_confidences, use_grid
     )
     client = None
-    created = False
+    exists = True
     if engine == "plugin":
         client = cli.client
         client.require_plugin("opensearch-anomaly-detection")
-        index, created = _ensure_index(client, index, spec, progress=not as_json)
+        index, exists = _resolve_index(client, index, spec)
+    # An index this run creates is deleted at the end (unless --keep-index), and always when loading
+    # it fails or is interrupted: a half-loaded index must not be reused by the next run.
+    to_delete = None
     try:
+        if client is not None and index and not exists:
+            to_delete = index
+            from hcad.synth import load_fleet
+
+            load_fleet(client, index, spec, progress=not as_json)
+            if keep_index:
+                to_delete = None
         report = ev.evaluate(spec, configs, engine, client=client, index=index, tolerance=tolerance,
                              progress=not as_json)  # fmt: skip
     finally:
-        if created and not keep_index and client is not None and index:
-            client.indices.delete(index=index, ignore_unavailable=True)
+        if to_delete is not None and client is not None:
+            _delete_index(client, to_delete)
     if all(r.scores is None for r in report.results):
         raise HcadError(f"every config failed; first error: {report.results[0].error}")
     if out is not None:
@@ -198,20 +208,24 @@ def evaluate(
     _print(report, out)
 
 
-def _ensure_index(client: Any, index: str | None, spec: FleetSpec, progress: bool) -> tuple[str, bool]:
-    """Use ``index`` when it exists, else load the fleet into it (or a fresh name)."""
+def _resolve_index(client: Any, index: str | None, spec: FleetSpec) -> tuple[str, bool]:
+    """The index to read (``index`` or a fresh ``hcad-eval-*`` name) and whether it already exists."""
     import uuid
 
     from hcad.connection import translate_errors
-    from hcad.synth import load_fleet
 
     name = index or f"hcad-eval-{spec.name}-{uuid.uuid4().hex[:8]}"
     with translate_errors(f"checking index {name}"):
         exists = bool(client.indices.exists(index=name))
-    if exists:
-        return name, False
-    load_fleet(client, name, spec, progress=progress)
-    return name, True
+    return name, exists
+
+
+def _delete_index(client: Any, index: str) -> None:
+    """Delete an index this run created; a failure is reported, not raised over the run's own error."""
+    try:
+        client.indices.delete(index=index, ignore_unavailable=True)
+    except Exception as e:  # the cluster may be why the run failed
+        click.echo(f"hcad: warning: could not delete index {index} ({e}); delete it by hand", err=True)
 
 
 def _write_outputs(report: EvalReport, out: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hcad.cli.evaluate import build_configs, parse_features, parse_rule
-from hcad.errors import ConfigError
+from hcad.errors import ConfigError, HcadError
 from hcad.synth import FleetSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +83,47 @@ def test_backtest_run_end_to_end_writes_outputs(tmp_path) -> None:
     assert 900 < cfg["results"] <= 2 * 500  # about one result per entity and interval
     assert (out / "pr.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "labels.csv").read_text().count("\n") == 5
+
+
+class _FakeIndices:
+    def __init__(self) -> None:
+        self.created: set[str] = set()
+        self.deleted: list[str] = []
+
+    def exists(self, index: str) -> bool:
+        return index in self.created
+
+    def delete(self, index: str, ignore_unavailable: bool = False) -> None:
+        self.deleted.append(index)
+        self.created.discard(index)
+
+
+class _FakeClient:
+    def __init__(self) -> None:
+        self.indices = _FakeIndices()
+
+    def require_plugin(self, plugin: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize("failure", [HcadError("bulk failed"), KeyboardInterrupt()])
+@pytest.mark.parametrize("keep", [False, True])
+def test_plugin_engine_deletes_its_index_when_loading_fails(monkeypatch, capsys, failure, keep) -> None:
+    import hcad.cli.common
+    import hcad.synth
+    from hcad.cli.main import main
+
+    client = _FakeClient()
+
+    def failing_load(c, name, spec, progress=False):
+        c.indices.created.add(name)  # half loaded
+        raise failure
+
+    monkeypatch.setattr(hcad.cli.common.CliContext, "client", property(lambda self: client))
+    monkeypatch.setattr(hcad.synth, "load_fleet", failing_load)
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--engine", "plugin", "--dataset", "blog", "--hosts", "2", *(["--keep-index"] if keep else [])])
+    assert e.value.code != 0
+    (name,) = client.indices.deleted
+    assert name.startswith("hcad-eval-") and client.indices.created == set()
+    assert "Traceback" not in capsys.readouterr().err
