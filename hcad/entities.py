@@ -16,6 +16,7 @@ combination; the approximate query (a script) reads the first value only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from hcad.connection import translate_errors
 from hcad.errors import ConfigError, NotFound, ServerError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -153,16 +156,17 @@ def max_active_entities(
                     "busiest": {"bucket_sort": {"sort": [{"entities": {"order": "desc"}}], "size": 1}},
                 },
             },
-            "intervals": {"cardinality": {"field": time_field}},
+            # Only counted (filter_path keeps doc_count): ActiveEntities.intervals, the intervals with data.
+            # by_interval cannot give it: bucket_sort keeps its busiest bucket only.
             "buckets": {"date_histogram": {"field": time_field, "fixed_interval": fixed, "min_doc_count": 1}},
         },
     }
-    # `buckets` is only counted (filter_path keeps doc_count), to report how many intervals had data.
     try:
         resp = _search_active(client, index, body)
     except ServerError as e:
         # Several fields need a painless script; a cluster without lang-painless gets the exact mode.
-        if len(fs) > 1 and "script_lang" in str(e):
+        if len(fs) > 1 and _painless_unavailable(e):
+            log.info("no painless on the cluster (%s); counting active entities exactly", e)
             bare = entity_query(fs, time_field, start, end, require_fields=False)
             return _max_active_exact(client, index, fs, fixed, time_field, bare, page_size, progress)
         raise
@@ -176,6 +180,14 @@ def max_active_entities(
     best = top[0]
     value = int(best["entities"]["value"])
     return ActiveEntities(value, best.get("key_as_string"), n_intervals, fixed, fs, False, precision_threshold)
+
+
+def _painless_unavailable(error: ServerError) -> bool:
+    """True when the cluster rejected the script because lang-painless is not installed.
+
+    OpenSearch answers ``illegal_argument_exception: script_lang not supported [painless]``.
+    """
+    return any("script_lang not supported" in str(text) for text in (error, error.body))
 
 
 def _search_active(client: OpenSearch, index: str, body: dict[str, Any]) -> Any:

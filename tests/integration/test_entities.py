@@ -90,6 +90,23 @@ def test_max_active_equals_constructed(os_client, index_name: str) -> None:
     assert distinct_entities(os_client, index_name, ["host", "process"], page_size=50) == max(PATTERN)
 
 
+def _has_painless(client) -> bool:
+    nodes = client.transport.perform_request("GET", "/_nodes/plugins")["nodes"].values()
+    return all(any(m["name"] == "lang-painless" for m in n.get("modules", [])) for n in nodes)
+
+
+def test_two_fields_approximate_with_painless(os_client, index_name: str) -> None:
+    """Two category fields: one cardinality request over a painless join of the values (no fallback)."""
+    if not _has_painless(os_client):
+        pytest.skip("the node has no lang-painless module (scripts/opensearch start assembles it)")
+    _create(os_client, index_name)
+    _load(os_client, index_name, _pattern_docs())
+    got = max_active_entities(os_client, index_name, ["host", "process"], interval_minutes=10)
+    assert got.exact is False and got.precision_threshold == 40_000
+    assert got.max_active == max(PATTERN) and got.intervals == len(PATTERN)
+    assert got.at is not None and got.at.startswith(_iso(T0 + dt.timedelta(minutes=30))[:16])
+
+
 def test_distinct_entities_20k_exact(os_client, index_name: str) -> None:
     _create(os_client, index_name)
     hosts, procs = 250, 90  # 22,500 combinations from 250 + 90 values
@@ -222,3 +239,47 @@ def test_intervals_in_seconds_stay_exact() -> None:
     assert facts["interval_minutes"] == Fraction(1, 3) and cache_intervals(facts["interval_minutes"]) == 360
     facts = facts_from_detector({"detection_interval": {"period": {"interval": 10, "unit": "Minutes"}}})
     assert facts["interval_minutes"] == 10
+
+
+class _NoPainlessClient:
+    """Answers like a cluster without lang-painless: script aggregations fail, composite ones work."""
+
+    def __init__(self, error: str = "script_lang not supported [painless]") -> None:
+        self.error = error
+        self.bodies: list[dict] = []
+
+    def search(self, index: str, body: dict, filter_path: str | None = None) -> dict:
+        from opensearchpy.exceptions import RequestError
+
+        self.bodies.append(body)
+        if "by_interval" in body["aggs"]:
+            cause = {"type": "illegal_argument_exception", "reason": self.error}
+            info = {"error": {"root_cause": [cause], "type": "search_phase_execution_exception",
+                              "reason": "all shards failed"}, "status": 400}  # fmt: skip
+            raise RequestError(400, "search_phase_execution_exception", info)
+        comp = body["aggs"]["e"]["composite"]
+        if "after" in comp:
+            return {"aggregations": {"e": {"buckets": []}}}
+        keys = [(0, "h1", "p1"), (0, "h2", "p1"), (600_000, "h1", "p1"), (600_000, "h2", "p1"), (600_000, "h3", "p2")]
+        buckets = [{"key": {"t": t, "f0": h, "f1": p}} for t, h, p in keys]
+        return {"aggregations": {"e": {"buckets": buckets, "after_key": buckets[-1]["key"]}}}
+
+
+def test_two_fields_fall_back_to_exact_without_painless() -> None:
+    """No node needed: the fallback decision when the cluster cannot run the painless join."""
+    from hcad.errors import ServerError
+
+    client = _NoPainlessClient()
+    got = max_active_entities(client, "idx", ["host", "process"], interval_minutes=10)
+    assert got.exact is True and got.precision_threshold is None
+    assert got.max_active == 3 and got.intervals == 2 and got.at == "1970-01-01T00:10:00Z"
+    approx, exact = client.bodies[0], client.bodies[1]
+    assert approx["aggs"]["by_interval"]["aggs"]["entities"]["cardinality"]["script"]["lang"] == "painless"
+    assert set(approx["aggs"]) == {"by_interval", "buckets"}  # no unused `intervals` cardinality
+    assert "composite" in exact["aggs"]["e"]
+    # Another script error is not a missing module: it is raised, not hidden by the fallback.
+    with pytest.raises(ServerError, match="compile error"):
+        max_active_entities(_NoPainlessClient("compile error"), "idx", ["host", "process"])
+    # One field needs no script, so a failure there is never turned into the exact mode.
+    with pytest.raises(ServerError, match="script_lang"):
+        max_active_entities(_NoPainlessClient(), "idx", "host")
