@@ -137,6 +137,8 @@ class EvalConfig:
             window_delay=f"{self.window_delay_minutes}m",
             shingle_size=self.shingle_size,
             description=f"hcad eval: {self.label}",
+            # rule_ratio None means the plugin's own default rule: no builder defaults here.
+            plugin_defaults=True,
             **more,
         )
 
@@ -514,9 +516,10 @@ def recommend(
       ``min_density`` of an entity's intervals have data (median over entities); the plugin needs
       dense series.
     - dominant period: the strongest autocorrelation peak of the feature, averaged over entities.
-    - shingle size: 8 (the plugin's default; it won the grid search on the synthetic fleets) unless
-      the dominant period is shorter than 16 intervals, in which case one whole period (≥ 4), so a
-      regular cycle is part of each shingle instead of looking like an anomaly.
+    - shingle size: ``RECOMMENDED["shingle_size"]`` (4: the best F1 of the grid search on the synthetic
+      fleets; the plugin's own default is 8) unless the dominant period is shorter than 16 intervals,
+      in which case one whole period (≥ 4), so a regular cycle is part of each shingle instead of
+      looking like an anomaly.
     """
     import numpy as np
     import pandas as pd
@@ -564,7 +567,9 @@ def recommend(
         )
 
     period = _dominant_period(groups, time_field, feature, chosen)
-    shingle = 8
+    best = int(RECOMMENDED["shingle_size"])
+    why_best = f"shingle size {best}: the best F1 in hcad eval's grid (the plugin's default is 8)"
+    shingle = best
     if period is not None:
         p_iv = period / chosen
         if p_iv < 16:
@@ -576,10 +581,10 @@ def recommend(
         else:
             reasons.append(
                 f"the feature repeats every {period:g} min ({p_iv:.0f} intervals), longer than a shingle; "
-                f"shingle size 8 (the plugin's default) learns the local shape and the forest the cycle"
+                f"{why_best} learns the local shape and the forest the cycle"
             )
     else:
-        reasons.append("no clear period in the feature; shingle size 8 (the plugin's default)")
+        reasons.append(f"no clear period in the feature; {why_best}")
     return Recommendation(
         interval_minutes=chosen,
         shingle_size=shingle,

@@ -86,12 +86,17 @@ def test_params_shingle_one_is_standard_and_rules_replace_default():
 def test_from_detector_adapter():
     from hcad.detector import Detector
 
-    d = Detector.hcad("d1", "idx", "ts", ["host", "process"], {"cpu": ("avg", "cpu"), "n": ("count", "pid")}, "5m")
+    feats = {"cpu": ("avg", "cpu"), "n": ("count", "pid")}
+    d = Detector.hcad("d1", "idx", "ts", ["host", "process"], feats, "5m", plugin_defaults=True)
     c = BacktestConfig.from_detector(d)
     assert c.category_fields == ("host", "process")
     assert [(f.name, f.agg, f.field) for f in c.features] == [("cpu", "avg", "cpu"), ("n", "value_count", "pid")]
     assert (c.interval_minutes, c.shingle_size, c.time_field, c.indices) == (5, 8, "ts", ("idx",))
     assert c.rules is None and model_params(c).default_rule
+    # hcad's builder defaults (shingle 4, a 5% rule per feature) reach the model, replacing the default rule.
+    c2 = BacktestConfig.from_detector(Detector.hcad("d2", "idx", "ts", ["host"], feats, "5m"))
+    assert c2.shingle_size == 4 and c2.rules and len(c2.rules) == 2
+    assert not model_params(c2).default_rule
 
 
 # ------------------------------------------------------------------ the Java model
@@ -343,7 +348,7 @@ def _hcad(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_cli_json_with_labels(jars, tmp_path):
     from hcad.detector import Detector
 
-    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", shingle_size=8)
+    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", plugin_defaults=True)
     (tmp_path / "d.yaml").write_text(det.to_yaml())
     wave_docs(n=500, spikes=(300,), dips=(420,)).to_csv(tmp_path / "docs.csv", index=False)
     labels = pd.DataFrame(
@@ -384,7 +389,7 @@ def _cli_main(*args: str) -> int:
 def _detector_and_docs(tmp_path: Path) -> tuple[str, str]:
     from hcad.detector import Detector
 
-    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", shingle_size=8)
+    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", plugin_defaults=True)
     (tmp_path / "d.yaml").write_text(det.to_yaml())
     wave_docs(n=50).to_csv(tmp_path / "docs.csv", index=False)
     return str(tmp_path / "d.yaml"), str(tmp_path / "docs.csv")

@@ -112,7 +112,8 @@ def test_recommend_on_dense_daily_data() -> None:
     assert rec.interval_minutes == 10 and rec.data_interval_minutes == 10
     assert rec.density == 1.0 and rec.entities == 6
     assert rec.dominant_period_minutes == pytest.approx(1440, abs=20)
-    assert rec.shingle_size == 8
+    # A day is far longer than a shingle: the grid search's best shingle size, not one cycle.
+    assert rec.shingle_size == ev.RECOMMENDED["shingle_size"] == 4
 
 
 def test_recommend_widens_the_interval_for_sparse_data_and_short_cycles() -> None:
