@@ -58,7 +58,7 @@ from hcad.errors import (
     ValidationError,
     server_reason,
 )
-from hcad.results import read_results, to_epoch_ms, top_anomalies_frame
+from hcad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,21 @@ TASK_DONE = ("FINISHED", "FAILED", "STOPPED")
 # ADTaskManager): the plugin answers 400, which is a conflict with the detector's state.
 _RUNNING = re.compile(r"(Job is running|is running|already running|is still running)", re.I)
 _NOT_FOUND = re.compile(r"(Can't find config with id|Can't find detector with id|No anomaly detector found)", re.I)
+# What the plugin answers (400) to _stop?historical=true when no historical analysis is running.
+_NO_PAINLESS = re.compile(r"script_lang not supported \[painless\]", re.I)
+_NOT_STARTED = re.compile(r"Detector not started", re.I)
 _IMMUTABLE = re.compile(r"Can't change (category field|custom result index|flatten result index)", re.I)
+
+# AnomalyDetector.parse() rejects a configuration (name, description, shingle size, category
+# fields, result index, imputation) with exceptions that carry no REST status: the real 2.19.4.0
+# plugin answers 500 with these error types, not 400.
+_PARSE_ERRORS = frozenset({"validation_exception", "status_exception", "illegal_argument_exception"})
+
+
+def _error_type(body: Any) -> str:
+    err = body.get("error") if isinstance(body, Mapping) else None
+    return str(err.get("type", "")) if isinstance(err, Mapping) else ""
+
 
 Progress = Callable[[float, Mapping[str, Any]], None]
 
@@ -227,7 +241,14 @@ class AnomalyDetection:
             return ValidationError(
                 [Issue("", f"{action}: {reason}", "category fields and result index are fixed; create a new detector")]
             )
-        if e.status == 400 and config_errors:
+        if _NO_PAINLESS.search(reason):
+            return ServerError(
+                f"{e.message} (the cluster has no lang-painless module: the anomaly-detection plugin needs it to "
+                "start a detector or historical analysis a second time, and for top anomalies)",
+                status=e.status,
+                body=e.body,
+            )
+        if config_errors and (e.status == 400 or (e.status == 500 and _error_type(e.body) in _PARSE_ERRORS)):
             return ValidationError([Issue("", f"{action}: the server rejected the detector: {reason}", "")])
         return e
 
@@ -445,18 +466,26 @@ class AnomalyDetection:
         return str(resp["_id"])
 
     def stop(self, detector_id: str, *, historical: bool = False) -> dict[str, Any]:
-        """Stop real-time detection, or the historical analysis with ``historical=True``."""
+        """Stop real-time detection, or the historical analysis with ``historical=True``.
+
+        Stopping what is not running is not an error: the plugin answers 200 for real-time detection
+        and 400 "Detector not started" for a historical analysis; both return ``{"_id": id}``.
+        """
         params = {"historical": "true"} if historical else {}
         what = "historical analysis of" if historical else "detector"
-        return dict(
-            self._call(
+        try:
+            resp = self._call(
                 "POST",
                 f"{DETECTORS}/{_id(detector_id)}/_stop",
                 f"stopping {what} {detector_id}",
                 params=params,
                 detector_id=detector_id,
             )
-        )
+        except ServerError as e:
+            if historical and e.status == 400 and _NOT_STARTED.search(server_reason(e.body)):
+                return {"_id": detector_id}
+            raise
+        return dict(resp)
 
     # ------------------------------------------------------------------ profile / stats
     def profile(
@@ -575,8 +604,9 @@ class AnomalyDetection:
     ) -> pd.DataFrame:
         """The entities with the most severe (or most frequent) anomalies, as a DataFrame.
 
-        Real-time results need ``start`` and ``end``; ``historical=True`` uses the latest historical
-        run unless ``task_id`` names another.
+        The plugin needs a time range for both kinds of results. Real-time results need ``start`` and
+        ``end``; ``historical=True`` uses the latest historical run unless ``task_id`` names another,
+        and without ``start``/``end`` the range that run analysed (its ``detection_date_range``).
         """
         if not 1 <= size <= MAX_TOP_SIZE:
             raise ConfigError(f"size {size} must be between 1 and {MAX_TOP_SIZE}")
@@ -593,16 +623,78 @@ class AnomalyDetection:
             body["end_time_ms"] = to_epoch_ms(end, "end")
         if not historical and ("start_time_ms" not in body or "end_time_ms" not in body):
             raise ConfigError("top anomalies of real-time results need start and end")
+        if historical and ("start_time_ms" not in body or "end_time_ms" not in body):
+            # SearchTopAnomalyResultRequest.validate() refuses a request without both, historical or not
+            task = self._historical_task(detector_id, task_id)
+            body["task_id"] = task["task_id"]
+            rng = task.get("detection_date_range") or {}
+            if rng.get("start_time") is None or rng.get("end_time") is None:
+                raise ConfigError(f"historical task {task['task_id']} has no date range; pass start and end")
+            body.setdefault("start_time_ms", int(rng["start_time"]))
+            body.setdefault("end_time_ms", int(rng["end_time"]))
         params = {"historical": "true"} if historical else {}
-        resp = self._call(
-            "POST",
-            f"{DETECTORS}/{_id(detector_id)}/results/_topAnomalies",
-            f"reading top anomalies of {detector_id}",
-            params=params,
-            body=body,
-            detector_id=detector_id,
-        )
+        try:
+            resp = self._call(
+                "POST",
+                f"{DETECTORS}/{_id(detector_id)}/results/_topAnomalies",
+                f"reading top anomalies of {detector_id}",
+                params=params,
+                body=body,
+                detector_id=detector_id,
+            )
+        except ServerError as e:
+            # The plugin reads each category field's value with a painless script (QueryUtil
+            # .getScriptForCategoryField); a cluster without lang-painless answers 500.
+            if not _NO_PAINLESS.search(server_reason(e.body)):
+                raise
+            warnings.warn(
+                f"reading top anomalies of {detector_id}: the plugin's _topAnomalies needs the lang-painless module, "
+                "which this cluster lacks; computing them from the result documents instead",
+                stacklevel=2,
+            )
+            if historical and "task_id" not in body:
+                body["task_id"] = self._historical_task(detector_id, None)["task_id"]
+            return self._top_from_results(detector_id, body, historical=historical)
         return top_anomalies_frame(resp, category_fields)
+
+    def _top_from_results(self, detector_id: str, body: Mapping[str, Any], *, historical: bool) -> pd.DataFrame:
+        """What ``_topAnomalies`` answers (same filters, grouping and order), computed from the results."""
+        det = self.get(detector_id)
+        if not det.category_fields:
+            raise ConfigError(f"detector {detector_id} has no category fields; top anomalies need an HC detector")
+        fields = list(body.get("category_field") or det.category_fields)
+        bad = [f for f in fields if f not in det.category_fields]
+        if bad:
+            raise ConfigError(f"category field {bad[0]} is not one of the detector's: {', '.join(det.category_fields)}")
+        rng = {"gte": body["start_time_ms"], "lte": body["end_time_ms"], "format": "epoch_millis"}
+        filters: list[dict[str, Any]] = [{"range": {"data_end_time": rng}}, {"range": {"anomaly_grade": {"gt": 0}}}]
+        query: dict[str, Any] = {"bool": {"filter": filters}}
+        if historical:
+            filters.append({"term": {"task_id": body["task_id"]}})
+        else:
+            filters.append({"term": {"detector_id": detector_id}})
+            query["bool"]["must_not"] = [{"exists": {"field": "task_id"}}]
+        index = f"{det.result_index}*" if det.result_index else None
+
+        def run(b: dict[str, Any]) -> Mapping[str, Any]:
+            try:
+                return self.search_results(b, result_index=index)
+            except NotFound:
+                return {"hits": {"total": {"value": 0}, "hits": []}}
+
+        docs = [h.get("_source") or {} for h in iter_hits(run, query)]
+        return top_from_results(results_frame(docs, det.category_fields), fields, int(body["size"]), body["order"])
+
+    def _historical_task(self, detector_id: str, task_id: str | None) -> dict[str, Any]:
+        """The historical task ``task_id`` of the detector, else its latest one."""
+        task = self.get_state(detector_id).historical_task
+        if task_id and (task or {}).get("task_id") != task_id:
+            found = self.search_tasks({"ids": {"values": [task_id]}}, size=1)
+            task = found[0] if found else None
+        if not task:
+            which = f"historical task {task_id}" if task_id else "no historical analysis"
+            raise NotFound(f"top anomalies of {detector_id}: {which} found; run 'hcad detectors history' first")
+        return dict(task)
 
     def search_tasks(
         self,

@@ -279,6 +279,32 @@ def top_anomalies_frame(resp: Mapping[str, Any], category_fields: Sequence[str] 
     return frame
 
 
+def top_from_results(
+    frame: pd.DataFrame, category_fields: Sequence[str], size: int, order: str = "severity"
+) -> pd.DataFrame:
+    """Top entities from a results frame, as :func:`top_anomalies_frame` gives the plugin's answer.
+
+    Like ``_topAnomalies``: rows with ``anomaly_grade > 0`` grouped by ``category_fields``, ``doc_count``
+    and ``max_anomaly_grade`` per group, the ``size`` largest by grade (``severity``) or count
+    (``occurrence``), descending. Ties are ordered by the other measure, then by the entity.
+    """
+    import pandas as pd
+
+    cats = list(category_fields)
+    columns = [*cats, "doc_count", "max_anomaly_grade"]
+    if not len(frame) or any(c not in frame for c in cats):
+        return pd.DataFrame(columns=columns)
+    hits = frame[frame["anomaly_grade"] > 0].dropna(subset=cats)
+    if not len(hits):
+        return pd.DataFrame(columns=columns)
+    grouped = hits.groupby(cats, sort=True)["anomaly_grade"].agg(doc_count="size", max_anomaly_grade="max")
+    top = grouped.reset_index()
+    first, second = ("max_anomaly_grade", "doc_count") if order == "severity" else ("doc_count", "max_anomaly_grade")
+    top = top.sort_values([first, second], ascending=False, kind="stable").head(size).reset_index(drop=True)
+    top["doc_count"] = top["doc_count"].astype("int64")
+    return top[columns]
+
+
 def read_results(
     search: Search,
     detector_id: str,

@@ -15,7 +15,7 @@ import click
 
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
 from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_time
-from hcad.errors import ConfigError, Issue, NotFound, ValidationError
+from hcad.errors import ConfigError, HcadError, Issue, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from hcad.ad import AnomalyDetection
@@ -147,8 +147,16 @@ def apply_cmd(cli: CliContext, paths: tuple[str, ...], restart: bool, as_json: b
         )
         return f"done so far: {done}.{stopped} Run the same apply again to finish (it is idempotent)."
 
-    with _interrupt(resume):
-        apply_plan(ad, plan, restart=restart, on_step=on_step, report=report)
+    try:
+        with _interrupt(resume):
+            apply_plan(ad, plan, restart=restart, on_step=on_step, report=report)
+    except HcadError as e:
+        if not report.steps:
+            raise
+        # Part of the plan was applied: say what, and what is left stopped.
+        partial = HcadError(f"{e}; {resume()}")
+        partial.exit_code = e.exit_code
+        raise partial from e
     if as_json:
         echo_json(report.to_dict())
         return

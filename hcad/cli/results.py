@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
-from hcad.errors import ConfigError, HcadError
+from hcad.errors import ConfigError, HcadError, NotFound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,11 +86,17 @@ def has_plugin(client: Any) -> bool:
 
 
 def resolve_for_results(cli: CliContext, name: str, result_index: str | None) -> tuple[Detector | None, str]:
-    """The detector and its id; with a plain ``result_index`` and no plugin, NAME is taken as the id."""
+    """The detector and its id; with a plain ``result_index``, NAME is taken as the id when there is no
+    plugin or no such detector (results stay in a custom result index after the detector is deleted)."""
     client = cli.client
     if result_index and not has_plugin(client):
         return None, name
-    det = client.ad.resolve(name)
+    try:
+        det = client.ad.resolve(name)
+    except NotFound:
+        if result_index:
+            return None, name
+        raise
     assert det.id is not None
     return det, det.id
 

@@ -53,8 +53,21 @@ def _rates(results: pd.DataFrame, spec: FleetSpec, interval: float) -> dict[str,
     from hcad.scoring import score
 
     s = score(results, fleet_labels(spec), interval, 2)
-    flagged = (results["anomaly_grade"] > 0).mean() if len(results) else 0.0
-    return {"precision": s.precision, "recall": s.recall, "f1": s.f1, "anomaly_rate": float(flagged)}
+    scored = results[results["anomaly_grade"].notna()]  # the plugin also writes error rows for gaps
+    flagged = (scored["anomaly_grade"] > 0).mean() if len(scored) else 0.0
+    return {
+        "precision": s.precision,
+        "recall": s.recall,
+        "f1": s.f1,
+        "anomaly_rate": float(flagged),
+        "flagged": s.flagged_intervals,
+        "events": s.events,
+    }
+
+
+def _entity_rates(results: pd.DataFrame) -> pd.Series:
+    scored = results[results["anomaly_grade"].notna()]
+    return (scored["anomaly_grade"] > 0).groupby([scored["host"], scored["process"]]).mean()
 
 
 @pytest.mark.slow
@@ -69,9 +82,16 @@ def test_fidelity_with_plugin_historical_analysis(ad_client, index_name, jars, p
     plugin = run_historical(ad_client, ev, index_name, spec, timeout=1200)
     local = backtest(fleet_frame(spec), ev.detector(index_name), seed=None)
     p, b = _rates(plugin, spec, ev.interval_minutes), _rates(local, spec, ev.interval_minutes)
-    print(f"{preset}: plugin {p} backtest {b}")
-    # forests are randomly seeded on both sides; compare the distributions' summary, not points
-    assert abs(p["precision"] - b["precision"]) <= 0.1
-    assert abs(p["recall"] - b["recall"]) <= 0.1
+    per = pd.DataFrame({"plugin": _entity_rates(plugin), "backtest": _entity_rates(local)}).fillna(0.0)
+    print(f"{preset}: plugin {p} backtest {b}\nper-entity anomaly rates:\n{per}")
+    # Issue 9's target: anomaly rates within 0.05, overall and per entity.
+    assert abs(p["anomaly_rate"] - b["anomaly_rate"]) <= 0.05
+    assert (per["plugin"] - per["backtest"]).abs().max() <= 0.05
+    # Forests are randomly seeded on both sides; compare the distributions' summary, not points. With
+    # the plugin's default config only a handful of intervals are flagged (4 to 7 of ~6,000 on the
+    # 2.19.4.0 plugin), so one interval flagged on one side only moves precision by 0.14-0.25 and one
+    # event moves recall by 1/12-1/15: allow 0.1 or one interval / one event, whichever is larger.
+    assert abs(p["precision"] - b["precision"]) <= max(0.1, 1 / max(1, min(p["flagged"], b["flagged"])) + 1e-9)
+    assert abs(p["recall"] - b["recall"]) <= max(0.1, 1 / max(1, p["events"]) + 1e-9)
     scored = int(plugin["anomaly_grade"].notna().sum())  # the plugin also writes error rows for gaps
     assert abs(scored - len(local)) <= 0.02 * max(scored, 1)

@@ -37,6 +37,12 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def has_painless(client) -> bool:
+    """Whether every node has the lang-painless module (a distribution without it is possible)."""
+    nodes = client.transport.perform_request("GET", "/_nodes/plugins")["nodes"].values()
+    return all(any(m.get("name") == "lang-painless" for m in n.get("modules", [])) for n in nodes)
+
+
 def copy_definitions(dest: Path, index: str, suffix: str) -> dict[str, str]:
     """detectors/ with each detector renamed (unique on a shared cluster) and reading ``index``."""
     names = {}
@@ -91,9 +97,17 @@ def test_detectors_as_code_end_to_end(capsys, ad_client, os_url, index_name, tmp
             assert code == 1 and "--restart" in err
             assert ad_client.ad.get(cpu_id).to_api() == before
             code, _, err = run(capsys, *url, "detectors", "apply", str(defs), "--restart")
-            assert code == 0, err
-            assert ad_client.ad.get_state(cpu_id).realtime_running
-            run(capsys, *url, "detectors", "stop", cpu)
+            if has_painless(ad_client):
+                assert code == 0, err
+                assert ad_client.ad.get_state(cpu_id).realtime_running
+                run(capsys, *url, "detectors", "stop", cpu)
+            else:
+                # The plugin's second start of a detector resets its old tasks' is_latest flag with a
+                # painless update-by-query (TaskManager.updateLatestFlagOfOldTasksAndCreateNewTask):
+                # without lang-painless the update is applied, the restart fails and apply says so.
+                assert code == 1 and "lang-painless" in err and "not started again" in err, err
+                assert str(ad_client.ad.get(cpu_id).window_delay) == "6m"
+                assert not ad_client.ad.get_state(cpu_id).realtime_running
 
         start, end = spec.start.isoformat(), spec.end.isoformat()
         code, out, err = run(capsys, *url, "detectors", "history", gc, "--from", start, "--to", end,

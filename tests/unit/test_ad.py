@@ -2,7 +2,8 @@
 
 A client whose transport records every call (opensearch-py ``connection_class``) stands in for the
 server; responses are the server-shaped fixtures in tests/data/ad, constructed from the AD plugin's
-2.19.4.0 source (REST handlers and toXContent), not captured from a server.
+2.19.4.0 source (REST handlers and toXContent) and compared with a real 2.19.4.0 plugin's answers
+(tests/data/ad/captured, read in test_ad_captured.py).
 """
 
 from __future__ import annotations
@@ -327,9 +328,17 @@ def test_results_use_custom_result_index(ad, server):
 
 def test_top_anomalies_body(ad, server):
     server.route("POST", f"{D}/abc/results/_topAnomalies", load("top_anomalies.json"))
+    server.route("GET", f"{D}/abc", load("detector_get_full.json"))
     df = ad.top_anomalies("abc", historical=True, size=3, order="occurrence")
-    assert server.ad_calls()[-1][2:] == ({"historical": "true"}, {"size": 3, "order": "occurrence"})
+    # The plugin refuses a request without start and end, historical or not (400 "Must set both start
+    # time and end time"): a historical one gets its run's detection_date_range.
+    want = {"size": 3, "order": "occurrence", "task_id": "hT9k2ZABcD3eF4gH5iJ7"}
+    want |= {"start_time_ms": 1714000000000, "end_time_ms": 1714500000000}
+    assert server.ad_calls()[-1][2:] == ({"historical": "true"}, want)
     assert df["host"].iloc[0] == "h007"
+    ad.top_anomalies("abc", historical=True, task_id="other", start=5, end=6)
+    assert server.ad_calls()[-1][3] == {"size": 10, "order": "severity", "task_id": "other", "start_time_ms": 5,
+                                        "end_time_ms": 6}  # fmt: skip
     with pytest.raises(ConfigError, match="need start and end"):
         ad.top_anomalies("abc")
     with pytest.raises(ConfigError, match="between 1 and 1000"):
@@ -434,3 +443,57 @@ def test_builder_default_rules_are_dropped_with_a_warning_before_2_15_and_user_r
     new.route("POST", D, load("detector_get_full.json"), 201)
     make_client(new).ad.create(detector())
     assert new.ad_calls()[-1][3]["rules"] == [Rule.ignore_within("cpu_avg", 0.05).to_api()]
+
+
+def test_top_anomalies_without_painless_are_computed_from_results(ad, server):
+    """The plugin reads category values with a painless script; without lang-painless it answers 500."""
+    server.route("POST", f"{D}/abc/results/_topAnomalies", err(500, "script_lang not supported [painless]"), 500)
+    server.route("GET", f"{D}/abc", load("detector_get_full.json"))
+    docs = load("result_docs.json")
+    more = dict(docs[0], data_start_time=docs[0]["data_start_time"] + 600_000, anomaly_grade=0.5)
+    hits = [{"_id": str(i), "_source": d, "sort": [i]} for i, d in enumerate([*docs, more])]
+    server.route("POST", f"{D}/results/_search/.*", {"hits": {"total": {"value": 3}, "hits": hits}})
+    with pytest.warns(UserWarning, match="lang-painless"):
+        df = ad.top_anomalies("abc", historical=True, size=5)
+    assert df.to_dict(orient="records") == [
+        {"host": "h007", "process": "java", "doc_count": 2, "max_anomaly_grade": 0.91}
+    ]
+    _, url, _, body = server.ad_calls()[-1]
+    assert url == f"{D}/results/_search/opensearch-ad-plugin-result-fleet*"
+    filters = body["query"]["bool"]["filter"]
+    assert {"term": {"task_id": "hT9k2ZABcD3eF4gH5iJ7"}} in filters
+    assert {"range": {"anomaly_grade": {"gt": 0}}} in filters
+    assert {"range": {"data_end_time": {"gte": 1714000000000, "lte": 1714500000000, "format": "epoch_millis"}}} in (
+        filters
+    )
+
+
+def test_stop_historical_when_none_runs_is_not_an_error(ad, server):
+    # The 2.19.4.0 plugin answers 400 here, while stopping a stopped real-time job is a 200.
+    server.route("POST", f"{D}/abc/_stop", err(400, "Detector not started"), 400)
+    assert ad.stop("abc", historical=True) == {"_id": "abc"}
+    with pytest.raises(ServerError, match="Detector not started"):
+        ad.stop("abc")
+
+
+@pytest.mark.parametrize(
+    ("etype", "reason"),
+    [
+        ("status_exception", "Valid characters for name are a-z, A-Z, 0-9, -(hyphen), _(underscore) and .(period)"),
+        ("validation_exception", "Currently we only support up to 2 categorical field/s"),
+    ],
+)
+def test_parse_time_rejection_is_a_500_and_a_validation_error(ad, server, etype, reason):
+    """AnomalyDetector.parse() errors reach the client as HTTP 500 on the real plugin."""
+    server.route("POST", D, err(500, reason, etype), 500)
+    with pytest.raises(ValidationError, match="the server rejected the detector"):
+        ad.create(detector(), check=False)
+    server.route("POST", D, err(500, "circuit breaker", "circuit_breaking_exception"), 500)
+    with pytest.raises(ServerError):
+        ad.create(detector(), check=False)
+
+
+def test_missing_painless_is_named_on_restart(ad, server):
+    server.route("POST", f"{D}/abc/_start", err(400, "script_lang not supported [painless]"), 400)
+    with pytest.raises(ServerError, match="no lang-painless module"):
+        ad.start("abc")

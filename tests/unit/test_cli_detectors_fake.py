@@ -236,8 +236,10 @@ class FakeAD:
             return 200, {"_id": det_id, "_version": 1, "_seq_no": 1, "_primary_term": 1}
         if sub == "/_stop":
             if params.get("historical") == "true":
-                if det_id in self.tasks:
-                    self.tasks[det_id]["state"] = "STOPPED"
+                task = self.tasks.get(det_id)
+                if not task or task["state"] in ("FINISHED", "FAILED", "STOPPED"):
+                    return error(400, "Detector not started")  # what the 2.19.4.0 plugin answers
+                task["state"] = "STOPPED"
             else:
                 self.jobs[det_id] = False
             return 200, {"_id": det_id}
@@ -262,6 +264,13 @@ class FakeAD:
                 "anomaly_detector": self.detectors[det_id]["doc"],
             }
         if sub == "/results/_topAnomalies":
+            # SearchTopAnomalyResultRequest.validate() (2.19.4.0), historical or not
+            if (body or {}).get("start_time_ms") is None or (body or {}).get("end_time_ms") is None:
+                return error(
+                    400, "Validation Failed: 1: Must set both start time and end time with epoch of milliseconds;"
+                )
+            if params.get("historical") == "true" and det_id not in self.tasks:
+                return error(404, f"No historical tasks found for detector ID {det_id}", "resource_not_found_exception")
             return 200, copy.deepcopy(self.top)
         return error(404, f"fake: no route {method} {rest}", "fake")
 

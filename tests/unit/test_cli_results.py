@@ -113,12 +113,20 @@ def test_top_realtime_and_historical(capsys, server) -> None:
     assert url == f"{D}/{det_id}/results/_topAnomalies" and params == {}
     assert body == {"size": 10, "order": "severity", "start_time_ms": 1714521600000, "end_time_ms": NOW}
 
-    code, out, _ = run(capsys, "top", "cpu-test", "--historical", "--by", "host", "--order", "occurrence", "--json")
-    assert code == 0
+    code, _, err = run(capsys, "top", "cpu-test", "--historical")
+    assert code == 1 and "no historical analysis found" in one_line_error(err)
+
+    # The plugin needs a time range for historical top anomalies too: the run's own date range is sent.
+    rng = {"start_time": 1714000000000, "end_time": 1714500000000}
+    server.tasks[det_id] = {"task_id": "t1", "state": "FINISHED", "task_progress": 1.0, "detection_date_range": rng}
+    code, out, err = run(capsys, "top", "cpu-test", "--historical", "--by", "host", "--order", "occurrence", "--json")
+    assert code == 0, err
     got = json.loads(out)
     assert got["top"][0] == {"entity": {"host": "h2"}, "anomalies": 2, "max_anomaly_grade": 0.9}
     _, _, params, body = server.calls[-1]
-    assert params == {"historical": "true"} and body == {"size": 10, "order": "occurrence", "category_field": ["host"]}
+    assert params == {"historical": "true"}
+    assert body == {"size": 10, "order": "occurrence", "category_field": ["host"], "task_id": "t1",
+                    "start_time_ms": 1714000000000, "end_time_ms": 1714500000000}  # fmt: skip
 
     code, _, err = run(capsys, "top", "cpu-test", "--by", "process")
     assert code == 2 and "not a category field" in one_line_error(err)

@@ -1,7 +1,8 @@
 """Results: query shape, DataFrame conversion, exact paging with ties (against an in-memory search).
 
 Result documents in tests/data/ad/result_docs.json were constructed from the AD plugin's
-AnomalyResult.toXContent at 2.19.4.0, not captured from a server.
+AnomalyResult.toXContent at 2.19.4.0 and compared with a real 2.19.4.0 plugin's documents
+(tests/data/ad/captured/result_docs.json).
 """
 
 from __future__ import annotations
@@ -170,3 +171,17 @@ def test_iter_hits_unique_keys_and_small_result():
 def test_iter_hits_rejects_bad_page_size():
     with pytest.raises(ConfigError, match="page_size"):
         list(iter_hits(MemorySearch([]), {"match_all": {}}, page_size=20_000))
+
+
+def test_top_from_results_matches_the_plugin_order():
+    from hcad.results import top_from_results
+
+    t = pd.Timestamp("2024-05-01T00:00:00Z")
+    rows = [("a", 0.5), ("a", 0.7), ("b", 0.9), ("c", 0.0), ("d", 0.2), ("d", 0.2), ("d", 0.1)]
+    frame = pd.DataFrame([{"host": h, "data_start_time": t, "anomaly_grade": g} for h, g in rows])
+    top = top_from_results(frame, ["host"], 10)
+    assert top.to_dict(orient="list") == {
+        "host": ["b", "a", "d"], "doc_count": [1, 2, 3], "max_anomaly_grade": [0.9, 0.7, 0.2]
+    }  # fmt: skip
+    assert top_from_results(frame, ["host"], 2, "occurrence")["host"].tolist() == ["d", "a"]
+    assert top_from_results(frame.iloc[:0], ["host"], 2).columns.tolist() == ["host", "doc_count", "max_anomaly_grade"]
