@@ -114,8 +114,13 @@ def test_hcad_end_to_end(ad_client, index_name):
         assert recall >= 0.8
 
         top = ad.top_anomalies(created.id, historical=True, task_id=task_id, size=len(injected) + 5)
-        first = {(r.host, r.process) for r in top.head(len(injected)).itertuples()}
-        assert first == injected
+        grade = {(r.host, r.process): r.max_anomaly_grade for r in top.itertuples()}
+        assert list(top["max_anomaly_grade"]) == sorted(top["max_anomaly_grade"], reverse=True)
+        # Every injected entity is listed and none is outranked by an entity without an injected
+        # anomaly. Ties are allowed: the real plugin's grades saturate at 1.0 (seen on 2.19.4.0, where
+        # 1-2 entities without injected anomalies also reach 1.0), and ties have no defined order.
+        assert injected <= set(grade)
+        assert min(grade[e] for e in injected) >= max((g for e, g in grade.items() if e not in injected), default=0)
 
         ad.start(created.id)
         deadline = time.monotonic() + 600
