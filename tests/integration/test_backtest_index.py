@@ -76,7 +76,7 @@ def test_fidelity_with_plugin_historical_analysis(ad_client, index_name, jars, p
     """Same data, same config: the plugin's historical analysis and the backtest score alike."""
     from hcad.evaluate import EvalConfig, run_historical
 
-    spec = getattr(FleetSpec, preset)(hosts=3, processes=2, periods=1008, seed=11)
+    spec = getattr(FleetSpec, preset)(hosts=5, processes=2, periods=1008, seed=11)
     load_fleet(ad_client, index_name, spec, progress=False)
     ev = EvalConfig()
     plugin = run_historical(ad_client, ev, index_name, spec, timeout=1200)
@@ -88,10 +88,17 @@ def test_fidelity_with_plugin_historical_analysis(ad_client, index_name, jars, p
     assert abs(p["anomaly_rate"] - b["anomaly_rate"]) <= 0.05
     assert (per["plugin"] - per["backtest"]).abs().max() <= 0.05
     # Forests are randomly seeded on both sides; compare the distributions' summary, not points. With
-    # the plugin's default config only a handful of intervals are flagged (4 to 7 of ~6,000 on the
-    # 2.19.4.0 plugin), so one interval flagged on one side only moves precision by 0.14-0.25 and one
-    # event moves recall by 1/12-1/15: allow 0.1 or one interval / one event, whichever is larger.
-    assert abs(p["precision"] - b["precision"]) <= max(0.1, 1 / max(1, min(p["flagged"], b["flagged"])) + 1e-9)
-    assert abs(p["recall"] - b["recall"]) <= max(0.1, 1 / max(1, p["events"]) + 1e-9)
+    # the plugin's default config few intervals are flagged (4 to 7 of ~6,000 with 6 entities on the
+    # 2.19.4.0 plugin) and few events are detected (4 to 6 of 15 across runs, on either side), so a
+    # fixed 0.1 is inside the run-to-run noise. Allow 0.1 or two standard errors of the difference of
+    # two binomial proportions, whichever is larger.
+    assert abs(p["precision"] - b["precision"]) <= _two_se(p["precision"], b["precision"], p["flagged"], b["flagged"])
+    assert abs(p["recall"] - b["recall"]) <= _two_se(p["recall"], b["recall"], p["events"], b["events"])
+
     scored = int(plugin["anomaly_grade"].notna().sum())  # the plugin also writes error rows for gaps
     assert abs(scored - len(local)) <= 0.02 * max(scored, 1)
+
+
+def _two_se(p1: float, p2: float, n1: int, n2: int) -> float:
+    pooled = (p1 * n1 + p2 * n2) / max(1, n1 + n2)
+    return max(0.1, 2 * (pooled * (1 - pooled) * (1 / max(1, n1) + 1 / max(1, n2))) ** 0.5)
