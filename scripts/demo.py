@@ -138,7 +138,7 @@ def run_plugin(client: hcad.HcadClient, det: hcad.Detector, spec: synth.FleetSpe
     with tqdm(total=100, desc="historical analysis", unit="%", file=sys.stderr) as bar:
 
         def progress(pct: float, _task: Any) -> None:
-            bar.update(max(0.0, pct - bar.n))
+            bar.update(max(0, round(pct) - bar.n))
 
         ad.wait_historical(created.id, task_id, progress=progress, timeout=3600, poll=3)
     frame = ad.results(created, start, end, task_id=task_id)
