@@ -30,7 +30,10 @@ Both kinds run every 2 detector intervals (as Dashboards) unless ``interval`` is
 monitors (``results: realtime``) select results by ``execution_end_time`` and skip historical-analysis
 results (those carry a ``task_id``), so running a historical analysis does not page anyone.
 ``results: historical`` selects by ``data_end_time`` and only historical results, for replaying a
-historical run with ``_execute`` and ``period_end``.
+historical run with ``_execute`` and ``period_end``. The real-time ``entities`` window is the monitor
+interval ending ``RESULT_LAG_MINUTES`` (1) before the run: windows still tile time (each result is
+seen once), and a result indexed up to a minute after its ``execution_end_time`` is not missed (the
+``dashboards`` kind keeps Dashboards' window, which ends at the run and can miss such a result).
 
 Monitors as code: one YAML mapping per file (see ``monitors/README.md``). :func:`plan` validates every
 file and resolves every detector and channel before anything is written; :func:`apply` writes only
@@ -38,7 +41,10 @@ when the whole plan is valid, and a second apply changes nothing (a fingerprint 
 is kept in ``ui_metadata.hcad``).
 
 Facts are from the alerting plugin and common-utils at 2.19.4.0 (``Monitor``, ``QueryLevelTrigger``,
-``Action``, ``InputService``, ``isADMonitor``, ``RestExecuteMonitorAction``).
+``Action``, ``InputService``, ``isADMonitor``, ``RestExecuteMonitorAction``), verified against a node
+running alerting and anomaly-detection 2.19.4.0 (tests/integration/test_monitors_live.py). Alerting
+returns a monitor's ``ui_metadata`` only to Dashboards (``RestHandlerUtils.context``: a User-Agent
+containing "OpenSearch-Dashboards"), so hcad reads monitors with such a User-Agent.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -63,6 +70,10 @@ MONITORS = "/_plugins/_alerting/monitors"
 NOTIFICATIONS_CONFIGS = "/_plugins/_notifications/configs"
 NOTIFICATIONS_PLUGIN = "opensearch-notifications"
 AD_RESULT_INDEX = ".opendistro-anomaly-results*"
+# The alerting plugin leaves ``ui_metadata`` out of GET and _search responses unless the User-Agent
+# contains "OpenSearch-Dashboards" (``RestHandlerUtils.context``, 2.19.4.0). hcad keeps its spec,
+# fingerprint and message there, so it reads monitors the way Dashboards does.
+UI_METADATA_USER_AGENT = "hcad (reads ui_metadata like OpenSearch-Dashboards)"
 
 KINDS = ("entities", "dashboards")
 RESULT_MODES = ("realtime", "historical")
@@ -73,6 +84,10 @@ DEFAULT_TOP = 10
 MAX_TOP = 100
 P1_SEVERITY = "1"
 P2_SEVERITY = "2"
+# Real-time windows end this many minutes before the run: the AD plugin indexes a result a moment after
+# its execution_end_time, so a window ending at period_end misses results executed just before the run
+# and indexed just after its search (seen on 2.19.4.0 with a monitor in phase with its detector).
+RESULT_LAG_MINUTES = 1
 PREVIEW_DESTINATION = "hcad-dry-run"  # used only inside _execute?dryrun=true, where nothing is sent
 _NAME_RE = re.compile(r"^[^\n\r]{1,200}$")
 SPEC_KEYS = frozenset(
@@ -315,12 +330,13 @@ def result_indices(detector: Detector) -> list[str]:
     return [f"{detector.result_index}*"] if detector.result_index else [AD_RESULT_INDEX]
 
 
-def _window(minutes: int, field_name: str) -> dict[str, Any]:
+def _window(minutes: int, field_name: str, lag: int = 0) -> dict[str, Any]:
+    """``field_name`` in the ``minutes`` before ``period_end``, shifted back by ``lag`` minutes."""
     return {
         "range": {
             field_name: {
-                "from": f"{{{{period_end}}}}||-{minutes}m",
-                "to": "{{period_end}}",
+                "from": f"{{{{period_end}}}}||-{minutes + lag}m",
+                "to": f"{{{{period_end}}}}||-{lag}m" if lag else "{{period_end}}",
                 "include_lower": True,
                 "include_upper": True,
                 "format": "epoch_millis",
@@ -441,7 +457,7 @@ def entities_query(detector: Detector, spec: MonitorSpec, lookback_minutes: int)
     ]
     query: dict[str, Any] = {"bool": {"filter": filters}}
     if spec.results == "realtime":
-        filters.insert(1, _window(lookback_minutes, "execution_end_time"))
+        filters.insert(1, _window(lookback_minutes, "execution_end_time", RESULT_LAG_MINUTES))
         query["bool"]["must_not"] = [{"exists": {"field": "task_id"}}]
     else:
         filters.insert(1, _window(lookback_minutes, "data_end_time"))
@@ -628,9 +644,13 @@ class Alerting:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         not_found: str | None = None,
+        ui_metadata: bool = False,
     ) -> Any:
+        headers = {"user-agent": UI_METADATA_USER_AGENT} if ui_metadata else None  # opensearch-py keys it lowercase
         with translate_errors(action, not_found=not_found):
-            return self.client.transport.perform_request(method, path, params=dict(params or {}), body=body)
+            return self.client.transport.perform_request(
+                method, path, params=dict(params or {}), body=body, headers=headers
+            )
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a monitor; returns ``{_id, _version, _seq_no, _primary_term, monitor}``."""
@@ -662,6 +682,7 @@ class Alerting:
                 f"{MONITORS}/{quote(monitor_id, safe='')}",
                 f"getting monitor {monitor_id}",
                 not_found=f"monitor {monitor_id!r} does not exist",
+                ui_metadata=True,
             )
         )
 
@@ -684,7 +705,7 @@ class Alerting:
             "seq_no_primary_term": True,
         }
         try:
-            resp = self._call("POST", f"{MONITORS}/_search", "searching monitors", body=body)
+            resp = self._call("POST", f"{MONITORS}/_search", "searching monitors", body=body, ui_metadata=True)
         except NotFound:
             return []  # no monitor was ever created: the config index does not exist
         out = []
@@ -979,6 +1000,16 @@ def preview_body(monitor: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _instant(value: Any) -> str | None:
+    """A period bound as alerting renders ``ctx.periodStart``: ISO-8601 UTC, millis only when non-zero
+    (``_execute`` returns epoch milliseconds)."""
+    if value is None or isinstance(value, str):
+        return value
+    ms = int(value)
+    t = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms % 1000:03d}" if ms % 1000 else "") + "Z"
+
+
 def run_report(monitor: Mapping[str, Any], resp: Mapping[str, Any]) -> RunReport:
     """Summarise an ``_execute`` response (``MonitorRunResult``) for a monitor."""
     severities = {}
@@ -1019,8 +1050,8 @@ def run_report(monitor: Mapping[str, Any], resp: Mapping[str, Any]) -> RunReport
             )
     return RunReport(
         monitor=str(resp.get("monitor_name") or monitor.get("name")),
-        period_start=resp.get("period_start"),
-        period_end=resp.get("period_end"),
+        period_start=_instant(resp.get("period_start")),
+        period_end=_instant(resp.get("period_end")),
         error=resp.get("error") or inputs.get("error"),
         triggers=outcomes,
         entities=entities,

@@ -1,9 +1,10 @@
 """hcad.monitors: spec validation, the monitors built from a detector, message rendering, plan/apply
 request sequences against a recording fake transport, and dry-run reports.
 
-Server responses are the constructed fixtures in tests/data/alerting (see its README); the message
-template is rendered locally with chevron (a mustache implementation) against a ctx built from AD
-result documents, as alerting's ``QueryLevelTriggerExecutionContext.asTemplateArg`` lays it out.
+Server responses are the fixtures in tests/data/alerting, captured from a real alerting 2.19.4.0 node
+(see its README and capture.py); the message template is rendered locally with chevron (a mustache
+implementation) against a ctx laid out as alerting's ``QueryLevelTriggerExecutionContext.asTemplateArg``
+and compared with the message the real server rendered for the same results.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from hcad.detector import Detector
 from hcad.errors import ConfigError, PluginMissing, ValidationError
 from hcad.monitors import (
     AD_RESULT_INDEX,
+    UI_METADATA_USER_AGENT,
+    Alerting,
     MonitorSpec,
+    _instant,
     apply,
     build_monitor,
     diff,
@@ -165,7 +169,9 @@ def test_entities_monitor_tiers_and_query():
     assert {"term": {"detector_id": DET_ID}} in filters
     assert {"range": {"anomaly_grade": {"gte": 0.4}}} in filters
     assert {"range": {"confidence": {"gte": 0.9}}} in filters
-    assert any("execution_end_time" in f.get("range", {}) for f in filters)
+    [window] = [f["range"]["execution_end_time"] for f in filters if "execution_end_time" in f.get("range", {})]
+    # the monitor's 20-minute interval, ending a minute before the run (results are indexed after they execute)
+    assert (window["from"], window["to"]) == ("{{period_end}}||-21m", "{{period_end}}||-1m")
     assert q["query"]["bool"]["must_not"] == [{"exists": {"field": "task_id"}}]
 
 
@@ -208,26 +214,24 @@ def test_detector_without_id_is_refused():
 
 
 # ------------------------------------------------------------------------------------------------ message
-def test_entities_message_renders_entities_values_and_expected():
+def test_entities_message_renders_like_the_server():
     chevron = pytest.importorskip("chevron")
     body = build_monitor(gc_detector(), spec())
     template = body["triggers"][0]["query_level_trigger"]
-    docs = load("result_docs.json")
+    fired = load("execute_fired.json")
     ctx = {
         "ctx": {
             "monitor": {"name": "gc-time-entities"},
             "trigger": {"name": template["name"], "severity": template["severity"]},
-            "periodStart": "2024-12-08T01:01:15.919Z",
-            "periodEnd": "2024-12-08T01:21:15.919Z",
-            "results": [
-                {
-                    "hits": {"hits": [{"_source": d} for d in docs]},
-                    "aggregations": {"max_anomaly_grade": {"value": 0.93}, "entity_count": {"value": 2}},
-                }
-            ],
+            "periodStart": _instant(fired["period_start"]),
+            "periodEnd": _instant(fired["period_end"]),
+            "results": fired["input_results"]["results"],
         }
     }
     text = chevron.render(body["ui_metadata"]["hcad"]["message"], ctx)
+    [p1] = [t for t in fired["trigger_results"].values() if t["triggered"]]
+    [server_text] = [a["output"]["message"] for a in p1["action_results"].values()]
+    assert text == server_text  # the server's mustache rendering is the truth
     assert text == (
         "gc-time-entities: gc-time-entities-P1 (severity 1)\n"
         "Detector: detect_gc_time (fkzfBX0BHok1ZbMqLMdu)\n"
@@ -241,12 +245,18 @@ def test_entities_message_renders_entities_values_and_expected():
     )
 
 
+def test_period_is_rendered_as_java_instant():
+    assert _instant(1733619675919) == "2024-12-08T01:01:15.919Z"
+    assert _instant(1733619660000) == "2024-12-08T01:01:00Z"
+
+
 # ------------------------------------------------------------------------------------------------ fake server
 class Server:
     """Answers requests from a route table and records them."""
 
     def __init__(self, plugins: tuple[str, ...] = ALL):
         self.calls: list[tuple[str, str, dict[str, Any], Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.routes: list[tuple[str, re.Pattern[str], Any]] = []
         self.route("GET", "/", {"version": {"number": "2.19.4"}})
         self.route("GET", "/_cat/plugins", [{"name": "n1", "component": p, "version": "2.19.4"} for p in plugins])
@@ -277,6 +287,7 @@ def make_client(server: Server) -> HcadClient:
         def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):
             if body is not None:
                 body = json.loads(body.decode() if isinstance(body, bytes) else body)
+            server.headers.append(dict(headers or {}))
             status, resp = server.handle(method, url.split("?")[0], params or {}, body)
             raw = json.dumps(resp)
             if not 200 <= status < 300 and status not in ignore:
@@ -303,7 +314,9 @@ def detector_hits(*dets: Detector) -> dict[str, Any]:
 
 
 NO_MONITORS = {"hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}}
-CREATED = {"_id": "mon1AbCdEfGhIjKlMnOp", "_version": 1, "_seq_no": 0, "_primary_term": 1, "monitor": {}}
+STORED = load("monitor_get_entities.json")
+MON_ID = STORED["_id"]
+CREATED = {"_id": MON_ID, "_version": 1, "_seq_no": 0, "_primary_term": 1, "monitor": {}}
 
 
 @pytest.fixture
@@ -321,7 +334,7 @@ def test_apply_creates_after_checking_everything(server):
     assert [i.action for i in the_plan.items] == ["create"]
     assert server.writes() == []  # plan writes nothing
     done = apply(client, the_plan)
-    assert done == [{"name": "gc-time-entities", "action": "create", "monitor_id": "mon1AbCdEfGhIjKlMnOp"}]
+    assert done == [{"name": "gc-time-entities", "action": "create", "monitor_id": MON_ID}]
     assert server.plugin_calls() == [("POST", AD_SEARCH), ("POST", f"{M}/_search"), ("POST", M)]
     ad_query = server.calls[[c[1] for c in server.calls].index(AD_SEARCH)][3]["query"]
     assert ad_query == {"term": {"name.keyword": "detect_gc_time"}}
@@ -342,16 +355,35 @@ def test_second_apply_changes_nothing(server):
 
 def test_changed_threshold_updates_with_seq_no(server):
     server.route("POST", f"{M}/_search", load("monitor_search_entities.json"))
-    server.route("PUT", f"{M}/mon1AbCdEfGhIjKlMnOp", CREATED)
+    server.route("PUT", f"{M}/{MON_ID}", CREATED)
     client = make_client(server)
     the_plan = plan(client, [spec(thresholds={"high": 0.9})])
     [item] = the_plan.items
     assert item.action == "update" and "triggers" in item.changes and "query" in item.changes
     apply(client, the_plan)
     method, url, params, body = server.calls[-1]
-    assert (method, url) == ("PUT", f"{M}/mon1AbCdEfGhIjKlMnOp")
-    assert {k: str(v) for k, v in params.items()} == {"if_seq_no": "4", "if_primary_term": "1"}
+    assert (method, url) == ("PUT", f"{M}/{MON_ID}")
+    assert {k: str(v) for k, v in params.items()} == {"if_seq_no": str(STORED["_seq_no"]), "if_primary_term": "1"}
     assert body["triggers"][0]["query_level_trigger"]["condition"]["script"]["source"].endswith(">= 0.9")
+
+
+def test_monitors_are_read_with_their_ui_metadata(server):
+    """alerting drops ui_metadata from GET and _search unless the User-Agent names OpenSearch-Dashboards."""
+    assert "OpenSearch-Dashboards" in UI_METADATA_USER_AGENT
+    server.route("POST", f"{M}/_search", load("monitor_search_entities.json"))
+    server.route("GET", f"{M}/{MON_ID}", STORED)
+    alerting = Alerting(make_client(server))
+    assert "hcad" in alerting.find("gc-time-entities")["monitor"]["ui_metadata"]
+    assert "hcad" in alerting.get(MON_ID)["monitor"]["ui_metadata"]
+    reads = [h for c, h in zip(server.calls, server.headers, strict=True) if c[1].startswith(M)]
+    assert [h.get("user-agent") for h in reads] == [UI_METADATA_USER_AGENT] * 2
+
+
+def test_monitor_without_ui_metadata_is_an_update():
+    """What a plain GET returns (no ui_metadata): hcad cannot tell its query, so apply rewrites it."""
+    stored = copy.deepcopy(STORED["monitor"])
+    del stored["ui_metadata"]
+    assert diff(build_monitor(gc_detector(), spec()), stored) == ["query (not built by hcad or edited elsewhere)"]
 
 
 def test_monitor_edited_elsewhere_is_an_update():
@@ -426,6 +458,7 @@ def test_run_report_fired():
     monitor = load("monitor_get_entities.json")["monitor"]
     report = run_report(monitor, load("execute_fired.json"))
     assert [t.name for t in report.fired] == ["gc-time-entities-P1"]
+    assert (report.period_start, report.period_end) == ("2024-12-08T01:01:15.919Z", "2024-12-08T01:21:15.919Z")
     assert report.fired[0].severity == "1"
     assert "host=host107 process=process622 grade 0.93" in report.fired[0].messages[0]
     assert report.entities[0] == {
