@@ -123,3 +123,14 @@ def test_assembled_modules_work(os_client, index_name: str) -> None:
         "POST", "/_render/template", body={"source": {"query": {"term": {"host": "{{h}}"}}}, "params": {"h": "h2"}}
     )
     assert rendered["template_output"]["query"]["term"]["host"] == "h2"
+
+
+@own_node_only
+def test_start_refuses_the_node_of_another_checkout(os_url: str, tmp_path: Path) -> None:
+    port = os_url.rsplit(":", 1)[1]
+    env = {**os.environ, "HCAD_OS_HOME": str(tmp_path / "elsewhere")}
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "start", "--port", port], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 1
+    assert "another checkout" in out.stderr and "Traceback" not in out.stderr
