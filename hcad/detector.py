@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hcad.errors import ConfigError, Issue, UnsupportedFeature, ValidationError
+from hcad.errors import Issue, UnsupportedFeature, ValidationError
 
 # --- limits the plugin enforces (source: AbstractTimeSeriesActionHandler, Config, TimeSeriesSettings) ---
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]+")
@@ -917,24 +917,14 @@ class Detector:
     @classmethod
     def from_yaml(cls, text_or_path: str | Path) -> Detector:
         """Read a detector from YAML text or a ``.yaml``/``.yml``/``.json`` file path."""
-        import yaml
+        from hcad.yamlfile import parse_yaml, read_text
 
         source = None
         text = str(text_or_path)
         if isinstance(text_or_path, Path) or ("\n" not in text and text.endswith((".yaml", ".yml", ".json"))):
-            path = Path(text_or_path)
-            source = str(path)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as e:
-                raise ConfigError(f"{path}: cannot read ({e.strerror}); check the path") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ValidationError([Issue("", f"not valid YAML{where}", "fix the syntax")], source) from None
-        return cls.from_dict(data, source)
+            source = str(text_or_path)
+            text = read_text(text_or_path, "detector file")
+        return cls.from_dict(parse_yaml(text, source), source)
 
     # ------------------------------------------------------------------ validation
     def validate(

@@ -222,20 +222,9 @@ class MonitorSpec:
     @classmethod
     def from_file(cls, path: str | Path) -> MonitorSpec:
         """Read a spec from a YAML (or JSON) file."""
-        import yaml
+        from hcad.yamlfile import load_yaml_file
 
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"{p}: cannot read ({e.strerror}); check the path") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ValidationError([Issue("", f"not valid YAML{where}", "fix the syntax")], str(p)) from None
-        return cls.from_dict(data, str(p))
+        return cls.from_dict(load_yaml_file(path, "monitor file"), str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (the form kept in ``ui_metadata.hcad.spec``)."""

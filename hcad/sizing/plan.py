@@ -263,20 +263,9 @@ class SizingPlan:
     @classmethod
     def from_yaml(cls, path: str | Path) -> SizingPlan:
         """Read a plan file; errors name the file."""
-        import yaml
+        from hcad.yamlfile import load_yaml_file
 
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"cannot read plan {str(p)!r}: {e.strerror or e}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            where = getattr(e, "problem_mark", None)
-            at = f" at line {where.line + 1}" if where is not None else ""
-            raise ConfigError(f"{p}: not valid YAML{at}; fix the syntax") from None
-        return cls.from_dict(data or {}, source=str(p))
+        return cls.from_dict(load_yaml_file(path, "plan") or {}, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The plan in the plan-file format (round-trips through :meth:`from_dict`)."""

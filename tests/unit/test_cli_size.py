@@ -89,7 +89,7 @@ def test_fleet_reverse_questions_and_plot(capsys, tmp_path: Path) -> None:
         (["-c", "10", "-t", "r5.large", "--shingle", "129"], "shingle_size"),
         (["-c", "10"], "needs instance_type or heap"),
         ([], "give a plan file"),
-        (["/nonexistent/plan.yaml"], "cannot read plan"),
+        (["/nonexistent/plan.yaml"], "plan '/nonexistent/plan.yaml' does not exist"),
         ([BLOG, "-c", "5"], "describes a detector"),
     ],
 )
