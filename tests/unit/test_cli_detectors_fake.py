@@ -15,9 +15,9 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from opensearchpy import Connection
+from fake_transport import recording_client
 
-from hcad.connection import ConnectionSettings, HcadClient
+from hcad.connection import HcadClient
 
 D = "/_plugins/_anomaly_detection/detectors"
 
@@ -277,23 +277,7 @@ class FakeAD:
 
 def make_client(server: FakeAD) -> HcadClient:
     """A real HcadClient whose HTTP connection is answered by ``server``."""
-
-    class Recording(Connection):
-        def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # type: ignore[no-untyped-def]
-            if body is not None:
-                body = json.loads(body.decode() if isinstance(body, bytes) else body)
-            status, resp = server.handle(method, url, params or {}, body)
-            raw = json.dumps(resp)
-            if not 200 <= status < 300 and status not in ignore:
-                self._raise_error(status, raw, "application/json")
-            return status, {"content-type": "application/json"}, raw
-
-    return HcadClient(
-        ConnectionSettings(url="http://fake:9200"),
-        hosts=["http://fake:9200"],
-        connection_class=Recording,
-        max_retries=0,
-    )
+    return recording_client(server.handle)
 
 
 def result_docs(

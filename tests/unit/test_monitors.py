@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opensearchpy import Connection
+from fake_transport import recording_client
 
-from hcad.connection import ConnectionSettings, HcadClient
+from hcad.connection import HcadClient
 from hcad.detector import Detector
 from hcad.errors import ConfigError, PluginMissing, ValidationError
 from hcad.monitors import (
@@ -283,22 +283,9 @@ def _write(url: str) -> bool:
 
 
 def make_client(server: Server) -> HcadClient:
-    class Recording(Connection):
-        def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):
-            if body is not None:
-                body = json.loads(body.decode() if isinstance(body, bytes) else body)
-            server.headers.append(dict(headers or {}))
-            status, resp = server.handle(method, url.split("?")[0], params or {}, body)
-            raw = json.dumps(resp)
-            if not 200 <= status < 300 and status not in ignore:
-                self._raise_error(status, raw, "application/json")
-            return status, {"content-type": "application/json"}, raw
-
-    return HcadClient(
-        ConnectionSettings(url="http://fake:9200"),
-        hosts=["http://fake:9200"],
-        connection_class=Recording,
-        max_retries=0,
+    return recording_client(
+        lambda method, url, params, body: server.handle(method, url.split("?")[0], params, body),
+        on_headers=server.headers.append,
     )
 
 
