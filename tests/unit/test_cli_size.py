@@ -47,9 +47,11 @@ def test_flags_only_one_detector(capsys) -> None:
     d = json.loads(out)
     det = d["detectors"][0]
     assert det["model_size_bytes"] == 475_160 and det["model_size_source"] == "estimated"
-    # decimal: 64 GiB RAM read as 64 GB -> 32e9 heap; 16e9 // 475,160 = 33,672; ceil(1.2e6 / 33,672) = 36
-    assert d["models_per_node"] == 16_000_000_000 // 475_160
-    assert d["data_nodes"] == -(-1_200_000 // d["models_per_node"])
+    # decimal: 64 GiB RAM read as 64 GB -> 32e9 heap; x 0.5 = 16e9; 16e9 / 475,160 = 33,672.8 -> 33,672;
+    # ceil(1.2 x 1e6 / 33,672) = ceil(35.64) = 36
+    assert d["heap_bytes"] == 32_000_000_000
+    assert d["models_per_node"] == 33_672
+    assert d["data_nodes"] == 36
 
 
 def test_active_only_uses_cache_bound(capsys) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hcad.errors import ConfigError, ValidationError
-from hcad.instances import get_instance_type, heap_gib_for_ram
+from hcad.instances import get_instance_type, heap_gib_for_ram, instance_types
 from hcad.sizing import (
     SizingPlan,
     active_entity_bound,
@@ -116,15 +116,23 @@ def test_aws_overhead_cap_20_gib_per_node() -> None:
     primary = 10 * 1024 * GiB
     uncapped = aws_provisioned_bytes(primary, 1)
     capped = aws_provisioned_bytes(primary, 1, nodes=3)
-    assert capped < uncapped
-    assert capped == pytest.approx(primary * 2 * 1.1 / 0.95 + 3 * 20 * GiB, abs=1)
+    # By hand: 10 TiB = 10,995,116,277,760 B; x 2 copies x 1.1 / 0.95 = 25,462,374,537,970.53 B.
+    # Uncapped: / 0.8 = 31,827,968,172,463.16 -> 31,827,968,172,464 B (each node would reserve ~2.1 TB).
+    # Capped: + 3 nodes x 20 GiB (64,424,509,440 B) = 25,526,799,047,410.53 -> 25,526,799,047,411 B.
+    assert uncapped == 31_827_968_172_464
+    assert capped == 25_526_799_047_411
 
 
-def test_docs_example_2429_entities() -> None:
-    # OpenSearch docs: 3 nodes x 8096 MB heap x 0.1 / 1 MB model = 2428.8, which the docs round to 2,429.
-    assert round(3 * 8096 * MB * 0.1 / MB) == 2429
-    # What the plugin can really host: each node's budget is floored separately, 809 x 3.
+def test_docs_example_hosts_2427_entities_not_the_docs_2429() -> None:
+    # OpenSearch AD docs ("Set category fields for high cardinality"): "(8096 MB * 0.1 / 1 MB ) * 3 = 2429",
+    # i.e. 2,428.8 rounded to nearest. The plugin (timeseries/MemoryTracker) gives each node a budget of
+    # (long) (heapMax * model_max_size_percent) = 809,600,000 B and admits a model while
+    # used + size <= budget, so a node holds floor(809.6) = 809 one-MB models: 3 x 809 = 2,427.
+    assert models_per_node(8096 * MB, 0.1, 1 * MB) == 809
     assert entities_that_fit(3, 8096 * MB, 0.1, 1 * MB, overhead=1.0) == 2427
+    # And the inverse: 2,427 entities fit on 3 such nodes, the docs' 2,429 need a fourth.
+    assert data_nodes(2427, 809, overhead=1.0) == 3
+    assert data_nodes(2429, 809, overhead=1.0) == 4
 
 
 @pytest.mark.parametrize(("ram", "heap"), [(16, 8), (64, 32), (512, 32)])
@@ -268,8 +276,14 @@ def test_fleet_plan_estimates_sizes_and_answers_reverse_questions() -> None:
     assert sizes["cpu"] == (475_160, "estimated")
     assert sizes["memory"] == (549_552, "estimated")
     assert report.max_model_size == 549_552
-    # r6g.large: 16 GiB RAM -> 8 GiB heap; 10% of 8 GiB truncated, divided by the largest model.
-    assert report.models_per_node == int(8 * GiB * 0.1) // 549_552
+    # r6g.large: 16 GiB RAM -> 8 GiB heap = 8,589,934,592 B (units: binary); x 0.1 = 858,993,459.2,
+    # truncated to 858,993,459 B; / 549,552 B (memory: 3 features x shingle 8) = 1,563.07 -> 1,563.
+    assert report.heap_bytes == 8_589_934_592
+    assert report.budget_bytes == 858_993_459
+    assert report.models_per_node == 1_563
+    # C = 8,000 + 500 + min(2,000, 1,200 x 12) = 10,500; D = ceil(1.2 x 10,500 / 1,563) = ceil(8.06) = 9.
+    assert report.total_entities == 10_500
+    assert report.data_nodes == 9
     assert report.fit is not None and report.fit["data_nodes"] == 3
     fit = report.fit
     assert fit["fits"] is False
@@ -300,11 +314,22 @@ def test_compare_orders_by_node_count() -> None:
 
 
 def test_fit_on_cluster_smallest_type() -> None:
+    # 100,000 entities, S = 400,768 (1 feature, shingle 8, 2.19), P = 0.5, decimal units, 4 nodes.
+    # 4 nodes need ceil(1.2 x 100,000 / 4) = 30,000 models each, i.e. a budget of 12,023,040,000 B and
+    # a heap of 24.05 GB: RAM >= 48.1 GiB. The catalog's smallest such RAM is 64 GiB; of those the
+    # fewest vCPUs (8, the memory-optimised 2xlarge) and then the name: or1.2xlarge.
+    #   64 GiB: heap 32e9, N = floor(16e9 / 400,768) = 39,923, D = ceil(120,000 / 39,923) = 4 (fits)
+    #   next smaller in the catalog, 32 GiB (c7g.4xlarge): heap 16e9, N = 19,961, D = ceil(6.01) = 7
     plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 100_000}]))
     fit = fit_on_cluster(plan, 4)
-    it = get_instance_type(fit["smallest_instance_type"])
-    alt = evaluate(plan.with_instance_type(it.name))
-    assert alt.data_nodes <= 4
+    assert fit["smallest_instance_type"] == "or1.2xlarge"
+    alt = evaluate(plan.with_instance_type("or1.2xlarge"))
+    assert (alt.models_per_node, alt.data_nodes) == (39_923, 4)
+    catalog = [t.short_name for t in instance_types()]
+    smaller = catalog[catalog.index("or1.2xlarge") - 1]
+    assert (smaller, get_instance_type(smaller).ram_gib) == ("c7g.4xlarge", 32)
+    below = evaluate(plan.with_instance_type(smaller))
+    assert (below.models_per_node, below.data_nodes) == (19_961, 7)
 
 
 def test_model_size_given_overrides_estimate() -> None:
@@ -357,7 +382,14 @@ def test_model_size_given_overrides_estimate() -> None:
 )
 def test_bad_plan_input(over: dict, path: str, match: str) -> None:
     if not path:  # a valid control case inside the table: 2.14 plan with default percent works
-        assert evaluate(SizingPlan.from_dict(_plan(**over))).data_nodes >= 1
+        report = evaluate(SizingPlan.from_dict(_plan(**over)))
+        # By hand: S = 403,491 (2.14 estimator, 1 feature, shingle 8); P = 0.1 (default) of 32e9 =
+        # 3.2e9; N = floor(3.2e9 / 403,491) = 7,930; memory D = ceil(1.2 x 1 / 7,930) = 1, but one
+        # replica needs a second node: D = 2.
+        assert report.max_model_size == 403_491
+        assert report.models_per_node == 7_930
+        assert report.constraints["AD model memory"] == 1
+        assert report.data_nodes == 2
         return
     with pytest.raises(ValidationError) as err:
         SizingPlan.from_dict(_plan(**over), source="plan.yaml")
