@@ -269,7 +269,7 @@ def shard_guidance(retained_primary_bytes: int, replicas: int, nodes: int, heap_
     ]
     if copies > per_node_limit * nodes:
         notes.append(
-            f"{copies:,} shard copies exceed {nodes} nodes x {per_node_limit:,}: add nodes or shorten retention"
+            f"{copies:,} shard copies exceed {nodes} node(s) x {per_node_limit:,}: add nodes or shorten retention"
         )
     return ShardGuidance(primaries, min_shards, max_shards, per_node_limit, tuple(notes))
 
