@@ -12,13 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from test_ad import D, Server, make_client
 
 from hcad.ad import DetectorState, validation_issues
 from hcad.detector import Detector
-from hcad.errors import ServerError, ValidationError
+from hcad.entities import model_size_from_profile, parse_model_profile
+from hcad.errors import Issue, ServerError, ValidationError
 from hcad.results import results_frame
+from hcad.sizing import estimate_entity_model_size
 
 CAPTURED = Path(__file__).resolve().parent.parent / "data" / "ad" / "captured"
 
@@ -47,23 +50,68 @@ def test_get_with_job_and_task_round_trips():
     assert sent.diff(det) == []
 
 
-def test_profile_preview_stats_results_validation():
+def test_profile_models_are_the_estimators_bytes_for_that_detector():
     prof = load("profile_all.json")
-    assert prof["state"] == "RUNNING" and prof["init_progress"] == {"percentage": "100%"}
-    assert all(m["model_size_in_bytes"] > 0 for m in prof["models"]) and prof["model_count"] == len(prof["models"])
-    assert sum(m["model_size_in_bytes"] for m in prof["models"]) == prof["total_size_in_bytes"]
-    preview = load("preview.json")
+    det = Detector.from_response(load("detector_get_job_task.json"))
+    server = Server()
+    server.route("GET", f"{D}/abc/_profile", prof)
+    assert make_client(server).ad.profile("abc") == prof
+    models = parse_model_profile(prof)
+    assert sorted(m.entity for m in models) == [
+        (("host", f"host{h}"), ("process", f"process{p}")) for h in range(2) for p in range(2)
+    ]
+    # Every entity model is the plugin's closed-form estimate for this detector: 2 enabled features,
+    # shingle 4 (MemoryTracker.estimateTRCFModelSize), byte for byte.
+    expected = estimate_entity_model_size(len(det.features), det.shingle_size or 0, "2.19").bytes
+    assert expected == 412168
+    assert [m.size_bytes for m in models] == [expected] * 4
+    assert model_size_from_profile(prof) == expected
+    assert prof["total_size_in_bytes"] == 4 * expected
+
+
+def test_preview_and_result_documents_as_frames():
+    server = Server()
+    server.route("POST", f"{D}/abc/_preview", load("preview.json"))
+    preview = make_client(server).ad.preview("abc", 1795478400000, 1795482000000)
     frame = results_frame(preview["anomaly_result"], ["host", "process"])
-    assert len(frame) == 2 and {"cpu_avg", "mem_max", "threshold"} <= set(frame)
-    docs = load("result_docs.json")
-    frame = results_frame(docs, ["host", "process"])
-    anomaly = frame[frame["anomaly_grade"] > 0].iloc[0]
-    assert anomaly["cpu_expected"] == pytest.approx(40.242645263671875) and anomaly["task_id"]
+    assert frame[["host", "process", "cpu_avg", "mem_max", "anomaly_grade"]].to_dict("records") == [
+        {"host": "host0", "process": "process0", "cpu_avg": 24.3723, "mem_max": 57.5511, "anomaly_grade": 0.0},
+        {"host": "host1", "process": "process1", "cpu_avg": 49.2671, "mem_max": 54.32, "anomaly_grade": 0.0},
+    ]
+    assert list(frame["data_start_time"]) == [pd.Timestamp(1795478460000, unit="ms", tz="UTC")] * 2
+
+    frame = results_frame(load("result_docs.json"), ["host", "process"])
+    assert len(frame) == 2
+    (anomaly,) = frame[frame["anomaly_grade"] > 0].itertuples()
+    assert (anomaly.host, anomaly.process, anomaly.anomaly_grade) == ("host0", "process2", 0.625)
+    assert anomaly.cpu_expected == pytest.approx(40.242645263671875)
+    assert anomaly.memory_expected == pytest.approx(65.828201)
+    assert anomaly.task_id == "X_KSDKIBZpRAn5ypBC_P"
+    assert anomaly.data_start_time == pd.Timestamp("2026-11-20T05:17:00Z")
+
+
+def test_stats_are_returned_as_the_plugin_sent_them():
     stats = load("stats.json")
-    assert stats["hc_detector_count"] >= 1 and all("model_count" in n for n in stats["nodes"].values())
-    (issue,) = validation_issues(load("validate_issues.json"))
-    assert issue.path == "detector.feature_attributes.cpu_avg" or issue.path.startswith("detector.feature_attributes")
-    assert validation_issues(load("validate_model.json"))
+    server = Server()
+    server.route("GET", "/_plugins/_anomaly_detection/stats", stats)
+    got = make_client(server).ad.stats()
+    assert got == stats and got["hc_detector_count"] == 2
+    assert server.ad_calls()[-1][:2] == ("GET", "/_plugins/_anomaly_detection/stats")
+
+
+def test_validation_answers_become_issues_naming_the_field():
+    assert validation_issues(load("validate_issues.json")) == [
+        Issue(
+            "detector.feature_attributes.cpu_avg", "Feature has an invalid query returning empty aggregated data", ""
+        )
+    ]
+    assert validation_issues(load("validate_model.json")) == [
+        Issue(
+            "model.detection_interval",
+            "The selected interval might collect sparse data. Consider changing interval length to: 1",
+            "suggested value: {'period': {'interval': 1, 'unit': 'Minutes'}}",
+        )
+    ]
 
 
 @pytest.mark.parametrize(
