@@ -9,7 +9,7 @@ its 3.3 path is exercised with the client's version and the plugin call stubbed.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from opensearchpy import helpers
 
 from hcad import synth
-from hcad.ad import preflight
 from hcad.cli.main import cli, main
 from hcad.detector import Detector
 from hcad.synth import FleetSpec
@@ -56,22 +55,36 @@ def test_recommend_prints_density_period_interval_shingle_and_why(os_client, os_
         ) in out
 
 
-def test_recommend_json_density_matches_the_preflight_of_the_proposed_detector(os_client, os_url, fleet) -> None:
+def density_from_documents(client, index: str, interval_minutes: int, intervals: int) -> dict[str, float]:
+    """Each entity's share of the last ``intervals`` intervals holding at least one of its documents,
+    counted here from the index's documents themselves (no aggregation): the window is the interval
+    holding the newest document and the ``intervals - 1`` before it, on epoch-aligned boundaries."""
+    step = interval_minutes * 60_000
+    stamps: dict[str, list[int]] = {}
+    for hit in helpers.scan(client, index=index, query={"_source": ["@timestamp", "host", "process"]}):
+        src = hit["_source"]
+        ms = int(datetime.fromisoformat(src["@timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+        stamps.setdefault(f"{src['host']}|{src['process']}", []).append(ms)
+    last = max(ms for times in stamps.values() for ms in times) // step
+    window = range(last - intervals + 1, last + 1)
+    return {key: len({ms // step for ms in times} & set(window)) / intervals for key, times in stamps.items()}
+
+
+def test_recommend_json_density_is_the_share_of_intervals_with_documents(os_client, os_url, fleet) -> None:
     result = recommend(os_url, fleet, "--json")
     assert result.exit_code == 0, result.output
     got = json.loads(result.output)
     rec = got["recommendation"]
     assert (rec["interval_minutes"], rec["entities"], rec["data_interval_minutes"]) == (20, 6, 10)
     assert rec["reasons"] and rec["density_by_interval"]["10"] == pytest.approx(0.7, abs=0.05)
-    det = Detector.hcad(
-        "x", fleet, "@timestamp", ["host", "process"], {"c": ("avg", "cpuTime")}, "20m",
-        shingle_size=rec["shingle_size"],
-    )  # fmt: skip
-    check = preflight(os_client, det)
-    assert got["density_per_entity"] == pytest.approx(check.density)
-    assert set(got["density_per_entity"]) == ENTITIES
-    assert all(0.8 <= v <= 1.0 for v in got["density_per_entity"].values())
-    assert got["intervals_checked"] == 32 + rec["shingle_size"] and got["sparse_entities"] == []
+    # The model's history at the proposed detector: 32 samples + the shingle.
+    assert got["intervals_checked"] == 32 + rec["shingle_size"]
+    expected = density_from_documents(os_client, fleet, 20, got["intervals_checked"])
+    assert set(expected) == ENTITIES
+    # 10-minute documents with 30% missing: a 20-minute interval is empty only when both are missing.
+    assert len(set(expected.values())) > 1 and min(expected.values()) < 1.0
+    assert got["density_per_entity"] == pytest.approx(expected, abs=1e-12)
+    assert got["sparse_entities"] == sorted(k for k, v in expected.items() if v < 0.25) == []
     if os_client.version < (3, 3, 0):
         assert got["suggest"] is None and "3.3.0+" in got["suggest_note"]
 
