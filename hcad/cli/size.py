@@ -29,7 +29,12 @@ from hcad.errors import ConfigError
 @click.option("--plugin-version", help="AD plugin version to size for [2.19].")
 @click.option("--units", type=click.Choice(["decimal", "binary"]), help="Unit convention [decimal].")
 @click.option("--compare", "compare", multiple=True, help="Instance type to compare (repeatable).")
-@click.option("--measure", is_flag=True, help="Read C, A and S from the cluster for the plan's detectors.")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Read the cluster: data-node heap and count, model_max_size_percent, AD plugin version, and C, A "
+    "and S for the plan's detectors that name an index or detector_id (flags still win).",
+)
 @click.option("--from", "start", help="Start of the measured range (ISO date or now-7d).")
 @click.option("--to", "end", help="End of the measured range [now].")
 @click.option("--exact", is_flag=True, help="Count active entities exactly (composite) when measuring.")
@@ -115,9 +120,22 @@ def _measure(cli: CliContext, plan: Any, opts: dict[str, Any], quiet: bool) -> A
     from tqdm import tqdm
 
     from hcad.entities import measure_plan
+    from hcad.sizing.live import apply_cluster_facts, measure_cluster
 
+    # The node the plan is sized for is the measured one, except what a flag fixes explicitly.
+    keep = {
+        name
+        for name, flags in (
+            ("heap", ("heap", "instance_type")),
+            ("percent", ("percent",)),
+            ("data_nodes", ("nodes",)),
+            ("plugin_version", ("plugin_version",)),
+        )
+        if any(opts.get(f) is not None for f in flags)
+    }
+    plan = apply_cluster_facts(plan, measure_cluster(cli.client), frozenset(keep))
     if not any(s.detector_id or (s.index and s.category_fields) for s in plan.detectors):
-        raise ConfigError("--measure needs detectors with detector_id, or index and category_fields, in the plan")
+        return plan  # nothing to count: the node facts alone were measured
     bar = tqdm(desc="measuring", unit=" buckets", file=sys.stderr, disable=quiet or not sys.stderr.isatty())
     try:
         return measure_plan(cli.client, plan, start=opts.get("start"), end=opts.get("end"),

@@ -153,6 +153,9 @@ class SizingPlan:
     description: str = ""
     measure_from: str | None = None
     measure_to: str | None = None
+    # Where a measured heap / percent came from (``hcad size --measure``); None when the plan gave them.
+    heap_note: str | None = None
+    percent_note: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str | None = None) -> SizingPlan:
@@ -295,7 +298,7 @@ class SizingPlan:
     def heap(self) -> tuple[int, str]:
         """The node heap in bytes and where it came from."""
         if self.heap_bytes is not None:
-            return self.heap_bytes, "given"
+            return self.heap_bytes, self.heap_note or "given"
         assert self.instance_type is not None
         from hcad.instances import get_instance_type
 
@@ -407,7 +410,8 @@ def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[
     name = str(raw.get("name") or path)
     entities = get("entities", lambda v: _pos_int(v, "entities"), None)
     active = get("active_entities", lambda v: _pos_int(v, "active_entities"), None)
-    if raw.get("entities") is None and raw.get("active_entities") is None:
+    measurable = raw.get("detector_id") is not None or (raw.get("index") is not None and raw.get("category_fields"))
+    if raw.get("entities") is None and raw.get("active_entities") is None and not measurable:
         issues.append(
             Issue(
                 path,
@@ -521,6 +525,7 @@ class SizingReport:
     heap_bytes: int
     heap_source: str
     percent: float
+    percent_source: str
     budget_bytes: int
     overhead: float
     detectors: list[DetectorResult]
@@ -557,6 +562,7 @@ class SizingReport:
             "heap_bytes": self.heap_bytes,
             "heap_source": self.heap_source,
             "model_max_size_percent": self.percent,
+            "model_max_size_percent_source": self.percent_source,
             "ad_budget_bytes_per_node": self.budget_bytes,
             "overhead": self.overhead,
             "detectors": [d.to_dict() for d in self.detectors],
@@ -650,6 +656,12 @@ def _model_size(spec: DetectorSpec, version: str) -> tuple[int, str, str]:
 
 
 def _detector_result(spec: DetectorSpec, plan: SizingPlan) -> DetectorResult:
+    if spec.entities is None and spec.active_entities is None:
+        where = f"detector {spec.detector_id}" if spec.detector_id else f"index {spec.index}"
+        raise ConfigError(
+            f"detectors: {spec.name} has no entities or active_entities; add them to the plan or run "
+            f"'hcad size PLAN --measure' to count them in {where}"
+        )
     used, reason, bound = cap.entities_used(spec.entities, spec.active_entities, spec.interval_minutes)
     size, source, explain = _model_size(spec, plan.plugin_version)
     known = [x for x in (spec.entities, spec.active_entities) if x is not None]
@@ -718,6 +730,9 @@ def evaluate(plan: SizingPlan) -> SizingReport:
         steps.append(f"{d.name}: E = {d.used:,} ({d.reason})")
         steps.append(f"{d.name}: S = {d.model_size:,} bytes ({d.model_size_explain})")
     steps.append(f"H = {fmt(heap, u)} = {heap:,} bytes ({heap_source})")
+    percent_source = plan.percent_note or "given"
+    if plan.percent_note:
+        steps.append(f"P = {plan.percent:g} ({plan.percent_note})")
     steps.append(
         f"N = floor(H x P / max(S)) = floor({heap:,} x {plan.percent:g} / {max_size:,}) = "
         f"floor({budget:,} / {max_size:,}) = {n:,} models per node"
@@ -765,6 +780,7 @@ def evaluate(plan: SizingPlan) -> SizingReport:
         heap_bytes=heap,
         heap_source=heap_source,
         percent=plan.percent,
+        percent_source=percent_source,
         budget_bytes=budget,
         overhead=plan.overhead,
         detectors=dets,

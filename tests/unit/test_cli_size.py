@@ -120,3 +120,11 @@ def test_size_help_imports_no_heavy_modules() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_plan_leaving_counts_to_measure_says_so_without_it(capsys, tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("node: {heap: 8GiB}\ndetectors: [{name: x, detector_id: abc}]\n")
+    code, out, err = run(capsys, "size", str(plan))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "x has no entities or active_entities" in err and "--measure" in err
