@@ -109,7 +109,7 @@ def test_spike_is_many_sigma_and_only_where_labelled() -> None:
     [
         ("dip", lambda d: (d < 0).all()),
         ("level_shift", lambda d: (d != 0).all() and np.ptp(d) < 1e-3),
-        ("variance_burst", lambda d: np.std(d) > 0),
+        ("variance_burst", lambda d: np.abs(d).max() > 0),  # the spread itself: test_variance_burst_widens_the_noise
         ("gc_storm", lambda d: (np.diff(d) > 0).all()),
     ],
 )
@@ -120,6 +120,22 @@ def test_kinds_change_the_series_as_documented(kind, check) -> None:
     d = (got - base)[150:158]
     assert check(d)
     assert not np.any((got - base)[:150]) and not np.any((got - base)[158:])
+
+
+def test_variance_burst_widens_the_noise_m_times() -> None:
+    # The generator adds N(0, σ·sqrt(m² − 1)) to the entity's N(0, σ) noise for the burst, so the noise
+    # there has std m·σ, m = 6. First differences remove the slow cosine and keep the ratio:
+    # std(diff) is m·σ·√2 inside the burst and σ·√2 around it, so the ratio estimates m. With 7
+    # differences inside the burst the estimate is rough (seeds 0–19 give 3.3–9.1), hence [m/2, 2m].
+    m = 6.0
+    a = AnomalySpec("host0", "process1", T0 + 150 * timedelta(minutes=10), 8, "variance_burst", m)
+    got = _values(small(anomalies=(a,)), "host0", "process1", "jvmGcTime")
+    around = np.std(np.diff(np.concatenate([got[100:150], got[158:208]])))
+    ratio = np.std(np.diff(got[150:158])) / around
+    assert m / 2 < ratio < 2 * m
+    # The mean is unchanged: the burst's mean offset stays within its own spread (m·σ/√8 standard error).
+    base = _values(small(anomalies=()), "host0", "process1", "jvmGcTime")
+    assert abs(np.mean((got - base)[150:158])) < 3 * m * (around / np.sqrt(2)) / np.sqrt(8)
 
 
 def test_gc_storm_hits_gc_most_and_labels_name_metrics() -> None:
