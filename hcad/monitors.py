@@ -35,10 +35,13 @@ interval ending ``RESULT_LAG_MINUTES`` (1) before the run: windows still tile ti
 seen once), and a result indexed up to a minute after its ``execution_end_time`` is not missed (the
 ``dashboards`` kind keeps Dashboards' window, which ends at the run and can miss such a result).
 
-Monitors as code: one YAML mapping per file (see ``monitors/README.md``). :func:`plan` validates every
-file and resolves every detector and channel before anything is written; :func:`apply` writes only
-when the whole plan is valid, and a second apply changes nothing (a fingerprint of the built monitor
-is kept in ``ui_metadata.hcad``).
+Monitors as code: one YAML mapping per file (see ``monitors/README.md``), and channels files (a
+top-level ``channels:`` list of :class:`ChannelSpec`: webhook, Slack, Chime, SNS) that monitors name
+in ``channel``. :func:`plan` validates every file and resolves every detector and channel (declared
+name, else a server channel's name, else its id) before anything is written; :func:`apply` writes
+only when the whole plan is valid, channels first, and a second apply changes nothing (a fingerprint
+of the built monitor is kept in ``ui_metadata.hcad``; channels are compared field by field).
+:class:`Notifications` is the notifications plugin's API, one method per endpoint.
 
 Facts are from the alerting plugin and common-utils at 2.19.4.0 (``Monitor``, ``QueryLevelTrigger``,
 ``Action``, ``InputService``, ``isADMonitor``, ``RestExecuteMonitorAction``), verified against a node
@@ -108,6 +111,24 @@ SPEC_KEYS = frozenset(
 THRESHOLD_KEYS = frozenset({"high", "low", "confidence"})
 # Keys the server adds or rewrites on a stored monitor; left out when comparing with a built one.
 _SERVER_KEYS = ("last_update_time", "enabled_time", "schema_version", "user", "data_sources", "owner", "type")
+
+NOTIFICATIONS = "/_plugins/_notifications"
+NOTIFICATIONS_DOCS = "https://opensearch.org/docs/2.19/observing-your-data/notifications/api/"
+CHANNEL_TYPES = ("webhook", "slack", "chime", "sns")
+WEBHOOK_METHODS = ("POST", "PUT", "PATCH")  # the only methods the plugin's webhook accepts
+CHANNEL_COMMON_KEYS = frozenset({"name", "type", "description", "enabled"})
+CHANNEL_TYPE_KEYS: dict[str, frozenset[str]] = {
+    "webhook": frozenset({"url", "method", "headers"}),
+    "slack": frozenset({"url"}),
+    "chime": frozenset({"url"}),
+    "sns": frozenset({"topic_arn", "role_arn"}),
+}
+# The ARN formats the plugin checks (common-utils 2.19.4.0: ``Sns.SNS_ARN_REGEX``, ``validateIamRoleArn``).
+SNS_TOPIC_ARN_RE = re.compile(r"^arn:aws(-[^:]+)?:sns:([a-zA-Z0-9-]+):([0-9]{12}):([a-zA-Z_0-9+=,.@\-_/]+)$")
+IAM_ROLE_ARN_RE = re.compile(r"^arn:aws(-[^:]+)?:iam::([0-9]{12}):([a-zA-Z_0-9+=,.@\-_/]+)$")
+# Config ids the plugin accepts on create (common-utils ``validateId``: base64 characters and ``_-``).
+_CONFIG_ID_CHARS = re.compile(r"[^A-Za-z0-9+/_-]")
+CHANNELS_KEY = "channels"
 
 
 # ---------------------------------------------------------------------------------------------- spec
@@ -182,7 +203,7 @@ class MonitorSpec:
         throttle_minutes = _minutes(throttle, "throttle", issues) if throttle is not None else None
         channel = text("channel")
         if throttle_minutes is not None and channel is None:
-            issues.append(Issue("throttle", "needs a channel", "add 'channel: <notification channel id>'"))
+            issues.append(Issue("throttle", "needs a channel", "add 'channel: <channel name or id>'"))
         subject = text("subject")
 
         thresholds = data.get("thresholds") or {}
@@ -270,12 +291,263 @@ def _minutes(value: Any, path: str, issues: list[Issue]) -> int | None:
     return None
 
 
-def load_specs(paths: Iterable[str | Path]) -> list[MonitorSpec]:
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One notification channel as code (an entry of a channels file's ``channels:`` list).
+
+    ``type`` is ``webhook`` (``url``, ``method``, ``headers``), ``slack`` or ``chime`` (an https
+    ``url``) or ``sns`` (``topic_arn``, optional ``role_arn``). Monitors refer to it by ``name``; on
+    the server it is a notifications config with that name (``config_type`` = ``type``).
+    """
+
+    name: str
+    type: str
+    description: str = ""
+    enabled: bool = True
+    url: str | None = None
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
+    topic_arn: str | None = None
+    role_arn: str | None = None
+    source: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "", source: str | None = None) -> ChannelSpec:
+        """Read and check one channel mapping; issues are named ``{path}.{field}``.
+
+        Raises :class:`ValidationError` naming every bad field (required fields, URL schemes: https
+        for Slack and Chime, http(s) for webhooks; the SNS topic and IAM role ARN formats the plugin
+        accepts; webhook methods POST, PUT, PATCH).
+        """
+        issues: list[Issue] = []
+        at = f"{path}." if path else ""
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                [Issue(path, "expected a mapping with name, type and the type's fields", "see monitors/README.md")],
+                source,
+            )
+
+        def text(key: str, required: bool = False) -> str | None:
+            v = data.get(key)
+            if v is None:
+                if required:
+                    issues.append(Issue(f"{at}{key}", "is required", f"add '{key}: ...'"))
+                return None
+            if not isinstance(v, str) or not v.strip():
+                issues.append(Issue(f"{at}{key}", f"{v!r} is not a non-empty string", ""))
+                return None
+            return v.strip()
+
+        name = text("name", required=True)
+        if name is not None and not _NAME_RE.match(name):
+            issues.append(Issue(f"{at}name", "must be one line of at most 200 characters", ""))
+        kind = text("type", required=True)
+        if kind is not None and kind.lower() not in CHANNEL_TYPES:
+            issues.append(
+                Issue(f"{at}type", f"{kind!r} is not a channel type", f"use one of {', '.join(CHANNEL_TYPES)}")
+            )
+            kind = None
+        kind = kind.lower() if kind else None
+        allowed = CHANNEL_COMMON_KEYS | (
+            CHANNEL_TYPE_KEYS[kind] if kind else frozenset().union(*CHANNEL_TYPE_KEYS.values())
+        )
+        for key in sorted(set(map(str, data)) - allowed):
+            what = f"a {kind} channel" if kind else "a channel"
+            issues.append(Issue(f"{at}{key}", f"unknown field for {what}", f"use {', '.join(sorted(allowed))}"))
+        description = data.get("description", "")
+        if description is None:
+            description = ""
+        if not isinstance(description, str):
+            issues.append(Issue(f"{at}description", f"{description!r} is not a string", ""))
+            description = ""
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            issues.append(Issue(f"{at}enabled", f"{enabled!r} is not true/false", ""))
+            enabled = True
+        url = method = None
+        headers: list[tuple[str, str]] = []
+        topic_arn = role_arn = None
+        if kind in ("webhook", "slack", "chime"):
+            url = text("url", required=True)
+            if url is not None:
+                problem = _url_problem(url, https_only=kind != "webhook")
+                if problem:
+                    example = {"slack": "https://hooks.slack.com/services/...", "chime": "https://hooks.chime.aws/..."}
+                    issues.append(Issue(f"{at}url", problem, f"write e.g. {example.get(kind, 'https://host/path')}"))
+        if kind == "webhook":
+            method = (text("method") or "POST").upper()
+            if method not in WEBHOOK_METHODS:
+                issues.append(Issue(f"{at}method", f"{method!r} is not accepted", f"use {', '.join(WEBHOOK_METHODS)}"))
+            raw = data.get("headers") or {}
+            if not isinstance(raw, Mapping):
+                issues.append(Issue(f"{at}headers", "expected a mapping of header name to value", ""))
+            else:
+                for k, v in raw.items():
+                    if (
+                        not isinstance(k, str)
+                        or not k.strip()
+                        or isinstance(v, bool)
+                        or not isinstance(v, (str, int, float))
+                    ):
+                        issues.append(
+                            Issue(f"{at}headers.{k}", f"{v!r} is not a header value", "give a string (quote it)")
+                        )
+                    else:
+                        headers.append((k.strip(), str(v)))
+        if kind == "sns":
+            topic_arn = text("topic_arn", required=True)
+            if topic_arn is not None and not SNS_TOPIC_ARN_RE.match(topic_arn):
+                issues.append(
+                    Issue(
+                        f"{at}topic_arn",
+                        f"{topic_arn!r} is not an SNS topic ARN",
+                        "write arn:aws:sns:<region>:<12-digit account>:<topic>",
+                    )
+                )
+            role_arn = text("role_arn")
+            if role_arn is not None and not IAM_ROLE_ARN_RE.match(role_arn):
+                issues.append(
+                    Issue(
+                        f"{at}role_arn",
+                        f"{role_arn!r} is not an IAM role ARN",
+                        "write arn:aws:iam::<12-digit account>:role/<name>",
+                    )
+                )
+        if issues:
+            raise ValidationError(issues, source)
+        assert name is not None and kind is not None
+        return cls(
+            name=name,
+            type=kind,
+            description=description,
+            enabled=enabled,
+            url=url,
+            method=method or "POST",
+            headers=tuple(headers),
+            topic_arn=topic_arn,
+            role_arn=role_arn,
+            source=source,
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        """The notifications plugin's ``config`` object for this channel (create and update body)."""
+        data: dict[str, Any]
+        if self.type == "webhook":
+            data = {"url": self.url, "header_params": dict(self.headers), "method": self.method}
+        elif self.type == "sns":
+            data = {"topic_arn": self.topic_arn}
+            if self.role_arn:
+                data["role_arn"] = self.role_arn
+        else:
+            data = {"url": self.url}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "config_type": self.type,
+            "is_enabled": self.enabled,
+            self.type: data,
+        }
+
+    @property
+    def config_id(self) -> str:
+        """The id hcad gives the channel when it creates it: readable and stable for a name (a channel
+        deleted on the server comes back with the same id, so monitors keep pointing at it)."""
+        slug = _CONFIG_ID_CHARS.sub("-", self.name.lower()).strip("-")[:40] or "channel"
+        return f"hcad-{slug}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
+
+
+def _url_problem(url: str, *, https_only: bool) -> str | None:
+    """Why ``url`` cannot be a channel URL, or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        return f"{url!r} is not a valid URL"
+    schemes = ("https",) if https_only else ("http", "https")
+    if parts.scheme.lower() not in schemes:
+        need = "https" if https_only else "http or https"
+        return f"{url!r} must use {need}" + (f", not {parts.scheme}" if parts.scheme else "")
+    if not parts.hostname or any(c.isspace() for c in url):
+        return f"{url!r} is not a valid URL (no host, or spaces)"
+    return None
+
+
+def channel_diff(spec: ChannelSpec, stored: Mapping[str, Any]) -> list[str]:
+    """Which fields of a stored notifications ``config`` differ from ``spec`` ([] when none)."""
+    want = spec.to_config()
+    have = dict(stored)
+    changes = []
+    # (field in the config, name in the spec, the plugin's default when the server leaves it out)
+    top: tuple[tuple[str, str, Any], ...] = (
+        ("description", "description", ""),
+        ("is_enabled", "enabled", True),
+        ("config_type", "type", None),
+    )
+    for key, label, default in top:
+        if want.get(key, default) != have.get(key, default):
+            changes.append(label)
+    a, b = want.get(spec.type) or {}, have.get(spec.type) or {}
+    inner: tuple[tuple[str, str, Any], ...] = (
+        ("url", "url", None),
+        ("method", "method", "POST"),
+        ("header_params", "headers", {}),
+        ("topic_arn", "topic_arn", None),
+        ("role_arn", "role_arn", None),
+    )
+    for key, label, default in inner:
+        if (key in a or key in b) and a.get(key, default) != b.get(key, default):
+            changes.append(label)
+    return changes
+
+
+class Specs(list[MonitorSpec]):
+    """The monitors read by :func:`load_specs`, with the channels declared in the same files
+    (``channels``); :func:`plan` uses both."""
+
+    def __init__(self, monitors: Iterable[MonitorSpec] = (), channels: Iterable[ChannelSpec] = ()) -> None:
+        super().__init__(monitors)
+        self.channels: list[ChannelSpec] = list(channels)
+
+
+def _load_channels(data: Mapping[str, Any], source: str) -> list[ChannelSpec]:
+    extra = sorted(str(k) for k in data if k != CHANNELS_KEY)
+    issues: list[Issue] = []
+    if extra:
+        issues.append(
+            Issue(
+                extra[0] if len(extra) == 1 else ", ".join(extra),
+                "a channels file holds only 'channels:'",
+                "put monitors and channels in separate files; a monitor refers to a channel with 'channel: <name>'",
+            )
+        )
+    items = data.get(CHANNELS_KEY)
+    if not isinstance(items, list) or not items:
+        issues.append(Issue(CHANNELS_KEY, "expected a non-empty list of channels", "see monitors/README.md"))
+        raise ValidationError(issues, source)
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(ChannelSpec.from_dict(item, f"{CHANNELS_KEY}[{i}]", source))
+        except ValidationError as e:
+            issues += e.issues
+    if issues:
+        raise ValidationError(issues, source)
+    return out
+
+
+def load_specs(paths: Iterable[str | Path]) -> Specs:
     """Read every ``*.yaml``/``*.yml``/``*.json`` file (directories are expanded), checking all of them.
 
-    Raises one :class:`ValidationError` with the issues of every bad file (paths prefixed with the
-    file name), and for duplicate monitor names.
+    A file is a monitor (one mapping of monitor fields) or a channels file (a mapping with only a
+    ``channels:`` list, see :class:`ChannelSpec`). Returns the monitors (a list) with the declared
+    channels in ``.channels``. Raises one :class:`ValidationError` with the issues of every bad file
+    (paths prefixed with the file name), for duplicate monitor or channel names, and for a monitor file
+    that also declares channels.
     """
+    from hcad.yamlfile import load_yaml_file
+
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -288,10 +560,27 @@ def load_specs(paths: Iterable[str | Path]) -> list[MonitorSpec]:
     if not files:
         raise ConfigError("no monitor files found; give monitor YAML files or a folder such as monitors/")
     specs: list[MonitorSpec] = []
+    channels: list[ChannelSpec] = []
     issues: list[Issue] = []
     for f in files:
         try:
-            specs.append(MonitorSpec.from_file(f))
+            data = load_yaml_file(f, "monitor file")
+            if isinstance(data, Mapping) and CHANNELS_KEY in data and not ({"name", "detector"} & set(data)):
+                channels += _load_channels(data, str(f))
+            elif isinstance(data, Mapping) and CHANNELS_KEY in data:
+                raise ValidationError(
+                    [
+                        Issue(
+                            CHANNELS_KEY,
+                            "a monitor file cannot declare channels",
+                            "put them in a file of their own (a top-level 'channels:' list) and give the monitor "
+                            "'channel: <name>'",
+                        )
+                    ],
+                    str(f),
+                )
+            else:
+                specs.append(MonitorSpec.from_dict(data, str(f)))
         except ValidationError as e:
             issues += [Issue(f"{f}: {i.path}" if i.path else str(f), i.message, i.fix) for i in e.issues]
     seen: dict[str, str] = {}
@@ -299,9 +588,20 @@ def load_specs(paths: Iterable[str | Path]) -> list[MonitorSpec]:
         if s.name in seen:
             issues.append(Issue(f"{s.source}: name", f"{s.name!r} is also used by {seen[s.name]}", "names are unique"))
         seen.setdefault(s.name, str(s.source))
+    seen_channels: dict[str, str] = {}
+    for c in channels:
+        if c.name in seen_channels:
+            issues.append(
+                Issue(
+                    f"{c.source}: channels",
+                    f"channel {c.name!r} is also declared in {seen_channels[c.name]}",
+                    "channel names are unique",
+                )
+            )
+        seen_channels.setdefault(c.name, str(c.source))
     if issues:
         raise ValidationError(issues)
-    return specs
+    return Specs(specs, channels)
 
 
 # ---------------------------------------------------------------------------------------------- builders
@@ -408,10 +708,10 @@ def dashboards_message(detector: Detector) -> str:
     )
 
 
-def _action(spec: MonitorSpec, trigger: str, message: str) -> dict[str, Any]:
+def _action(spec: MonitorSpec, trigger: str, message: str, channel_id: str | None = None) -> dict[str, Any]:
     action: dict[str, Any] = {
         "name": f"{trigger}-notify",
-        "destination_id": spec.channel,
+        "destination_id": channel_id or spec.channel,
         "subject_template": {
             "source": spec.subject or "{{ctx.monitor.name}}: {{ctx.trigger.name}}",
             "lang": "mustache",
@@ -477,8 +777,12 @@ def entities_query(detector: Detector, spec: MonitorSpec, lookback_minutes: int)
     }
 
 
-def build_monitor(detector: Detector, spec: MonitorSpec) -> dict[str, Any]:
-    """The alerting monitor (request body) for ``spec`` on ``detector`` (which must have an id)."""
+def build_monitor(detector: Detector, spec: MonitorSpec, *, channel_id: str | None = None) -> dict[str, Any]:
+    """The alerting monitor (request body) for ``spec`` on ``detector`` (which must have an id).
+
+    ``channel_id``: the notifications config id the actions send to, when ``spec.channel`` is a
+    channel name that :func:`plan` resolved (default: ``spec.channel`` itself, taken as an id).
+    """
     if not detector.id:
         raise ConfigError(f"detector {detector.name!r} has no id; create it before its monitors")
     minutes = monitor_interval_minutes(detector, spec)
@@ -498,7 +802,7 @@ def build_monitor(detector: Detector, spec: MonitorSpec) -> dict[str, Any]:
         }
         message = dashboards_message(detector)
         trigger_name = f"{spec.name}-trigger"
-        actions = [_action(spec, trigger_name, message)] if spec.channel else []
+        actions = [_action(spec, trigger_name, message, channel_id)] if spec.channel else []
         triggers = [_trigger(trigger_name, P1_SEVERITY, dashboards_condition(spec.high, spec.confidence), actions)]
         ui_extra: dict[str, Any] = {
             "search": {"searchType": "ad", "timeField": "", "aggregations": [], "groupBy": [], "filters": []},
@@ -523,7 +827,7 @@ def build_monitor(detector: Detector, spec: MonitorSpec) -> dict[str, Any]:
             ("P2", P2_SEVERITY, spec.low, spec.high),
         ):
             tname = f"{spec.name}-{tier}"
-            actions = [_action(spec, tname, message)] if spec.channel else []
+            actions = [_action(spec, tname, message, channel_id)] if spec.channel else []
             triggers.append(_trigger(tname, severity, tier_condition(low, high), actions))
         ui_extra = {"search": {"searchType": "query"}}
     body: dict[str, Any] = {
@@ -765,6 +1069,153 @@ class Alerting:
         return list(resp.get("alerts") or [])
 
 
+class Notifications:
+    """The notifications plugin's REST API (``/_plugins/_notifications``), one thin method per endpoint.
+
+    Paths, parameters and bodies follow the plugin's REST handlers at 2.19.4.0
+    (``NotificationConfigRestHandler``, ``NotificationChannelListRestHandler``,
+    ``NotificationFeaturesRestHandler``, ``SendTestMessageRestHandler``); errors are hcad errors with
+    one-line messages. Documentation: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/
+    """
+
+    def __init__(self, client: Any, *, check_plugin: bool = True) -> None:
+        self.client = client
+        if check_plugin and hasattr(client, "require_plugin"):
+            client.require_plugin(NOTIFICATIONS_PLUGIN)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        not_found: str | None = None,
+    ) -> Any:
+        with translate_errors(action, not_found=not_found):
+            return self.client.transport.perform_request(method, path, params=dict(params or {}), body=body)
+
+    def features(self) -> dict[str, Any]:
+        """``GET _plugins/_notifications/features``: the allowed config types (``allowed_config_type_list``,
+        the ``opensearch.notifications.core.allowed_config_types`` setting) and plugin features.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#list-supported-channel-configurations
+        """
+        return dict(self._call("GET", f"{NOTIFICATIONS}/features", "reading notification features"))
+
+    def channels(self) -> list[dict[str, Any]]:
+        """``GET _plugins/_notifications/channels``: every channel as ``{config_id, name, description,
+        config_type, is_enabled}``.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#list-all-notification-channels
+        """
+        resp = self._call("GET", f"{NOTIFICATIONS}/channels", "listing notification channels")
+        return list(resp.get("channel_list") or [])
+
+    def list_configs(
+        self, *, config_types: Sequence[str] = (), name: str | None = None, page_size: int = 100
+    ) -> list[dict[str, Any]]:
+        """``GET _plugins/_notifications/configs``, every page: configs as ``{config_id, config, ...}``.
+
+        ``config_types`` filters by ``config_type``; ``name`` keeps configs with exactly this name (the
+        plugin's ``name.keyword`` terms filter, which splits its value at commas: check ``config.name``
+        when a name has one). Pages are read in creation order.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#list-all-notification-configurations
+        """
+        # sort_field takes only the plugin's filter fields and times (config_id is refused with 406)
+        params: dict[str, Any] = {"max_items": page_size, "sort_field": "created_time_ms", "sort_order": "asc"}
+        if config_types:
+            params["config_type"] = ",".join(config_types)
+        if name:
+            params["name.keyword"] = name
+        out: list[dict[str, Any]] = []
+        while True:
+            resp = self._call(
+                "GET", NOTIFICATIONS_CONFIGS, "listing notification channels", params={**params, "from_index": len(out)}
+            )
+            page = list(resp.get("config_list") or [])
+            out += page
+            if not page or len(out) >= int(resp.get("total_hits") or 0):
+                return out
+
+    def get_config(self, *, config_id: str) -> dict[str, Any]:
+        """``GET _plugins/_notifications/configs/{config_id}``: ``{config_id, config, ...}``;
+        :class:`NotFound` when there is no such channel.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#get-channel-configuration
+        """
+        resp = self._call(
+            "GET",
+            f"{NOTIFICATIONS_CONFIGS}/{quote(config_id, safe='')}",
+            f"getting notification channel {config_id!r}",
+            not_found=f"notification channel {config_id!r} does not exist",
+        )
+        found = list(resp.get("config_list") or [])
+        if not found:
+            raise NotFound(f"notification channel {config_id!r} does not exist")
+        return dict(found[0])
+
+    def create_config(self, *, config: Mapping[str, Any], config_id: str | None = None) -> str:
+        """``POST _plugins/_notifications/configs``: create a channel (with ``config_id`` when given,
+        else the plugin picks one); returns its id.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#create-channel-configuration
+        """
+        body: dict[str, Any] = {"config": dict(config)}
+        if config_id is not None:
+            body["config_id"] = config_id
+        resp = self._call(
+            "POST", NOTIFICATIONS_CONFIGS, f"creating notification channel {config.get('name')!r}", body=body
+        )
+        return str(resp.get("config_id"))
+
+    def update_config(self, *, config_id: str, config: Mapping[str, Any]) -> str:
+        """``PUT _plugins/_notifications/configs/{config_id}``: replace a channel's config (its type
+        cannot change: the plugin answers 409); returns its id.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#update-channel-configuration
+        """
+        resp = self._call(
+            "PUT",
+            f"{NOTIFICATIONS_CONFIGS}/{quote(config_id, safe='')}",
+            f"updating notification channel {config.get('name')!r}",
+            body={"config": dict(config)},
+            not_found=f"notification channel {config_id!r} does not exist",
+        )
+        return str(resp.get("config_id"))
+
+    def delete_config(self, *, config_id: str) -> dict[str, Any]:
+        """``DELETE _plugins/_notifications/configs/{config_id}``: ``{delete_response_list: {id: status}}``.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#delete-channel-configuration
+        """
+        return dict(
+            self._call(
+                "DELETE",
+                f"{NOTIFICATIONS_CONFIGS}/{quote(config_id, safe='')}",
+                f"deleting notification channel {config_id!r}",
+                not_found=f"notification channel {config_id!r} does not exist",
+            )
+        )
+
+    def send_test(self, *, config_id: str) -> dict[str, Any]:
+        """``POST _plugins/_notifications/feature/test/{config_id}``: send a test message; the
+        response's ``status_list[].delivery_status`` says whether the destination took it.
+
+        Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#send-test-notification
+        """
+        return dict(
+            self._call(
+                "POST",
+                f"{NOTIFICATIONS}/feature/test/{quote(config_id, safe='')}",
+                f"sending a test message to channel {config_id!r}",
+                not_found=f"notification channel {config_id!r} does not exist",
+            )
+        )
+
+
 def channel_issue(client: Any, channel_id: str, path: str = "channel") -> Issue | None:
     """Why ``channel_id`` cannot be used (notifications plugin absent, no such channel), or None."""
     installed = getattr(client, "installed_plugins", None)
@@ -793,6 +1244,29 @@ def ad_lookup(client: Any) -> DetectorLookup:
 
 # ---------------------------------------------------------------------------------------------- plan/apply
 @dataclass
+class ChannelPlanItem:
+    """What apply would do for one declared notification channel."""
+
+    name: str
+    type: str
+    action: str  # create | update | unchanged
+    channel_id: str
+    config: dict[str, Any]
+    source: str | None = None
+    changes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "action": self.action,
+            "channel_id": self.channel_id,
+            "changes": self.changes,
+            "source": self.source,
+        }
+
+
+@dataclass
 class PlanItem:
     """What apply would do for one monitor."""
 
@@ -808,6 +1282,8 @@ class PlanItem:
     primary_term: int | None = None
     changes: list[str] = field(default_factory=list)
     ad_monitor: bool = False
+    channel: str | None = None  # as written in the spec: a channel name or id
+    channel_id: str | None = None  # the notifications config id the actions send to
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -819,45 +1295,220 @@ class PlanItem:
             "monitor_id": self.monitor_id,
             "changes": self.changes,
             "ad_monitor": self.ad_monitor,
+            "channel": self.channel,
+            "channel_id": self.channel_id,
             "source": self.source,
         }
 
 
 @dataclass
 class Plan:
-    """The result of :func:`plan`: one item per spec, in file order."""
+    """The result of :func:`plan`: one item per monitor spec (file order) and per declared channel."""
 
     items: list[PlanItem]
+    channels: list[ChannelPlanItem] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
-        return sum(1 for i in self.items if i.action != "unchanged")
+        return sum(c.action != "unchanged" for c in self.channels) + sum(i.action != "unchanged" for i in self.items)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"changes": self.changes, "monitors": [i.to_dict() for i in self.items]}
+        return {
+            "changes": self.changes,
+            "channels": [c.to_dict() for c in self.channels],
+            "monitors": [i.to_dict() for i in self.items],
+        }
 
 
-def plan(client: Any, specs: Sequence[MonitorSpec], *, lookup: DetectorLookup | None = None) -> Plan:
+def _where(spec: MonitorSpec) -> str:
+    return spec.source or spec.name
+
+
+def _plan_channels(
+    client: Any, declared: Sequence[ChannelSpec], specs: Sequence[MonitorSpec], issues: list[Issue]
+) -> tuple[list[ChannelPlanItem], dict[str, str]]:
+    """Match declared channels with the server's (by exact name) and resolve every monitor's channel
+    (declared name, else a server channel's name, else its id). Appends problems to ``issues``;
+    returns the channel plan and ``{monitor name: channel id}``."""
+    notifications = Notifications(client, check_plugin=False)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+
+    def add(c: dict[str, Any]) -> None:
+        if str(c.get("config_id")) not in by_id:
+            by_name.setdefault(str((c.get("config") or {}).get("name")), []).append(c)
+            by_id[str(c.get("config_id"))] = c
+
+    def by_id_now(config_id: str) -> dict[str, Any] | None:
+        # The listing is a search: a channel created a moment ago may be missing from it (seen on
+        # 2.19.4.0 right after an apply); a GET by id sees it at once.
+        if config_id not in by_id:
+            try:
+                add(notifications.get_config(config_id=config_id))
+            except NotFound:
+                return None
+        return by_id.get(config_id)
+
+    for c in notifications.list_configs():
+        add(c)
+    for ch in declared:
+        if ch.name not in by_name:
+            by_id_now(ch.config_id)
+    allowed: list[str] | None = None
+    if declared:
+        allowed = list(notifications.features().get("allowed_config_type_list") or []) or None
+    items: list[ChannelPlanItem] = []
+    ids: dict[str, str] = {}
+    bad: set[str] = set()
+    for ch in declared:
+        where = f"{ch.source}: channel {ch.name!r}"
+        found = by_name.get(ch.name, [])
+        if allowed is not None and ch.type not in allowed:
+            issues.append(
+                Issue(
+                    f"{where}: type",
+                    f"the cluster does not allow {ch.type} channels (allowed: {', '.join(allowed)})",
+                    "add it to the setting opensearch.notifications.core.allowed_config_types or use another type",
+                )
+            )
+            bad.add(ch.name)
+            continue
+        if len(found) > 1:
+            issues.append(
+                Issue(
+                    where,
+                    f"{len(found)} channels on the server have this name "
+                    f"(ids {', '.join(sorted(str(f.get('config_id')) for f in found))})",
+                    "delete or rename the extra ones so that the name names one channel",
+                )
+            )
+            bad.add(ch.name)
+            continue
+        if found:
+            stored = found[0]
+            stored_type = (stored.get("config") or {}).get("config_type")
+            if stored_type != ch.type:
+                issues.append(
+                    Issue(
+                        f"{where}: type",
+                        f"the channel exists on the server as a {stored_type} channel (id {stored.get('config_id')}) "
+                        "and the notifications plugin cannot change a channel's type",
+                        "delete it on the server or give this channel another name",
+                    )
+                )
+                bad.add(ch.name)
+                continue
+            changes = channel_diff(ch, stored.get("config") or {})
+            item = ChannelPlanItem(
+                ch.name,
+                ch.type,
+                "update" if changes else "unchanged",
+                str(stored.get("config_id")),
+                ch.to_config(),
+                ch.source,
+                changes,
+            )
+        else:
+            taken = by_id.get(ch.config_id)
+            if taken is not None:
+                other = (taken.get("config") or {}).get("name")
+                issues.append(
+                    Issue(
+                        where,
+                        f"the id hcad gives this channel ({ch.config_id}) belongs to the channel {other!r}",
+                        f"rename that channel back to {ch.name!r} or delete it",
+                    )
+                )
+                bad.add(ch.name)
+                continue
+            item = ChannelPlanItem(ch.name, ch.type, "create", ch.config_id, ch.to_config(), ch.source)
+        items.append(item)
+        ids[ch.name] = item.channel_id
+    resolved: dict[str, str] = {}
+    for s in specs:
+        ref = s.channel
+        if ref is None or ref in bad:
+            continue  # no channel, or its declaration is already reported
+        if ref in ids:
+            resolved[s.name] = ids[ref]
+            continue
+        named = by_name.get(ref, [])
+        if len(named) == 1:
+            resolved[s.name] = str(named[0].get("config_id"))
+        elif len(named) > 1:
+            issues.append(
+                Issue(
+                    f"{_where(s)}: channel",
+                    f"{len(named)} notification channels are named {ref!r} "
+                    f"(ids {', '.join(sorted(str(n.get('config_id')) for n in named))})",
+                    "give one of the ids instead, or rename the others",
+                )
+            )
+        elif by_id_now(ref) is not None:
+            resolved[s.name] = ref
+        else:
+            issues.append(
+                Issue(
+                    f"{_where(s)}: channel",
+                    f"notification channel {ref!r} does not exist: no channels file declares it and no channel "
+                    "on the server has that name or id",
+                    "declare it under 'channels:' in a channels file, or give the name or id of an existing channel "
+                    "listed by 'hcad monitors channels'",
+                )
+            )
+    return items, resolved
+
+
+def plan(
+    client: Any,
+    specs: Sequence[MonitorSpec],
+    *,
+    lookup: DetectorLookup | None = None,
+    channels: Sequence[ChannelSpec] | None = None,
+) -> Plan:
     """Check every spec against the server and work out what apply would do; writes nothing.
 
-    Order: channels are checked first (they need only the plugin list), then the alerting and AD
-    plugins are required, then every detector is resolved; all issues are raised together as one
-    :class:`ValidationError`.
+    ``channels``: the declared notification channels (default: ``specs.channels`` when ``specs``
+    comes from :func:`load_specs`). Each is matched with the server's channel of the same name
+    (create, update or unchanged); a monitor's ``channel`` is a declared channel's name, else the
+    name of a channel on the server, else a channel id.
+
+    Order: the notifications plugin is checked first (it needs only the plugin list), then the
+    alerting and AD plugins are required, then channels and detectors are resolved; all issues are
+    raised together as one :class:`ValidationError`.
     """
+    declared = list(channels if channels is not None else getattr(specs, "channels", ()))
     issues: list[Issue] = []
-    checked: dict[str, Issue | None] = {}
-    for s in specs:
-        if s.channel:
-            if s.channel not in checked:
-                checked[s.channel] = channel_issue(client, s.channel)
-            issue = checked[s.channel]
-            if issue is not None:
-                issues.append(Issue(f"{s.source or s.name}: {issue.path}", issue.message, issue.fix))
+    refs = [s for s in specs if s.channel]
+    installed = getattr(client, "installed_plugins", None)
+    no_notifications = installed is not None and NOTIFICATIONS_PLUGIN not in installed
+    if no_notifications:
+        missing_note = f"the notifications plugin ({NOTIFICATIONS_PLUGIN}) is not installed on the cluster"
+        for s in refs:
+            issues.append(
+                Issue(
+                    f"{_where(s)}: channel",
+                    f"channel {s.channel!r} cannot be used: {missing_note}",
+                    "install it, or remove 'channel' to create the monitor without actions",
+                )
+            )
+        for ch in declared:
+            issues.append(
+                Issue(
+                    f"{ch.source}: channel {ch.name!r}",
+                    f"cannot be created: {missing_note}",
+                    "install it, or remove the channels file",
+                )
+            )
     missing = _missing_plugins(client, lookup)
     if issues and missing:
         raise ValidationError(issues)  # the input is wrong whatever else is missing
     if missing:
         raise missing[0]
+    channel_items: list[ChannelPlanItem] = []
+    channel_ids: dict[str, str] = {}
+    if (refs or declared) and not no_notifications:
+        channel_items, channel_ids = _plan_channels(client, declared, specs, issues)
     alerting = Alerting(client, check_plugin=False)
     find = lookup or ad_lookup(client)
     resolved: dict[str, Detector | None] = {}
@@ -867,7 +1518,7 @@ def plan(client: Any, specs: Sequence[MonitorSpec], *, lookup: DetectorLookup | 
         if resolved[s.detector] is None:
             issues.append(
                 Issue(
-                    f"{s.source or s.name}: detector",
+                    f"{_where(s)}: detector",
                     f"no detector is named {s.detector!r}",
                     "create it first (hcad detectors apply) or fix the name",
                 )
@@ -878,7 +1529,8 @@ def plan(client: Any, specs: Sequence[MonitorSpec], *, lookup: DetectorLookup | 
     for s in specs:
         det = resolved[s.detector]
         assert det is not None and det.id is not None
-        body = build_monitor(det, s)
+        channel_id = channel_ids.get(s.name)
+        body = build_monitor(det, s, channel_id=channel_id)
         existing = alerting.find(s.name)
         item = PlanItem(
             name=s.name,
@@ -889,6 +1541,8 @@ def plan(client: Any, specs: Sequence[MonitorSpec], *, lookup: DetectorLookup | 
             body=body,
             source=s.source,
             ad_monitor=is_ad_monitor(body),
+            channel=s.channel,
+            channel_id=channel_id,
         )
         if existing is not None:
             item.monitor_id = existing["id"]
@@ -897,7 +1551,7 @@ def plan(client: Any, specs: Sequence[MonitorSpec], *, lookup: DetectorLookup | 
             item.changes = diff(body, existing["monitor"])
             item.action = "update" if item.changes else "unchanged"
         items.append(item)
-    return Plan(items)
+    return Plan(items, channel_items)
 
 
 def _missing_plugins(client: Any, lookup: DetectorLookup | None) -> list[HcadError]:
@@ -910,7 +1564,19 @@ def _missing_plugins(client: Any, lookup: DetectorLookup | None) -> list[HcadErr
 
 
 def apply(client: Any, the_plan: Plan) -> list[dict[str, Any]]:
-    """Create or update the monitors of a (valid) plan; unchanged ones are left alone."""
+    """Create or update the channels, then the monitors, of a (valid) plan; unchanged ones are left
+    alone. Returns one ``{name, action, monitor_id}`` per monitor (channels: ``the_plan.channels``).
+
+    A channel hcad creates gets the id the plan chose (:attr:`ChannelSpec.config_id`), so the monitors
+    built in the plan already point at it.
+    """
+    if any(c.action != "unchanged" for c in the_plan.channels):
+        notifications = Notifications(client, check_plugin=False)
+        for ch in the_plan.channels:
+            if ch.action == "create":
+                ch.channel_id = notifications.create_config(config=ch.config, config_id=ch.channel_id)
+            elif ch.action == "update":
+                notifications.update_config(config_id=ch.channel_id, config=ch.config)
     alerting = Alerting(client, check_plugin=False)
     out = []
     for item in the_plan.items:

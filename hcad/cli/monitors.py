@@ -1,7 +1,8 @@
-"""``hcad monitors`` (plan | apply | list | get | delete | run) and ``hcad drift``.
+"""``hcad monitors`` (plan | apply | list | channels | get | delete | run) and ``hcad drift``.
 
-Monitors as code live in ``monitors/*.yaml`` (see ``monitors/README.md``); every file is validated and
-every detector and channel resolved before anything is written.
+Monitors and their notification channels as code live in ``monitors/*.yaml`` (see
+``monitors/README.md``); every file is validated and every detector and channel resolved before
+anything is written.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
     return list(paths or DEFAULT_PATHS)
 
 
+def _print_channels(the_plan: Any) -> None:
+    if the_plan.channels:
+        rows = [(c.action, c.name, c.type, c.channel_id, ", ".join(c.changes) or "-") for c in the_plan.channels]
+        echo_table(rows, ["action", "channel", "type", "id", "changes"])
+        click.echo()
+
+
 def _print_plan(the_plan: Any) -> None:
+    _print_channels(the_plan)
     rows = [
         (
             i.action,
@@ -34,11 +43,13 @@ def _print_plan(the_plan: Any) -> None:
             i.detector,
             i.kind,
             "yes" if i.ad_monitor else "no",
+            i.channel,
             ", ".join(i.changes) or "-",
         )
         for i in the_plan.items
     ]
-    echo_table(rows, ["action", "monitor", "detector", "kind", "ad monitor", "changes"])
+    if rows:
+        echo_table(rows, ["action", "monitor", "detector", "kind", "ad monitor", "channel", "changes"])
     click.echo(f"{the_plan.changes} change(s)")
 
 
@@ -47,7 +58,8 @@ def _print_plan(the_plan: Any) -> None:
 @json_option
 @pass_cli
 def plan_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
-    """Show what 'apply' would create or update (PATHS: files or folders, default monitors/)."""
+    """Show what 'apply' would create or update, channels and monitors (PATHS: files or folders,
+    default monitors/)."""
     from hcad.monitors import load_specs, plan
 
     specs = load_specs(_paths(paths))
@@ -63,17 +75,37 @@ def plan_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
 @json_option
 @pass_cli
 def apply_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
-    """Create or update monitors from files; nothing is written unless every file is valid."""
+    """Create or update channels and monitors from files; nothing is written unless every file is valid."""
     from hcad.monitors import apply, load_specs, plan
 
     specs = load_specs(_paths(paths))
     the_plan = plan(cli.client, specs)
     done = apply(cli.client, the_plan)
     if as_json:
-        echo_json({"changes": the_plan.changes, "monitors": done})
+        channels = [c.to_dict() for c in the_plan.channels]
+        echo_json({"changes": the_plan.changes, "channels": channels, "monitors": done})
     else:
-        echo_table([(d["action"], d["name"], d["monitor_id"]) for d in done], ["action", "monitor", "id"])
+        _print_channels(the_plan)
+        if done:
+            echo_table([(d["action"], d["name"], d["monitor_id"]) for d in done], ["action", "monitor", "id"])
         click.echo(f"{the_plan.changes} change(s)")
+
+
+@monitors.command("channels")
+@json_option
+@pass_cli
+def channels_cmd(cli: CliContext, as_json: bool) -> None:
+    """List the notification channels on the cluster (a monitor's 'channel' is a name or id of these)."""
+    from hcad.monitors import Notifications
+
+    rows = Notifications(cli.client).channels()
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        [(r.get("name"), r.get("config_id"), r.get("config_type"), r.get("is_enabled")) for r in rows],
+        ["name", "id", "type", "enabled"],
+    )
 
 
 @monitors.command("list")

@@ -312,6 +312,7 @@ def server() -> Server:
     s.route("POST", AD_SEARCH, detector_hits(gc_detector()))
     s.route("POST", f"{M}/_search", NO_MONITORS)
     s.route("POST", M, CREATED, 201)
+    s.route("GET", "/_plugins/_notifications/configs", {"config_list": [], "total_hits": 0})
     return s
 
 
@@ -419,7 +420,9 @@ def test_nonexistent_channel_is_one_error(server):
     with pytest.raises(ValidationError) as e:
         plan(make_client(server), [spec(channel="nope")])
     assert [str(i) for i in e.value.issues] == [
-        "gc-time-entities: channel: notification channel 'nope' does not exist (list channels in Notifications)"
+        "gc-time-entities: channel: notification channel 'nope' does not exist: no channels file declares it and "
+        "no channel on the server has that name or id (declare it under 'channels:' in a channels file, or give "
+        "the name or id of an existing channel listed by 'hcad monitors channels')"
     ]
     assert server.writes() == []
 
