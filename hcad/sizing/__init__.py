@@ -1,4 +1,5 @@
-"""Capacity sizing for HCAD: pure functions and plans, no I/O.
+"""Capacity sizing for HCAD: pure functions and plans, no I/O (except :mod:`hcad.sizing.live`, which
+reads a live cluster for ``hcad size --measure`` and is not imported here).
 
 Stable entry points::
 
