@@ -267,12 +267,14 @@ def main(argv: list[str]) -> int:
             engine, missing_why = "backtest", str(e).split(" (installed")[0]
     if engine == "plugin":
         frame = run_plugin(client, det, spec)
+        ran = f"the anomaly-detection plugin's historical analysis (OpenSearch {'.'.join(map(str, client.ad.version))})"
     else:
         frame = run_backtest(client, det, spec, missing_why or "--engine backtest")
+        ran = f"hcad.backtest, the plugin's ThresholdedRandomCutForest run locally ({missing_why or '--engine backtest'})"
     top = show_results(frame, spec, args.top)
     show_sizing(count, det)
     plots(frame, top, Path(args.out))
-    print(f"\ndone in {time.perf_counter() - t0:.0f}s")
+    print(f"\ndone in {time.perf_counter() - t0:.0f}s; detection engine: {ran}")
     if not top.injected.any():
         print("demo: no injected anomaly among the top entities", file=sys.stderr)
         return 1
