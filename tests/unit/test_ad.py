@@ -358,30 +358,86 @@ class Clock:
         self.t += s
 
 
-def test_wait_initialized_reports_progress(ad, server):
-    answers = iter(
-        [
-            {"state": "INIT", "init_progress": {"percentage": "25%", "estimated_minutes_left": 30}},
-            {"state": "INIT", "init_progress": {"percentage": "75%"}},
-            {"state": "RUNNING"},
-        ]
-    )
-    server.route("GET", f"{D}/abc/_profile/.*", lambda u, p, b: next(answers))
+def _running_hc(server: Server) -> None:
+    full = load("detector_get_full.json")
+    full["anomaly_detector_job"]["enabled"] = True
+    server.route("GET", f"{D}/abc", full)
+
+
+def _graded(server: Server, answers: Any) -> list[Any]:
+    """Results searches answer with the next model ids in ``answers``; returns the request bodies."""
+    bodies: list[Any] = []
+
+    def handle(url: str, params: Any, body: Any) -> Any:
+        bodies.append(body)
+        ids = next(answers)
+        return {
+            "hits": {"total": {"value": 3 * len(ids), "relation": "eq"}, "hits": []},
+            "aggregations": {"models": {"buckets": [{"key": m, "doc_count": 3} for m in ids]}},
+        }
+
+    server.route("POST", f"{D}/results/_search.*", handle)
+    return bodies
+
+
+def test_wait_initialized_waits_for_graded_results_not_running_state(ad, server):
+    # The plugin says RUNNING at once; ready is when the entities' models write graded results.
+    _running_hc(server)
+    server.route("GET", f"{D}/abc/_profile/.*", {"state": "RUNNING", "total_entities": 4, "models": []})
+    bodies = _graded(server, iter([[], ["m1", "m2"], ["m1", "m2", "m3", "m4"]]))
     clock = Clock()
     seen: list[float] = []
     prof = ad.wait_initialized("abc", poll=10, progress=lambda pct, _: seen.append(pct), sleep=clock.sleep, clock=clock)
-    assert prof["state"] == "RUNNING" and seen == [25.0, 75.0, 100.0] and clock.t == 20
+    assert seen == [0.0, 50.0, 100.0] and clock.t == 20
+    assert prof["entities_ready"] == 4 and prof["entities_total"] == 4
+    q = bodies[0]["query"]["bool"]
+    assert {"range": {"execution_end_time": {"gte": 1714521600000}}} in q["filter"]  # since the job's enabled_time
+    assert {"exists": {"field": "anomaly_grade"}} in q["filter"]
+    assert q["must_not"] == [{"exists": {"field": "task_id"}}]  # real-time results only
 
 
-def test_wait_initialized_times_out(ad, server):
-    server.route(
-        "GET",
-        f"{D}/abc/_profile/.*",
-        {"state": "INIT", "init_progress": {"percentage": "10%", "estimated_minutes_left": 90}},
-    )
+def test_wait_initialized_share_of_entities_and_confidence(ad, server):
+    _running_hc(server)
+    server.route("GET", f"{D}/abc/_profile/.*", {"state": "RUNNING", "total_entities": 10, "models": []})
+    bodies = _graded(server, iter([[f"m{i}" for i in range(7)], [f"m{i}" for i in range(8)]]))
     clock = Clock()
-    with pytest.raises(HcadError, match=r"still initializing after 30s at 10%.*90 more minutes"):
+    prof = ad.wait_initialized("abc", entities=0.75, min_confidence=0.5, poll=10, sleep=clock.sleep, clock=clock)
+    assert prof["entities_ready"] == 8 and clock.t == 10  # 7 of 10 < 75%, 8 of 10 >= 75%
+    assert {"range": {"confidence": {"gte": 0.5}}} in bodies[0]["query"]["bool"]["filter"]
+
+
+def test_wait_initialized_timeout_says_what_an_entity_needs(ad, server):
+    _running_hc(server)
+    model = {"model_id": "m2", "entity": [{"name": "host", "value": "h2"}, {"name": "process", "value": "p1"}]}
+    server.route("GET", f"{D}/abc/_profile/.*", {"state": "RUNNING", "total_entities": 2, "models": [model]})
+    server.route(
+        "POST",
+        f"{D}/abc/_profile/init_progress",
+        {"init_progress": {"percentage": "40%", "estimated_minutes_left": 190, "needed_shingles": 19}},
+    )
+    _graded(server, iter([["m1"]] * 10))
+    clock = Clock()
+    with pytest.raises(HcadError) as e:
         ad.wait_initialized("abc", timeout=30, poll=10, sleep=clock.sleep, clock=clock)
+    assert str(e.value) == (
+        "detector abc not ready after 30s: 1 of 2 entities have graded results (waiting for 2); host=h2,process=p1 "
+        "is at 40% and needs 19 more intervals of data (about 190 minutes); give entities more history before "
+        "starting (hcad detectors preflight shows it per entity)"
+    )
+    entity_call = next(c for c in server.calls if c[0] == "POST" and c[1].endswith("/_profile/init_progress"))
+    assert entity_call[3] == {"entity": [{"name": "host", "value": "h2"}, {"name": "process", "value": "p1"}]}
+
+
+def test_wait_initialized_stopped_job_and_bad_arguments(ad, server):
+    server.route("GET", f"{D}/abc", load("detector_get_full.json"))  # job enabled: false
+    with pytest.raises(ConfigError, match="not running real-time detection; start it first"):
+        ad.wait_initialized("abc")
+    with pytest.raises(ConfigError, match=r"entities=1.5"):
+        ad.wait_initialized("abc", entities=1.5)
+    _running_hc(server)
+    server.route("GET", f"{D}/abc/_profile/.*", {"state": "DISABLED", "error": "No data in the window"})
+    with pytest.raises(ServerError, match="stopped while initializing: No data in the window"):
+        ad.wait_initialized("abc")
 
 
 def test_wait_historical(ad, server):
@@ -453,11 +509,13 @@ def test_top_anomalies_without_painless_are_computed_from_results(ad, server):
     )
 
 
-def test_stop_historical_when_none_runs_is_not_an_error(ad, server):
-    # The 2.19.4.0 plugin answers 400 here, while stopping a stopped real-time job is a 200.
-    server.route("POST", f"{D}/abc/_stop", err(400, "Detector not started"), 400)
+@pytest.mark.parametrize("reason", ["Detector not started", "No running task found"])
+def test_stop_historical_when_none_runs_is_not_an_error(ad, server, reason):
+    # The 2.19.4.0 plugin answers 400 here (before any run, and after the last one finished), while
+    # stopping a stopped real-time job is a 200.
+    server.route("POST", f"{D}/abc/_stop", err(400, reason), 400)
     assert ad.stop("abc", historical=True) == {"_id": "abc"}
-    with pytest.raises(ServerError, match="Detector not started"):
+    with pytest.raises(ServerError, match=reason):
         ad.stop("abc")
 
 
