@@ -3,6 +3,11 @@
 The fake (test_cli_detectors_fake.py) answers through opensearch-py's real transport with the
 plugin's response shapes, so these tests check the request sequence each command sends, its output
 and exit code, and that refused commands leave the server unchanged.
+
+The fake is for speed and error paths. Each plugin behaviour it claims (plan -> create, a second
+apply changes nothing, update with seq_no, dropped values become the plugin's defaults, running
+detectors need --restart, export round trip, copy, history with progress, delete) is also checked
+on the real plugin by tests/integration/test_cli_detectors_live.py.
 """
 
 from __future__ import annotations

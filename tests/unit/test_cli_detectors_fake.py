@@ -4,7 +4,8 @@ Requests go through opensearch-py's real transport into a recording ``Connection
 the plugin's shapes (2.19.4.0 source: ``GetAnomalyDetectorResponse``, ``AnomalyDetector.toXContent``
 with the defaults its parser and constructor fill in, ``ADTask``, ``AnomalyResultBucket``, the REST
 handlers' error messages). It keeps detectors, jobs and historical tasks, so a test can assert that
-a refused command left the server unchanged. Not a test module: it holds no tests.
+a refused command left the server unchanged. Not a test module: it holds no tests; what it claims
+about the plugin is checked against the real one in tests/integration/test_cli_detectors_live.py.
 """
 
 from __future__ import annotations
