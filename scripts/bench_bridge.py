@@ -12,7 +12,7 @@
 3. Whole-process peak RSS of one worker invocation (a fresh process: imports, clients, fetch,
    index) for 500 and 10,000 hosts (targets: ≤ 128 MB; 10,000 within 10 % of 500).
 
-CloudWatch is the in-process double :mod:`hcad.bridge.fakecw` (real botocore serialization and
+CloudWatch is the in-process double ``tests/doubles/cloudwatch.py`` (real botocore serialization and
 parsing, no network); OpenSearch is the real node at ``--url``. Indices are unique and deleted.
 """
 
@@ -69,7 +69,9 @@ def config(index: str, url: str, hosts: int) -> Any:
 def fake_client(cfg: Any) -> tuple[Any, Any]:
     import boto3
 
-    from hcad.bridge.fakecw import FakeCloudWatch
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from doubles.cloudwatch import FakeCloudWatch
+
     from hcad.bridge.fetch import cloudwatch_client
 
     session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")

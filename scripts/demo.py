@@ -267,10 +267,12 @@ def main(argv: list[str]) -> int:
             engine, missing_why = "backtest", str(e).split(" (installed")[0]
     if engine == "plugin":
         frame = run_plugin(client, det, spec)
-        ran = f"the anomaly-detection plugin's historical analysis (OpenSearch {'.'.join(map(str, client.ad.version))})"
+        version = ".".join(map(str, client.ad.version))
+        ran = f"the anomaly-detection plugin's historical analysis (OpenSearch {version})"
     else:
-        frame = run_backtest(client, det, spec, missing_why or "--engine backtest")
-        ran = f"hcad.backtest, the plugin's ThresholdedRandomCutForest run locally ({missing_why or '--engine backtest'})"
+        why = missing_why or "--engine backtest"
+        frame = run_backtest(client, det, spec, why)
+        ran = f"hcad.backtest, the plugin's ThresholdedRandomCutForest run locally ({why})"
     top = show_results(frame, spec, args.top)
     show_sizing(count, det)
     plots(frame, top, Path(args.out))

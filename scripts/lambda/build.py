@@ -38,8 +38,7 @@ def project_files() -> list[tuple[Path, str]]:
     """(source, name in zip) for the hcad code the Lambda needs."""
     out = [(ROOT / "hcad" / n, f"hcad/{n}") for n in ("__init__.py", "errors.py", "py.typed")]
     for p in sorted((ROOT / "hcad" / "bridge").glob("*.py")):
-        if p.name != "fakecw.py":
-            out.append((p, f"hcad/bridge/{p.name}"))
+        out.append((p, f"hcad/bridge/{p.name}"))
     return out
 
 

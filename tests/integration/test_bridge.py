@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doubles.cloudwatch import client_protocol, throttling_response
 
 from hcad.bridge.dlq import SqsDeadLetters, redrive
-from hcad.bridge.fakecw import client_protocol, throttling_response
 from hcad.bridge.fetch import CloudWatchFetcher, cloudwatch_client
 from hcad.bridge.handlers import build, process_records, send_shards
 from hcad.bridge.mapping import BridgeConfig, Entity, align_down, doc_id, iso, make_doc, parse_config

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from doubles.cloudwatch import FakeCloudWatch
 
-from hcad.bridge.fakecw import FakeCloudWatch
 from hcad.bridge.fetch import CloudWatchError, CloudWatchFetcher, cloudwatch_client
 from hcad.bridge.mapping import Entity, doc_id, make_doc, parse_config
 from hcad.bridge.ratelimit import Backoff, TokenBucket
@@ -309,3 +309,27 @@ def test_list_metrics_pagination_and_exact_dimension_filter():
         (Entity("b"), ("cpu",)),
     ]
     assert f.stats.list_metrics_calls == 3
+
+
+def test_fake_cloudwatch_cbor_answer_parses_with_botocore():
+    """The double's CBOR (cbor2, timestamps as tag 1) is what botocore's rpc-v2-cbor parser reads."""
+    from datetime import UTC, datetime
+
+    import botocore.parsers
+    from botocore.awsrequest import AWSRequest
+    from doubles.cloudwatch import wire_response
+
+    ts = [datetime(2024, 1, 1, 0, m, tzinfo=UTC) for m in (0, 1)]
+    body = {"MetricDataResults": [{"Id": "q0", "Timestamps": ts, "Values": [1.5, 2.0], "StatusCode": "Complete"}]}
+    req = AWSRequest(method="POST", url="https://monitoring.us-east-1.amazonaws.com/").prepare()
+    resp = wire_response(req, "smithy-rpc-v2-cbor", 200, body)
+    assert resp.headers["Content-Type"] == "application/cbor"
+    import boto3
+
+    model = boto3.client(
+        "cloudwatch", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    ).meta.service_model.operation_model("GetMetricData")
+    parser = botocore.parsers.create_parser("smithy-rpc-v2-cbor")
+    parsed = parser.parse({"status_code": 200, "headers": dict(resp.headers), "body": resp.content}, model.output_shape)
+    r = parsed["MetricDataResults"][0]
+    assert r["Values"] == [1.5, 2.0] and [t.timestamp() for t in r["Timestamps"]] == [t.timestamp() for t in ts]

@@ -1,4 +1,4 @@
-"""An in-process CloudWatch GetMetricData double for tests and benchmarks (not shipped to Lambda).
+"""An in-process CloudWatch GetMetricData double for tests and benchmarks (a test double: not shipped).
 
 It plugs into a real boto3 client through botocore events: ``before-parameter-build`` keeps the
 call's parameters, ``before-send`` answers with a real wire response (JSON or CBOR, whichever
@@ -11,71 +11,13 @@ Unlike moto it answers 10,000-host fleets quickly, can page (``NextToken``) and 
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import cbor2
+
 ValueFn = Callable[[str, str, dict[str, str], str, int], float | None]
-
-
-def cbor_encode(obj: Any) -> bytes:
-    """Encode dicts, lists, str, bytes, int, float, bool, None and datetimes (tag 1) as CBOR."""
-    out = bytearray()
-    _enc(obj, out)
-    return bytes(out)
-
-
-def _head(major: int, n: int, out: bytearray) -> None:
-    if n < 24:
-        out.append(major << 5 | n)
-    elif n < 0x100:
-        out += bytes((major << 5 | 24, n))
-    elif n < 0x10000:
-        out.append(major << 5 | 25)
-        out += struct.pack(">H", n)
-    elif n < 0x100000000:
-        out.append(major << 5 | 26)
-        out += struct.pack(">I", n)
-    else:
-        out.append(major << 5 | 27)
-        out += struct.pack(">Q", n)
-
-
-def _enc(obj: Any, out: bytearray) -> None:
-    if obj is None:
-        out.append(0xF6)
-    elif obj is True:
-        out.append(0xF5)
-    elif obj is False:
-        out.append(0xF4)
-    elif isinstance(obj, int):
-        _head(0, obj, out) if obj >= 0 else _head(1, -1 - obj, out)
-    elif isinstance(obj, float):
-        out.append(0xFB)
-        out += struct.pack(">d", obj)
-    elif isinstance(obj, str):
-        b = obj.encode()
-        _head(3, len(b), out)
-        out += b
-    elif isinstance(obj, bytes):
-        _head(2, len(obj), out)
-        out += obj
-    elif isinstance(obj, datetime):
-        _head(6, 1, out)
-        out.append(0xFB)
-        out += struct.pack(">d", obj.timestamp())
-    elif isinstance(obj, (list, tuple)):
-        _head(4, len(obj), out)
-        for x in obj:
-            _enc(x, out)
-    elif isinstance(obj, dict):
-        _head(5, len(obj), out)
-        for k, v in obj.items():
-            _enc(k, out)
-            _enc(v, out)
-    else:
-        raise TypeError(f"cannot CBOR-encode {type(obj).__name__}")
 
 
 class _Raw:
@@ -94,7 +36,8 @@ def wire_response(
 
     if protocol == "smithy-rpc-v2-cbor":
         h = {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"}
-        payload = cbor_encode(body)
+        # Timestamps as CBOR tag 1 (epoch seconds), as CloudWatch sends them.
+        payload = cbor2.dumps(body, datetime_as_timestamp=True)
     elif protocol == "json":
         h = {"Content-Type": "application/x-amz-json-1.0"}
         payload = json.dumps(body, default=lambda o: o.timestamp()).encode()
