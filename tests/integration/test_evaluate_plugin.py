@@ -1,8 +1,9 @@
 """The evaluation harness on the real cluster.
 
 Acceptance: the scoring is checked against a hand-computed case (tests/unit/test_scoring.py and the
-first test here, which runs everywhere) and a config run end to end on the real AD plugin yields
-scores (needs the plugin: skipped with the reason when the cluster lacks it).
+first test here, which runs everywhere) and a config run end to end on the real AD plugin finds the
+injected events with a precision far above chance (needs the plugin: skipped with the reason when the
+cluster lacks it).
 """
 
 from __future__ import annotations
@@ -62,5 +63,11 @@ def test_plugin_historical_run_end_to_end_yields_scores(ad_client, index_name) -
     assert result.results > 0  # the plugin wrote results for the run
     s = result.scores
     assert s is not None and s.events == 2
-    assert 0.0 <= s.precision <= 1.0 and 0.0 <= s.recall <= 1.0
+    # Two 12σ spikes after 400 intervals of training. On the real plugin 2.19.4.0 (its forests are
+    # randomly seeded), 9 runs of this setup found both spikes with 1-2 false flags (precision 0.5-0.67);
+    # later runs sometimes found only one of them. A flag at random lands in the two ±2-interval windows about 1% of
+    # the time (12 of 1,200 entity-intervals), so ≥ 1 event with precision ≥ 0.25 is far from chance
+    # and leaves room for the forest's randomness.
+    assert s.detected >= 1, (s.tp_intervals, s.fp_intervals)
+    assert s.precision >= 0.25, (s.detected, s.tp_intervals, s.fp_intervals)
     assert report.to_dict()["engine"] == "plugin"
