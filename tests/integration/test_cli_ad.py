@@ -88,26 +88,32 @@ def test_detectors_as_code_end_to_end(capsys, ad_client, os_url, index_name, tmp
         # A running detector is not updated without --restart, and the server is unchanged.
         cpu = names["fleet-cpu"]
         cpu_id = ad_client.ad.find(cpu).id
-        started = run(capsys, *url, "detectors", "start", cpu)[0] == 0
-        if started:
-            before = ad_client.ad.get(cpu_id).to_api()
-            changed = defs / "fleet.yaml"
-            changed.write_text(changed.read_text().replace("window_delay: 5m", "window_delay: 6m", 1))
-            code, _, err = run(capsys, *url, "detectors", "apply", str(defs))
-            assert code == 1 and "--restart" in err
-            assert ad_client.ad.get(cpu_id).to_api() == before
-            code, _, err = run(capsys, *url, "detectors", "apply", str(defs), "--restart")
-            if has_painless(ad_client):
-                assert code == 0, err
-                assert ad_client.ad.get_state(cpu_id).realtime_running
-                run(capsys, *url, "detectors", "stop", cpu)
-            else:
-                # The plugin's second start of a detector resets its old tasks' is_latest flag with a
-                # painless update-by-query (TaskManager.updateLatestFlagOfOldTasksAndCreateNewTask):
-                # without lang-painless the update is applied, the restart fails and apply says so.
-                assert code == 1 and "lang-painless" in err and "not started again" in err, err
-                assert str(ad_client.ad.get(cpu_id).window_delay) == "6m"
-                assert not ad_client.ad.get_state(cpu_id).realtime_running
+        # Starting is required: without a running detector the checks below would prove nothing.
+        code, _, err = run(capsys, *url, "detectors", "start", cpu)
+        assert code == 0, f"'detectors start {cpu}' failed, so the running-detector checks cannot run: {err}"
+        assert ad_client.ad.get_state(cpu_id).realtime_running
+        before = ad_client.ad.get(cpu_id).to_api()
+        changed = defs / "fleet.yaml"
+        text = changed.read_text()
+        own = text.index(cpu)
+        assert own < text.index("window_delay: 5m") < text.index("name: ", own)  # the line of fleet-cpu itself
+        changed.write_text(text.replace("window_delay: 5m", "window_delay: 6m", 1))
+        code, _, err = run(capsys, *url, "detectors", "apply", str(defs))
+        assert code == 1 and "--restart" in err
+        assert ad_client.ad.get(cpu_id).to_api() == before
+        code, _, err = run(capsys, *url, "detectors", "apply", str(defs), "--restart")
+        if has_painless(ad_client):
+            assert code == 0, err
+            assert ad_client.ad.get_state(cpu_id).realtime_running
+            assert str(ad_client.ad.get(cpu_id).window_delay) == "6m"
+            run(capsys, *url, "detectors", "stop", cpu)
+        else:
+            # The plugin's second start of a detector resets its old tasks' is_latest flag with a
+            # painless update-by-query (TaskManager.updateLatestFlagOfOldTasksAndCreateNewTask):
+            # without lang-painless the update is applied, the restart fails and apply says so.
+            assert code == 1 and "lang-painless" in err and "not started again" in err, err
+            assert str(ad_client.ad.get(cpu_id).window_delay) == "6m"
+            assert not ad_client.ad.get_state(cpu_id).realtime_running
 
         start, end = spec.start.isoformat(), spec.end.isoformat()
         code, out, err = run(capsys, *url, "detectors", "history", gc, "--from", start, "--to", end,
