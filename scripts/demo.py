@@ -287,5 +287,7 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except HcadError as e:
-        print(f"demo: error: {e}", file=sys.stderr)
+        from hcad.cli.main import error_lines
+
+        print(error_lines(e, "demo"), file=sys.stderr)
         sys.exit(e.exit_code)

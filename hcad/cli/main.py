@@ -81,6 +81,16 @@ def cli(ctx: click.Context, debug: bool, **conn: Any) -> None:
     ctx.obj = CliContext(conn=conn, debug=debug)
 
 
+def error_lines(e: Exception, prog: str = "hcad") -> str:
+    """How the CLI shows an error: one line, or one line per problem when it holds several."""
+    from hcad.errors import ValidationError
+
+    if isinstance(e, ValidationError) and len(e.issues) > 1:
+        prefix = f"{e.source}: " if e.source else ""
+        return "\n".join([f"{prog}: error: {prefix}{len(e.issues)} problems:", *(f"  - {i}" for i in e.issues)])
+    return f"{prog}: error: {e}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one line and exit non-zero, without a traceback."""
     from hcad.errors import HcadError
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     except HcadError as e:
         if debug:
             traceback.print_exc()
-        click.echo(f"hcad: error: {e}", err=True)
+        click.echo(error_lines(e), err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("hcad: interrupted", err=True)

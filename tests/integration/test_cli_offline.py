@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_output import error_text
 
 import hcad
 
@@ -78,10 +79,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return int(exit_info.value.code or 0), out, err
 
 
-def error_line(err: str) -> str:
-    lines = [x for x in err.splitlines() if x.strip() and not x.startswith(("hcad: warning:", "note:"))]
-    assert len(lines) == 1 and lines[0].startswith("hcad: error: ") and "Traceback" not in err, err
-    return lines[0]
+error_line = error_text
 
 
 @pytest.fixture

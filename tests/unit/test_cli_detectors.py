@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_output import error_text
 from test_cli_detectors_fake import D, FakeAD, make_client
 
 from hcad.cli.common import CliContext
@@ -81,12 +82,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def one_line_error(err: str) -> str:
-    # Pre-flight warnings (e.g. an index without documents) may come first; the error is one line.
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("hcad: warning: ")]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("hcad: error: ")
-    assert "Traceback" not in err
-    return lines[0]
+    # Pre-flight warnings (e.g. an index without documents) may come first.
+    return error_text(err)
 
 
 # ----------------------------------------------------------------------------- plan / apply
