@@ -100,11 +100,11 @@ def build(arch: str, out_dir: Path, python: str, with_boto3: bool) -> dict[str, 
     }
 
 
-# The lines of the template that name the zip and its architecture; each must occur exactly once.
+# The lines of the template that name the zip (one per function) and its architecture.
 _TEMPLATE_EDITS = (
-    (re.compile(r"^(    CodeUri: ).*$", re.M), "CodeUri under Globals.Function"),
-    (re.compile(r"^(    Default: )arm64$", re.M), "Default: arm64 of the Architecture parameter"),
-    (re.compile(r"^(    AllowedValues: )\[arm64\]$", re.M), "AllowedValues: [arm64] of the Architecture parameter"),
+    (re.compile(r"^(      CodeUri: ).*$", re.M), 3, "CodeUri: of each function"),
+    (re.compile(r"^(    Default: )arm64$", re.M), 1, "Default: arm64 of the Architecture parameter"),
+    (re.compile(r"^(    AllowedValues: )\[arm64\]$", re.M), 1, "AllowedValues: [arm64] of the Architecture parameter"),
 )
 
 
@@ -117,10 +117,10 @@ def write_template(arch: str, zip_path: Path, out: Path, source: Path = TEMPLATE
     text = source.read_text()
     code_uri = os.path.relpath(zip_path.resolve(), out.resolve().parent)
     values = (code_uri, arch, f"[{arch}]")
-    for (pattern, what), value in zip(_TEMPLATE_EDITS, values, strict=True):
+    for (pattern, want, what), value in zip(_TEMPLATE_EDITS, values, strict=True):
         text, n = pattern.subn(lambda m, v=value: m.group(1) + v, text)
-        if n != 1:
-            raise UserError(f"{source}: expected one line '{what}', found {n}; was the template edited?")
+        if n != want:
+            raise UserError(f"{source}: expected {want} line(s) '{what}', found {n}; was the template edited?")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out

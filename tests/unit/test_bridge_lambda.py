@@ -47,8 +47,9 @@ def translate(sam: dict[str, Any]) -> dict[str, Any]:
     from samtranslator.translator.translator import Translator
 
     sam = copy.deepcopy(sam)
-    code_uri = sam["Globals"]["Function"]["CodeUri"]
-    sam["Globals"]["Function"]["CodeUri"] = f"s3://deploy-bucket/{Path(code_uri).name}"
+    for name in FUNCTIONS:
+        props = sam["Resources"][name]["Properties"]
+        props["CodeUri"] = f"s3://deploy-bucket/{Path(props['CodeUri']).name}"
     # The translator asks boto3 for a region (for AWS::Region); without one it refuses to run.
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "eu-west-1"
     with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": region}):
@@ -221,10 +222,16 @@ def load_build() -> Any:
     return module
 
 
+def code_uris(sam: dict[str, Any]) -> set[str]:
+    # Not in Globals: aws cloudformation package ignores a CodeUri there and zips the current directory.
+    assert "CodeUri" not in sam["Globals"]["Function"]
+    return {sam["Resources"][name]["Properties"]["CodeUri"] for name in FUNCTIONS}
+
+
 def test_template_code_uri_is_what_build_writes_by_default():
     sam = load_template()
     build = load_build()
-    code_uri = sam["Globals"]["Function"]["CodeUri"]
+    (code_uri,) = code_uris(sam)
     assert (TEMPLATE.parent / code_uri).resolve() == build.DEFAULT_OUT / build.zip_name("arm64")
     # The zip's architecture is the only one the template accepts (a local CodeUri is fixed).
     assert sam["Parameters"]["Architecture"]["AllowedValues"] == ["arm64"]
@@ -235,10 +242,10 @@ def test_build_template_out_points_at_the_zip_and_pins_the_architecture(tmp_path
     zip_path = tmp_path / "zips" / "hcad-bridge-x86_64.zip"
     out = build.write_template("x86_64", zip_path, tmp_path / "deploy" / "template.yaml")
     text = out.read_text()
-    assert "!GetAtt ShardQueue.Arn" in text and "# Relative to this file" in text  # comments, short forms kept
+    assert "!GetAtt ShardQueue.Arn" in text and "# CodeUri is relative" in text  # comments, short forms kept
     sam = load_template(out)
-    assert sam["Globals"]["Function"]["CodeUri"] == "../zips/hcad-bridge-x86_64.zip"
-    assert (out.parent / sam["Globals"]["Function"]["CodeUri"]).resolve() == zip_path.resolve()
+    assert code_uris(sam) == {"../zips/hcad-bridge-x86_64.zip"}
+    assert (out.parent / "../zips/hcad-bridge-x86_64.zip").resolve() == zip_path.resolve()
     arch = sam["Parameters"]["Architecture"]
     assert arch["Default"] == "x86_64" and arch["AllowedValues"] == ["x86_64"]
     assert lint(text) == []
@@ -247,7 +254,7 @@ def test_build_template_out_points_at_the_zip_and_pins_the_architecture(tmp_path
     # A template whose lines build.py edits were changed is refused in one line, not rewritten wrongly.
     edited = tmp_path / "edited.yaml"
     edited.write_text(TEMPLATE.read_text().replace("    Default: arm64\n", "    Default: x86_64\n"))
-    with pytest.raises(build.UserError, match="Default: arm64"):
+    with pytest.raises(build.UserError, match=r"expected 1 line.*Default: arm64"):
         build.write_template("x86_64", zip_path, tmp_path / "t.yaml", source=edited)
 
 
@@ -295,8 +302,8 @@ def test_zip_builds_small_and_runs_without_opensearch_py(tmp_path):
     zip_path = tmp_path / f"hcad-bridge-{arch}.zip"
     assert zip_path.stat().st_size < 50 * 1024 * 1024
     (summary,) = json.loads(proc.stdout)
-    sam = load_template(Path(summary["template"]))
-    assert (tmp_path / "deploy" / sam["Globals"]["Function"]["CodeUri"]).resolve() == zip_path.resolve()
+    (code_uri,) = code_uris(load_template(Path(summary["template"])))
+    assert (tmp_path / "deploy" / code_uri).resolve() == zip_path.resolve()
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())
         zf.extractall(tmp_path / "pkg")
