@@ -91,6 +91,8 @@ _NO_PAINLESS = re.compile(r"script_lang not supported \[painless\]", re.I)
 # What the plugin answers (400) to _stop?historical=true when no historical analysis is running: "Detector
 # not started" before any ran, "No running task found" (2.19.4.0) once the last one has finished.
 _NOT_STARTED = re.compile(r"Detector not started|No running task found", re.I)
+# Every historical entity task slot of the node is taken (ADTaskManager / ADBatchTaskRunner).
+_NO_SLOT = re.compile(r"No available task slot", re.I)
 _IMMUTABLE = re.compile(r"Can't change (category field|custom result index|flatten result index)", re.I)
 
 # AnomalyDetector.parse() rejects a configuration (name, description, shingle size, category
@@ -453,19 +455,48 @@ class AnomalyDetection:
         )
         return str(resp.get("_id", detector_id))
 
-    def start_historical(self, detector_id: str, start: datetime | int | str, end: datetime | int | str) -> str:
-        """Start historical analysis over ``[start, end)``; returns the task id."""
+    def start_historical(
+        self,
+        detector_id: str,
+        start: datetime | int | str,
+        end: datetime | int | str,
+        *,
+        slot_wait: float = 0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> str:
+        """Start historical analysis over ``[start, end)``; returns the task id.
+
+        The plugin runs at most ``plugins.anomaly_detection.max_batch_task_per_node`` (10) historical
+        entity tasks per node, shared by every user of the cluster; while they are taken it refuses a
+        new run with "No available task slot" (:class:`Conflict`). ``slot_wait`` seconds > 0 retries
+        every 10 s until a slot frees or the time is up.
+        See https://opensearch.org/docs/latest/observing-your-data/ad/api/#start-detector-job
+        """
         body = {"start_time": to_epoch_ms(start, "start"), "end_time": to_epoch_ms(end, "end")}
         if body["end_time"] <= body["start_time"]:
             raise ConfigError("historical analysis end must be after start")
-        resp = self._call(
-            "POST",
-            f"{DETECTORS}/{_id(detector_id)}/_start",
-            f"starting historical analysis of {detector_id}",
-            body=body,
-            detector_id=detector_id,
-        )
-        return str(resp["_id"])
+        deadline = clock() + slot_wait
+        while True:
+            try:
+                resp = self._call(
+                    "POST",
+                    f"{DETECTORS}/{_id(detector_id)}/_start",
+                    f"starting historical analysis of {detector_id}",
+                    body=body,
+                    detector_id=detector_id,
+                )
+                return str(resp["_id"])
+            except ServerError as e:
+                if not _NO_SLOT.search(server_reason(e.body) or str(e)):
+                    raise
+                if clock() + 10 > deadline:
+                    hint = f" after waiting {slot_wait:.0f}s" if slot_wait else ""
+                    raise Conflict(
+                        f"starting historical analysis of {detector_id}: no free historical task slot on the "
+                        f"cluster{hint} (other analyses hold them); retry later or pass a longer slot_wait"
+                    ) from e
+                sleep(10)
 
     def stop(self, detector_id: str, *, historical: bool = False) -> dict[str, Any]:
         """Stop real-time detection, or the historical analysis with ``historical=True``.

@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hcad.errors import ConfigError, HcadError, Issue, ServerError, ValidationError
+from hcad.errors import ConfigError, HcadError, Issue, ValidationError
 from hcad.scoring import Scores, score
 from hcad.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec
 
@@ -228,7 +228,8 @@ def run_historical(
     det = ad.create(cfg.detector(index, f"hcad-eval-{uuid.uuid4().hex[:12]}"))
     assert det.id is not None
     try:
-        task_id = _start_when_a_slot_frees(ad, det.id, spec, time.monotonic() + timeout)
+        # The cluster's historical task slots are shared with every other user: wait for one.
+        task_id = ad.start_historical(det.id, spec.start, spec.end, slot_wait=timeout)
         task = ad.wait_historical(det.id, task_id, timeout=timeout, poll=poll)
         return ad.results(det, task_id=str(task.get("task_id") or task_id))
     finally:
@@ -238,21 +239,6 @@ def run_historical(
                 if ad.get_state(det.id).historical_running:
                     ad.stop(det.id, historical=True)
                 ad.delete(det.id)
-
-
-def _start_when_a_slot_frees(ad: Any, detector_id: str, spec: FleetSpec, deadline: float) -> str:
-    """Start the historical run, waiting while the cluster has no free historical task slot.
-
-    The plugin runs at most ``max_batch_task_per_node`` (10) historical entity tasks per node, shared by
-    every user of the cluster, and refuses a new run with "No available task slot" until one ends.
-    """
-    while True:
-        try:
-            return str(ad.start_historical(detector_id, spec.start, spec.end))
-        except ServerError as e:
-            if "No available task slot" not in str(e) or time.monotonic() + 10 > deadline:
-                raise
-            time.sleep(10)
 
 
 # ---------------------------------------------------------------------------------------- harness

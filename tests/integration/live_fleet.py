@@ -9,7 +9,6 @@ plugin's randomised forest cannot decide a test by chance: tests assert on most 
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hcad.detector import Detector
-from hcad.errors import HcadError, ServerError
+from hcad.errors import HcadError
 from hcad.monitors import Alerting
 from hcad.synth import FleetSpec, fleet_labels, load_fleet
 
@@ -70,18 +69,6 @@ def ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def start_historical(ad: Any, detector_id: str, start: datetime, end: datetime, *, wait_s: float = SLOT_WAIT_S) -> str:
-    """Start a historical analysis, waiting while other runs hold every task slot of the node."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return str(ad.start_historical(detector_id, start, end))
-        except ServerError as e:
-            if "No available task slot" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(10)
-
-
 @contextlib.contextmanager
 def historical_fleet(
     client: Any, index: str, *, seed: int = 11, anomalies: int = ANOMALIES
@@ -108,7 +95,7 @@ def historical_fleet(
         Detector.hcad(name, index, "@timestamp", ["host", "process"], {"cpu": ("avg", "cpu")}, "1m", window_delay="0m")
     )
     try:
-        task_id = start_historical(ad, det.id, start, now)
+        task_id = ad.start_historical(det.id, start, now, slot_wait=SLOT_WAIT_S)
         ad.wait_historical(det.id, task_id, timeout=1800, poll=5)
         yield HistoricalFleet(spec, fleet_labels(spec), start, now, det, task_id)
     finally:

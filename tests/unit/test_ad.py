@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,14 @@ def load(name: str) -> Any:
     return json.loads((DATA / name).read_text())
 
 
+@dataclass
+class Reply:
+    """What a callable route answers when the status changes from call to call."""
+
+    status: int
+    body: Any
+
+
 class Server:
     """Answers requests from a route table and records them."""
 
@@ -55,7 +64,8 @@ class Server:
         for m, pat, answer in self.routes:
             if m == method and pat.match(url):
                 status, resp = answer
-                return status, resp(url, params, body) if callable(resp) else resp
+                out = resp(url, params, body) if callable(resp) else resp
+                return (out.status, out.body) if isinstance(out, Reply) else (status, out)
         return 404, {"error": {"root_cause": [{"type": "x", "reason": f"no route {method} {url}"}]}, "status": 404}
 
     def ad_calls(self) -> list[tuple[str, str, dict[str, Any], Any]]:
@@ -540,3 +550,26 @@ def test_missing_painless_is_named_on_restart(ad, server):
     server.route("POST", f"{D}/abc/_start", err(400, "script_lang not supported [painless]"), 400)
     with pytest.raises(ServerError, match="no lang-painless module"):
         ad.start("abc")
+
+
+def test_start_historical_waits_for_a_free_task_slot(ad, server):
+    no_slot = err(400, "No available task slot")
+    server.route("POST", f"{D}/abc/_start", no_slot, 400)
+    clock = Clock()
+    with pytest.raises(Conflict, match=r"no free historical task slot on the cluster \(other analyses hold them\)"):
+        ad.start_historical("abc", 1_000, 2_000, sleep=clock.sleep, clock=clock)
+    assert clock.t == 0  # no slot_wait: no retry
+    with pytest.raises(Conflict, match="after waiting 30s"):
+        ad.start_historical("abc", 1_000, 2_000, slot_wait=30, sleep=clock.sleep, clock=clock)
+    assert clock.t == 30  # retried every 10 s while the wait lasted
+    # A slot frees on the third try.
+    tries = iter([(400, no_slot), (400, no_slot), (200, {"_id": "task-1"})])
+    server.route("POST", f"{D}/abc/_start", lambda u, p, b: Reply(*next(tries)))
+    clock = Clock()
+    assert ad.start_historical("abc", 1_000, 2_000, slot_wait=60, sleep=clock.sleep, clock=clock) == "task-1"
+    assert clock.t == 20
+    # Other refusals are not retried.
+    server.route("POST", f"{D}/abc/_start", err(400, "Detector job is running"), 400)
+    with pytest.raises(Conflict, match="stop it first"):
+        ad.start_historical("abc", 1_000, 2_000, slot_wait=60, sleep=clock.sleep, clock=clock)
+    assert clock.t == 20

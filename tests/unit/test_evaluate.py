@@ -158,24 +158,3 @@ def test_configs_differing_only_in_trigger_thresholds_share_one_run() -> None:
     assert by_label["10m s8 avg(jvmGcTime) rule=default grade>0.5"].fp_intervals == 0  # type: ignore[union-attr]
 
 
-def test_historical_start_waits_for_a_free_task_slot(monkeypatch) -> None:
-    from hcad.errors import ServerError
-
-    calls: list[str] = []
-
-    class Ad:
-        def start_historical(self, detector_id: str, start: object, end: object) -> str:
-            calls.append(detector_id)
-            if len(calls) < 3:
-                raise ServerError("starting historical analysis of d1: No available task slot", status=400)
-            return "task-1"
-
-    sleeps: list[float] = []
-    monkeypatch.setattr(ev.time, "sleep", sleeps.append)
-    assert ev._start_when_a_slot_frees(Ad(), "d1", SPEC, ev.time.monotonic() + 60) == "task-1"
-    assert calls == ["d1"] * 3 and sleeps == [10, 10]
-    # Other refusals, and a deadline that has passed, are raised at once.
-    calls.clear()
-    with pytest.raises(ServerError, match="No available task slot"):
-        ev._start_when_a_slot_frees(Ad(), "d1", SPEC, ev.time.monotonic())
-    assert calls == ["d1"]
