@@ -4,7 +4,7 @@ The public API is small and loads lazily (``import hcad`` stays cheap):
 
 - :func:`connect` → an opensearch-py client (:class:`HcadClient`) with ``.ad``
 - :class:`AnomalyDetection`, :class:`Detector`, :class:`Feature` → the AD plugin client and model
-- :mod:`hcad.sizing` → pure capacity formulas; :mod:`hcad.entities` → live cardinality
+- :mod:`hcad.sizing` → pure capacity formulas; :mod:`hcad.sizing.entities` → live cardinality
 - errors: :class:`HcadError` and its subclasses
 """
 
@@ -34,10 +34,10 @@ _LAZY = {
     "connect": "hcad.connection",
     "ConnectionSettings": "hcad.connection",
     "HcadClient": "hcad.connection",
-    "AnomalyDetection": "hcad.ad",
-    "Detector": "hcad.detector",
-    "Feature": "hcad.detector",
-    "Interval": "hcad.detector",
+    "AnomalyDetection": "hcad.ad.client",
+    "Detector": "hcad.ad.model",
+    "Feature": "hcad.ad.model",
+    "Interval": "hcad.ad.model",
 }
 
 __all__ = [

@@ -44,7 +44,7 @@ from hcad.errors import (
 )
 
 if TYPE_CHECKING:
-    from hcad.ad import AnomalyDetection
+    from hcad.ad.client import AnomalyDetection
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class HcadClient(OpenSearch):
     @cached_property
     def ad(self) -> AnomalyDetection:
         """The anomaly-detection client (checks the plugin is installed on first use)."""
-        from hcad.ad import AnomalyDetection
+        from hcad.ad.client import AnomalyDetection
 
         return AnomalyDetection(self)
 

@@ -30,9 +30,9 @@ def main() -> int:
     ap.add_argument("--url", default=os.environ.get("HCAD_URL", "http://127.0.0.1:9200"))
     args = ap.parse_args()
 
-    from hcad.backtest import backtest
-    from hcad.evaluate import EvalConfig
-    from hcad.synth import FleetSpec, fleet_frame
+    from hcad.quality.backtest import backtest
+    from hcad.quality.evaluate import EvalConfig
+    from hcad.quality.synth import FleetSpec, fleet_frame
 
     hosts = max(1, args.entities // 2)
     spec = FleetSpec.blog(hosts=hosts, processes=args.entities // hosts, periods=args.points, anomalies=10, seed=1)
@@ -53,8 +53,8 @@ def main() -> int:
 
     try:
         import hcad
-        from hcad.evaluate import run_historical
-        from hcad.synth import load_fleet
+        from hcad.quality.evaluate import run_historical
+        from hcad.quality.synth import load_fleet
 
         client = hcad.connect(args.url, timeout=120)
         client.require_plugin("opensearch-anomaly-detection")

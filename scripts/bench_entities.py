@@ -2,7 +2,7 @@
 """Benchmark: exact distinct-entity count with hcad vs the same composite queries sent raw.
 
 Builds (or reuses) an index of N entities (host x process combinations, one document each) on the
-local node, then counts distinct entities with ``hcad.entities.distinct_entities`` and with a plain
+local node, then counts distinct entities with ``hcad.sizing.entities.distinct_entities`` and with a plain
 opensearch-py composite-pagination loop, alternating runs, and prints time and peak Python memory
 (tracemalloc) of each and their ratio. Run by hand, not in the test suite:
 
@@ -94,7 +94,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import hcad
-    from hcad.entities import distinct_entities
+    from hcad.sizing.entities import distinct_entities
 
     client = hcad.connect(args.url, timeout=600)
     index = args.index or f"hcad-bench-entities-{args.entities}"

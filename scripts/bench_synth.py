@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from opensearchpy import helpers
 
 from hcad import connect, synth
-from hcad.synth import FleetSpec
+from hcad.quality.synth import FleetSpec
 
 
 def main() -> int:

@@ -4,7 +4,7 @@
 2. measure its entities (distinct, maximum active per interval) on the live index;
 3. define an HCAD detector over ``host``/``process`` and check it against the live index;
 4. run historical analysis on the AD plugin with a progress bar — or, where the node has no AD plugin,
-   the plugin's own ThresholdedRandomCutForest locally (``hcad.backtest``) on the same buckets;
+   the plugin's own ThresholdedRandomCutForest locally (``hcad.quality.backtest``) on the same buckets;
 5. print the top anomalous entities, marking the injected ones, and the event-level scores;
 6. print a sizing report for this fleet and for the same fleet scaled to production;
 7. write PNG plots under ``out/demo/``.
@@ -22,12 +22,12 @@ from typing import Any
 import pandas as pd
 
 import hcad
-import hcad.detector
-from hcad import synth
+import hcad.ad.model
 from hcad.errors import HcadError
+from hcad.quality import synth
 
 DETECTOR = "hcad-demo-gc-time"
-# What `hcad eval` found best on this kind of data (hcad.evaluate.RECOMMENDED): both metrics, shingle 4,
+# What `hcad eval` found best on this kind of data (hcad.quality.evaluate.RECOMMENDED): both metrics, shingle 4,
 # a 5% ignore-near-expected rule instead of the plugin's default 20%, alert on confidence >= 0.9.
 SHINGLE = 4
 RULE_RATIO = 0.05
@@ -81,7 +81,7 @@ def load(client: hcad.HcadClient, args: argparse.Namespace) -> synth.FleetSpec:
 
 
 def measure_entities(client: hcad.HcadClient, index: str) -> int:
-    from hcad import entities
+    from hcad.sizing import entities
 
     section("2. Entities in the live index")
     total = entities.distinct_entities(client, index, ["host", "process"])
@@ -93,7 +93,7 @@ def measure_entities(client: hcad.HcadClient, index: str) -> int:
 
 
 def define_detector(client: hcad.HcadClient, index: str) -> hcad.Detector:
-    from hcad.ad import preflight
+    from hcad.ad.client import preflight
 
     section("3. The HCAD detector")
     det = hcad.Detector.hcad(
@@ -104,7 +104,7 @@ def define_detector(client: hcad.HcadClient, index: str) -> hcad.Detector:
         features={"gc_time_avg": ("avg", "jvmGcTime"), "cpu_time_avg": ("avg", "cpuTime")},
         interval="10m",
         shingle_size=SHINGLE,
-        rules=[hcad.detector.Rule.ignore_within(f, RULE_RATIO) for f in ("gc_time_avg", "cpu_time_avg")],
+        rules=[hcad.ad.model.Rule.ignore_within(f, RULE_RATIO) for f in ("gc_time_avg", "cpu_time_avg")],
         description="hcad demo: JVM GC and CPU time per host and process (the seed blog's detect_gc_time)",
     )
     print(det.to_yaml().rstrip())
@@ -147,15 +147,15 @@ def run_plugin(client: hcad.HcadClient, det: hcad.Detector, spec: synth.FleetSpe
 
 
 def run_backtest(client: hcad.HcadClient, det: hcad.Detector, spec: synth.FleetSpec, why: str) -> pd.DataFrame:
-    from hcad import backtest
-    from hcad.backtest.buckets import query_buckets
-    from hcad.results import to_epoch_ms
+    from hcad.ad.results import to_epoch_ms
+    from hcad.quality import backtest
+    from hcad.quality.backtest.buckets import query_buckets
 
     section("4. Detection with the plugin's own model, run locally")
     print(f"The AD plugin is not available here ({why}).")
     print(
-        "Running the same algorithm instead: hcad.backtest feeds the detector's per-interval buckets, read from "
-        "the live index with the detector's own aggregation, to the plugin's ThresholdedRandomCutForest "
+        "Running the same algorithm instead: hcad.quality.backtest feeds the detector's per-interval buckets, "
+        "read from the live index with the detector's own aggregation, to the plugin's ThresholdedRandomCutForest "
         "(RCF 4.2.0, the parameters of AD 2.19 historical analysis)."
     )
     cfg = backtest.as_config(det)
@@ -183,7 +183,7 @@ def top_entities(frame: pd.DataFrame, labels: pd.DataFrame, n: int) -> pd.DataFr
 
 
 def show_results(frame: pd.DataFrame, spec: synth.FleetSpec, n: int) -> pd.DataFrame:
-    from hcad.scoring import score
+    from hcad.quality.scoring import score
 
     labels = synth.fleet_labels(spec)
     section(f"5. Top {n} anomalous entities (grade > 0 at confidence >= {MIN_CONFIDENCE}, as the monitor alerts)")
@@ -232,7 +232,7 @@ def show_sizing(entities: int, det: hcad.Detector) -> None:
 
 
 def plots(frame: pd.DataFrame, top: pd.DataFrame, out: Path) -> None:
-    from hcad import plots as hplots
+    from hcad.ad import plots as hplots
 
     section("7. Pictures")
     out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,7 @@ def main(argv: list[str]) -> int:
     else:
         why = missing_why or "--engine backtest"
         frame = run_backtest(client, det, spec, why)
-        ran = f"hcad.backtest, the plugin's ThresholdedRandomCutForest run locally ({why})"
+        ran = f"hcad.quality.backtest, the plugin's ThresholdedRandomCutForest run locally ({why})"
     top = show_results(frame, spec, args.top)
     show_sizing(count, det)
     plots(frame, top, Path(args.out))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reproduce the detection-quality table: a config grid on the blog and fleet datasets.
 
-    .venv/bin/python scripts/evaluate.py --out eval-out            # local TRCF (hcad.backtest)
+    .venv/bin/python scripts/evaluate.py --out eval-out            # local TRCF (hcad.quality.backtest)
     .venv/bin/python scripts/evaluate.py --engine plugin --url http://127.0.0.1:9200 --out eval-out
 
 Writes ``<out>/<dataset>.json`` (every config with its scores), ``<out>/pr.png`` (precision/recall
@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hcad import evaluate as ev
 from hcad.errors import HcadError
-from hcad.synth import FleetSpec
+from hcad.quality import evaluate as ev
+from hcad.quality.synth import FleetSpec
 
 
 def grid_for(spec: FleetSpec, quick: bool) -> list[ev.EvalConfig]:
@@ -87,7 +87,7 @@ def main() -> int:
             client = index = None
             if args.engine == "plugin":
                 from hcad import connect
-                from hcad.synth import load_fleet
+                from hcad.quality.synth import load_fleet
 
                 client = connect(args.url)
                 index = f"hcad-eval-{name}-{args.seed}-{int(time.time())}"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hcad import synth
 from hcad.errors import HcadError
-from hcad.synth import FleetSpec
+from hcad.quality import synth
+from hcad.quality.synth import FleetSpec
 
 
 def build_spec(args: argparse.Namespace) -> FleetSpec:

@@ -12,8 +12,8 @@ from hcad.cli.common import echo_json, echo_table, json_option, pass_cli
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hcad.backtest.model import BacktestConfig
     from hcad.cli.common import CliContext
+    from hcad.quality.backtest.model import BacktestConfig
 
 
 @click.command("backtest")
@@ -71,10 +71,10 @@ def backtest(
     """
     import sys
 
-    from hcad.backtest import _epoch_s
-    from hcad.backtest import backtest as run_backtest
-    from hcad.backtest.model import as_config, describe, model_params
     from hcad.errors import ConfigError, HcadError
+    from hcad.quality.backtest import _epoch_s
+    from hcad.quality.backtest import backtest as run_backtest
+    from hcad.quality.backtest.model import as_config, describe, model_params
 
     # Checked before the (long) run: a bad --from/--to or an --output nobody can write fails at once.
     s, e = _epoch_s(start, "from"), _epoch_s(end, "to")
@@ -95,7 +95,7 @@ def backtest(
     else:
         if s is None or e is None:
             raise ConfigError("--from and --to are needed to read the detector's index (or pass --data FILE)")
-        from hcad.backtest.buckets import query_buckets
+        from hcad.quality.backtest.buckets import query_buckets
 
         frame = query_buckets(cli.client, config, s * 1000, e * 1000, entities=wanted)
     results = run_backtest(
@@ -118,8 +118,8 @@ def backtest(
     summary = _summary(results, flagged, config)
     scores = None
     if labels is not None:
-        from hcad.scoring import score
-        from hcad.synth import read_labels
+        from hcad.quality.scoring import score
+        from hcad.quality.synth import read_labels
 
         scores = score(
             results,

@@ -18,9 +18,9 @@ from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_
 from hcad.errors import ConfigError, HcadError, Issue, NotFound, ValidationError
 
 if TYPE_CHECKING:
-    from hcad.ad import AnomalyDetection
-    from hcad.detector import Detector
-    from hcad.plan import Definition
+    from hcad.ad.client import AnomalyDetection
+    from hcad.ad.model import Detector
+    from hcad.ad.plan import Definition
 
 progress_option = click.option(
     "--progress/--no-progress",
@@ -49,7 +49,7 @@ def _warn(issues: list[Issue]) -> None:
 
 def _load(paths: tuple[str, ...], cli: CliContext | None, *, offline: bool = False) -> list[Definition]:
     """Load, check client-side, then (unless offline) pre-flight against the live indices."""
-    from hcad.plan import check_definitions, load_definitions, preflight_definitions
+    from hcad.ad.plan import check_definitions, load_definitions, preflight_definitions
 
     defs = load_definitions(paths)
     check_definitions(defs)
@@ -99,7 +99,7 @@ def plan_cmd(cli: CliContext, paths: tuple[str, ...], hide_unchanged: bool, as_j
 
     PATHS are YAML files or folders (searched recursively), one detector per file or a list.
     """
-    from hcad.plan import fetch_plan
+    from hcad.ad.plan import fetch_plan
 
     defs = _load(paths, cli)
     plan = fetch_plan(_ad(cli), defs)
@@ -121,7 +121,7 @@ def apply_cmd(cli: CliContext, paths: tuple[str, ...], restart: bool, as_json: b
     plugin's own validation); if anything is wrong nothing is changed. Running detectors are only
     updated with --restart. Detectors only on the server are left alone.
     """
-    from hcad.plan import ApplyReport, Step, apply_plan, fetch_plan
+    from hcad.ad.plan import ApplyReport, Step, apply_plan, fetch_plan
 
     defs = _load(paths, cli)
     ad = _ad(cli)
@@ -505,7 +505,7 @@ def preview_cmd(
 
     The plugin previews at most 5 entities and needs 400+ data points.
     """
-    from hcad.results import results_frame
+    from hcad.ad.results import results_frame
 
     start_ms = parse_time(start, "--from")
     end_ms = parse_time(end, "--to")
@@ -530,7 +530,7 @@ def preview_cmd(
         echo_json(resp)
         return
     anomalies = frame[frame["anomaly_grade"] > 0] if len(frame) else frame
-    from hcad.plots import category_columns
+    from hcad.ad.plots import category_columns
 
     cats = category_columns(frame)
     ents = frame[cats].drop_duplicates().shape[0] if cats and len(frame) else (1 if len(frame) else 0)
@@ -634,7 +634,7 @@ def history_cmd(
 class _InRange:
     """A client whose searches see only documents with ``time_field`` in ``[start_ms, end_ms)``.
 
-    :func:`hcad.evaluate.recommend_from_index` takes no time range; every search it sends goes
+    :func:`hcad.quality.evaluate.recommend_from_index` takes no time range; every search it sends goes
     through here, so both its entity listing and its document reads are limited to the range.
     """
 
@@ -660,7 +660,7 @@ class _InRange:
 def _period_text(value: Any) -> str:
     """``{"period": {"interval": 10, "unit": "Minutes"}}`` (the plugin's form) as ``10m``; others as they are."""
     if isinstance(value, dict) and isinstance(value.get("period"), dict):
-        from hcad.detector import Interval
+        from hcad.ad.model import Interval
 
         try:
             return str(Interval.from_api(value))
@@ -694,15 +694,15 @@ def recommend_cmd(
 ) -> None:
     """Propose a detector interval and shingle size for INDEX from its own data.
 
-    Reads the newest documents of up to --max-entities entities (hcad.evaluate.recommend_from_index):
+    Reads the newest documents of up to --max-entities entities (hcad.quality.evaluate.recommend_from_index):
     the spacing of the data, the share of intervals with data, the feature's dominant period. Then
     measures each entity's density at the proposed interval (the pre-flight check: the plugin needs
     data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
     own _suggest API as well.
     """
-    from hcad.ad import AnomalyDetection, preflight
-    from hcad.detector import FEATURE_AGGS, SINCE, Detector, Interval
-    from hcad.evaluate import recommend_from_index
+    from hcad.ad.client import AnomalyDetection, preflight
+    from hcad.ad.model import FEATURE_AGGS, SINCE, Detector, Interval
+    from hcad.quality.evaluate import recommend_from_index
 
     agg, sep, fld = feature.partition(":")
     agg = {"count": "value_count", "average": "avg", "mean": "avg"}.get(agg.lower(), agg.lower())

@@ -42,8 +42,8 @@ def entities(
     """
     from tqdm import tqdm
 
-    from hcad.entities import distinct_entities, max_active_entities
     from hcad.sizing import active_entity_bound, cache_intervals, parse_interval
+    from hcad.sizing.entities import distinct_entities, max_active_entities
 
     minutes = parse_interval(interval)
     client = cli.client

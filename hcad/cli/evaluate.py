@@ -11,8 +11,8 @@ from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass
 from hcad.errors import ConfigError, HcadError
 
 if TYPE_CHECKING:
-    from hcad.evaluate import EvalConfig, EvalReport
-    from hcad.synth import FleetSpec
+    from hcad.quality.evaluate import EvalConfig, EvalReport
+    from hcad.quality.synth import FleetSpec
 
 ENGINES = ("backtest", "plugin")
 
@@ -20,7 +20,7 @@ ENGINES = ("backtest", "plugin")
 def _spec(dataset: str, overrides: dict[str, Any]) -> FleetSpec:
     import json
 
-    from hcad.synth import FleetSpec
+    from hcad.quality.synth import FleetSpec
 
     given = {k: v for k, v in overrides.items() if v is not None}
     if dataset == "blog":
@@ -76,7 +76,7 @@ def build_configs(
     use_grid: bool,
 ) -> list[EvalConfig]:
     """The configs to try: the default grid, or the product of the given axes (defaults fill the rest)."""
-    from hcad import evaluate as ev
+    from hcad.quality import evaluate as ev
 
     if use_grid:
         if any((features, intervals, shingles, imputations, rules, min_grades, min_confidences)):
@@ -169,7 +169,7 @@ def evaluate(
       hcad eval --dataset fleet --shingle 4 --shingle 8 --rule default --rule 0.05 --out eval-out
       hcad eval --engine plugin --dataset blog --hosts 3 --periods 600
     """
-    from hcad import evaluate as ev
+    from hcad.quality import evaluate as ev
 
     spec = _spec(dataset, {"hosts": hosts, "processes": processes, "periods": periods, "anomalies": anomalies,
                            "seed": seed})  # fmt: skip
@@ -188,7 +188,7 @@ def evaluate(
     try:
         if client is not None and index and not exists:
             to_delete = index
-            from hcad.synth import load_fleet
+            from hcad.quality.synth import load_fleet
 
             load_fleet(client, index, spec, progress=not as_json)
             if keep_index:
@@ -229,7 +229,7 @@ def _delete_index(client: Any, index: str) -> None:
 
 
 def _write_outputs(report: EvalReport, out: Path) -> None:
-    from hcad.synth import write_labels
+    from hcad.quality.synth import write_labels
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +241,7 @@ def _write_outputs(report: EvalReport, out: Path) -> None:
 
 
 def _print(report: EvalReport, out: Path | None) -> None:
-    from hcad import evaluate as ev
+    from hcad.quality import evaluate as ev
 
     spec = report.spec
     click.echo(

@@ -60,7 +60,7 @@ def _print_plan(the_plan: Any) -> None:
 def plan_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
     """Show what 'apply' would create or update, channels and monitors (PATHS: files or folders,
     default monitors/)."""
-    from hcad.monitors import load_specs, plan
+    from hcad.alerting.monitors import load_specs, plan
 
     specs = load_specs(_paths(paths))
     the_plan = plan(cli.client, specs)
@@ -76,7 +76,7 @@ def plan_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
 @pass_cli
 def apply_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
     """Create or update channels and monitors from files; nothing is written unless every file is valid."""
-    from hcad.monitors import apply, load_specs, plan
+    from hcad.alerting.monitors import apply, load_specs, plan
 
     specs = load_specs(_paths(paths))
     the_plan = plan(cli.client, specs)
@@ -96,7 +96,7 @@ def apply_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
 @pass_cli
 def channels_cmd(cli: CliContext, as_json: bool) -> None:
     """List the notification channels on the cluster (a monitor's 'channel' is a name or id of these)."""
-    from hcad.monitors import Notifications
+    from hcad.alerting.monitors import Notifications
 
     rows = Notifications(cli.client).channels()
     if as_json:
@@ -113,7 +113,7 @@ def channels_cmd(cli: CliContext, as_json: bool) -> None:
 @pass_cli
 def list_cmd(cli: CliContext, as_json: bool) -> None:
     """List monitors (those built by hcad show their detector and kind)."""
-    from hcad.monitors import Alerting, is_ad_monitor
+    from hcad.alerting.monitors import Alerting, is_ad_monitor
 
     rows = []
     for hit in Alerting(cli.client).search():
@@ -147,7 +147,7 @@ def list_cmd(cli: CliContext, as_json: bool) -> None:
 @pass_cli
 def get_cmd(cli: CliContext, name_or_id: str, as_json: bool) -> None:
     """Show one monitor (by name or id) as stored."""
-    from hcad.monitors import Alerting
+    from hcad.alerting.monitors import Alerting
 
     hit = Alerting(cli.client).resolve(name_or_id)
     if as_json:
@@ -166,7 +166,7 @@ def get_cmd(cli: CliContext, name_or_id: str, as_json: bool) -> None:
 @pass_cli
 def delete_cmd(cli: CliContext, name_or_id: str, yes: bool, as_json: bool) -> None:
     """Delete one monitor (by name or id)."""
-    from hcad.monitors import Alerting
+    from hcad.alerting.monitors import Alerting
 
     alerting = Alerting(cli.client)
     hit = alerting.resolve(name_or_id)
@@ -187,8 +187,8 @@ def delete_cmd(cli: CliContext, name_or_id: str, yes: bool, as_json: bool) -> No
 @pass_cli
 def run_cmd(cli: CliContext, name_or_id: str, period_end: str | None, as_json: bool) -> None:
     """Dry-run a monitor (_execute, nothing is sent) and print what would fire, with its message."""
+    from hcad.alerting.monitors import run
     from hcad.cli.results import parse_time
-    from hcad.monitors import run
 
     report = run(cli.client, name_or_id, period_end_ms=parse_time(period_end, "--period-end"))
     if as_json:
@@ -235,10 +235,10 @@ def drift(
     as_json: bool,
 ) -> None:
     """Watch a detector's daily mean anomaly grade for drift (NAME, or --detector-id with --index)."""
-    from hcad import drift as dr
+    from hcad.alerting import drift as dr
+    from hcad.alerting.monitors import AD_RESULT_INDEX
     from hcad.cli.results import parse_time
     from hcad.errors import NotFound
-    from hcad.monitors import AD_RESULT_INDEX
 
     if (name is None) == (detector_id is None):
         raise ConfigError("give a detector NAME or --detector-id ID (not both)")

@@ -20,7 +20,7 @@ from hcad.errors import ConfigError, HcadError, NotFound
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hcad.detector import Detector
+    from hcad.ad.model import Detector
 
 _RELATIVE = re.compile(r"^\s*(?:now)?\s*([-+])\s*(\d+)\s*([smhdw])\s*$", re.I)
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -162,7 +162,7 @@ def results(
     Real-time results default to the last 24 hours; --historical shows a historical analysis
     (the whole run unless --from/--to narrow it).
     """
-    from hcad.results import read_results
+    from hcad.ad.results import read_results
 
     ent = parse_entity(entity)
     start_ms = parse_time(start, "--from")
@@ -253,7 +253,7 @@ def _category_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _feature_columns(frame: pd.DataFrame, cats: Sequence[str]) -> list[str]:
-    from hcad.plots import feature_columns
+    from hcad.ad.plots import feature_columns
 
     return feature_columns(frame, cats)
 
@@ -280,7 +280,7 @@ def _write_plots(
         return []
     if not len(frame):
         raise HcadError(f"{label}: no results in the range, nothing to plot; widen --from/--to or check the detector")
-    from hcad.plots import plot_features, plot_heatmap
+    from hcad.ad.plots import plot_features, plot_heatmap
 
     written = []
     if plot:

@@ -119,7 +119,7 @@ def _build_plan(plan_file: str | None, opts: dict[str, Any]) -> Any:
 def _measure(cli: CliContext, plan: Any, opts: dict[str, Any], quiet: bool) -> Any:
     from tqdm import tqdm
 
-    from hcad.entities import measure_plan
+    from hcad.sizing.entities import measure_plan
     from hcad.sizing.live import apply_cluster_facts, measure_cluster
 
     # The node the plan is sized for is the measured one, except what a flag fixes explicitly.

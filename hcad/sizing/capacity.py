@@ -176,7 +176,7 @@ def entities_that_fit(
 
 def heap_bytes_for_ram(ram_gib: float, units: Units) -> int:
     """Heap of a managed node: ``min(RAM / 2, 32 GiB)``, as bytes in the chosen convention."""
-    from hcad.instances import heap_gib_for_ram
+    from hcad.sizing.instances import heap_gib_for_ram
 
     heap = Fraction(str(heap_gib_for_ram(ram_gib)))
     return int(heap * (GB if units == "decimal" else GiB))

@@ -192,7 +192,7 @@ class SizingPlan:
             units = "decimal"
         itype = node.get("instance_type")
         if itype is not None:
-            from hcad.instances import get_instance_type
+            from hcad.sizing.instances import get_instance_type
 
             get("node.instance_type", lambda v: get_instance_type(str(v)), itype, None)
         heap = get("node.heap", lambda v: parse_bytes(v, "heap"), node.get("heap"), None)
@@ -224,7 +224,7 @@ class SizingPlan:
         if not isinstance(compare_raw, list):
             issues.append(Issue("compare", "must be a list of instance types", "e.g. compare: [r6g.2xlarge]"))
         else:
-            from hcad.instances import get_instance_type
+            from hcad.sizing.instances import get_instance_type
 
             for i, t in enumerate(compare_raw):
                 it = get(f"compare[{i}]", lambda v: get_instance_type(str(v)), t, None)
@@ -300,7 +300,7 @@ class SizingPlan:
         if self.heap_bytes is not None:
             return self.heap_bytes, self.heap_note or "given"
         assert self.instance_type is not None
-        from hcad.instances import get_instance_type
+        from hcad.sizing.instances import get_instance_type
 
         it = get_instance_type(self.instance_type)
         heap = cap.heap_bytes_for_ram(it.ram_gib, self.units)
@@ -837,7 +837,7 @@ def compare_instance_types(plan: SizingPlan, types: Sequence[str]) -> list[TypeO
     The first entry is the cheapest of the list by node count. Types where one node cannot hold a single
     model are left out.
     """
-    from hcad.instances import get_instance_type
+    from hcad.sizing.instances import get_instance_type
 
     total, max_size = _workload(plan)
     out: list[TypeOption] = []
@@ -857,7 +857,7 @@ def fit_on_cluster(plan: SizingPlan, nodes: int) -> dict[str, Any]:
     ``model_max_size_percent`` (rounded up to 0.001) and the smallest catalog instance type that host
     the plan's workload on that many nodes (None when nothing within the plugin's limits does).
     """
-    from hcad.instances import instance_types
+    from hcad.sizing.instances import instance_types
 
     total, max_size = _workload(plan)
     heap, _ = plan.heap()
@@ -890,7 +890,7 @@ def fit_on_cluster(plan: SizingPlan, nodes: int) -> dict[str, Any]:
 
 def nodes_curve(plan: SizingPlan, types: Sequence[str], entity_counts: Sequence[int]) -> dict[str, list[int]]:
     """Data nodes needed per instance type for each total entity count (for plotting)."""
-    from hcad.instances import get_instance_type
+    from hcad.sizing.instances import get_instance_type
 
     _, max_size = _workload(plan)
     out: dict[str, list[int]] = {}

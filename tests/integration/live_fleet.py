@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hcad.detector import Detector
+from hcad.ad.model import Detector
+from hcad.alerting.monitors import Alerting
 from hcad.errors import HcadError
-from hcad.monitors import Alerting
-from hcad.synth import FleetSpec, fleet_labels, load_fleet
+from hcad.quality.synth import FleetSpec, fleet_labels, load_fleet
 
 INTERVAL_MIN = 1
 PERIODS = 3 * 24 * 60

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opensearchpy import helpers
 
-from hcad.detector import Detector, Imputation
+from hcad.ad.model import Detector, Imputation
+from hcad.ad.results import results_frame
 from hcad.errors import Conflict, HcadError, NotFound, ValidationError
-from hcad.results import results_frame
+from hcad.quality.synth import AnomalySpec, FleetSpec, fleet_frame, fleet_labels, load_fleet
 from hcad.sizing import estimate_entity_model_size
-from hcad.synth import AnomalySpec, FleetSpec, fleet_frame, fleet_labels, load_fleet
 
 INTERVAL_MIN = 1
 PERIODS = 2 * 24 * 60  # 2 days of 1-minute intervals
@@ -140,13 +140,13 @@ def test_hcad_end_to_end(ad_client, index_name):
         assert {"data_start_time", "host", "process", "anomaly_grade", "confidence", "cpu", "memory"} <= set(df)
         assert set(zip(df["host"], df["process"], strict=True)) == set(spec.entities())
         anomalies = df[df["anomaly_grade"] > 0]
-        from hcad.scoring import score
+        from hcad.quality.scoring import score
 
         ev = score(df, labels, INTERVAL_MIN, 2)
         flagged = {(r.host, r.process) for r in anomalies.itertuples()}
         print(
             f"\n{len(anomalies)} anomalous rows of {len(df)}, {len(flagged & injected)} of {len(flagged)} flagged "
-            f"entities injected; event-level (hcad.scoring, +-2 intervals): precision {ev.precision:.3f} "
+            f"entities injected; event-level (hcad.quality.scoring, +-2 intervals): precision {ev.precision:.3f} "
             f"recall {ev.recall:.3f} ({ev.detected}/{ev.events}) F1 {ev.f1:.3f}"
         )
         assert ev.events == 24 and ev.recall >= 0.8

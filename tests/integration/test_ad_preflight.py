@@ -15,11 +15,11 @@ import pytest
 from opensearchpy import helpers
 
 import hcad
-from hcad.ad import preflight
-from hcad.detector import Detector, Feature
+from hcad.ad.client import preflight
+from hcad.ad.model import Detector, Feature
+from hcad.ad.results import read_results
 from hcad.errors import PluginMissing
-from hcad.results import read_results
-from hcad.synth import FleetSpec, load_fleet
+from hcad.quality.synth import FleetSpec, load_fleet
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opensearchpy import helpers
 
-from hcad.detector import Detector
+from hcad.ad.model import Detector
 from hcad.errors import HcadError
-from hcad.synth import FleetSpec, create_fleet_index, fleet_frame
+from hcad.quality.synth import FleetSpec, create_fleet_index, fleet_frame
 
 LATE = ("late", "process0")
 LATE_HISTORY_MIN = 8

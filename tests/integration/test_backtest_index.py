@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hcad.backtest import BacktestConfig, backtest, feature, to_buckets
-from hcad.backtest.buckets import query_buckets
-from hcad.synth import FleetSpec, fleet_frame, fleet_labels, load_fleet
+from hcad.quality.backtest import BacktestConfig, backtest, feature, to_buckets
+from hcad.quality.backtest.buckets import query_buckets
+from hcad.quality.synth import FleetSpec, fleet_frame, fleet_labels, load_fleet
 
 
 @pytest.fixture(scope="module")
 def jars():
-    from hcad.backtest.jvm import fetch_jars
+    from hcad.quality.backtest.jvm import fetch_jars
 
     return fetch_jars()
 
@@ -76,8 +76,8 @@ def test_fidelity_with_plugin_historical_analysis(ad_client, index_name, jars, p
     Cost on 2 shared cores, per preset: ~2 min (the plugin: 8 waves of 10 entities, 2 pieces of
     1,000 intervals each; the backtest ~1 min).
     """
-    from hcad.evaluate import EvalConfig, run_historical
-    from hcad.scoring import score
+    from hcad.quality.evaluate import EvalConfig, run_historical
+    from hcad.quality.scoring import score
 
     spec = getattr(FleetSpec, preset)(hosts=40, processes=2, periods=1008, seed=11)
     load_fleet(ad_client, index_name, spec, progress=False)

@@ -1,6 +1,6 @@
-"""``hcad detectors recommend`` on the live node (plain OpenSearch): a fleet loaded by hcad.synth.
+"""``hcad detectors recommend`` on the live node (plain OpenSearch): a fleet loaded by hcad.quality.synth.
 
-The expected values follow from the loaded data (the same fleet hcad.evaluate's own test uses): 10-minute
+The expected values follow from the loaded data (the same fleet hcad.quality.evaluate's own test uses): 10-minute
 documents with 30% missing, so 10-minute intervals are 70% full and 20-minute ones the first at >= 90%;
 a daily cycle. The plugin's _suggest needs 3.3+, so on this 2.x node the command says why it is absent;
 its 3.3 path is exercised with the client's version and the plugin call stubbed.
@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from opensearchpy import helpers
 
-from hcad import synth
+from hcad.ad.model import Detector
 from hcad.cli.main import cli, main
-from hcad.detector import Detector
-from hcad.synth import FleetSpec
+from hcad.quality import synth
+from hcad.quality.synth import FleetSpec
 
 SPEC = FleetSpec.blog(hosts=3, processes=2, periods=144 * 3, anomalies=0, missing_rate=0.3, seed=5)
 ENTITIES = {f"host{h}|process{p}" for h in range(3) for p in range(2)}
@@ -111,7 +111,7 @@ def test_from_to_limit_what_is_read(os_client, os_url, fleet) -> None:
 
 
 def test_suggest_is_called_on_3_3(os_client, os_url, fleet, monkeypatch) -> None:
-    from hcad.ad import AnomalyDetection
+    from hcad.ad.client import AnomalyDetection
     from hcad.connection import HcadClient
 
     seen: list[Detector] = []

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opensearchpy import helpers
 
+from hcad.alerting.drift import evaluate, read_daily_grades
 from hcad.cli.main import main
-from hcad.drift import evaluate, read_daily_grades
 
 END = datetime(2024, 5, 14, tzinfo=UTC)  # the last day read is 2024-05-14
 DAYS = 40

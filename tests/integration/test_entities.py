@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from opensearchpy import helpers
 
-from hcad.entities import distinct_entities, iter_entities, max_active_entities, measured_model_size
 from hcad.errors import NotFound
 from hcad.sizing import estimate_entity_model_size
+from hcad.sizing.entities import distinct_entities, iter_entities, max_active_entities, measured_model_size
 
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 MAPPING = {
@@ -230,8 +230,8 @@ def test_intervals_in_seconds_stay_exact() -> None:
     """No node needed: a 20 s interval is exactly 1/3 minute through the measure path."""
     from fractions import Fraction
 
-    from hcad.entities import facts_from_detector, interval_expr
     from hcad.sizing import cache_intervals, parse_interval
+    from hcad.sizing.entities import facts_from_detector, interval_expr
 
     assert interval_expr(parse_interval("20s")) == "20s" and interval_expr(20 / 60) == "20s"
     assert interval_expr(parse_interval("10m")) == "10m" and interval_expr(1.5) == "90s"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hcad import evaluate as ev
-from hcad import synth
-from hcad.scoring import score
-from hcad.synth import AnomalySpec, FleetSpec
+from hcad.quality import evaluate as ev
+from hcad.quality import synth
+from hcad.quality.scoring import score
+from hcad.quality.synth import AnomalySpec, FleetSpec
 
 
 def test_scoring_hand_computed_case() -> None:

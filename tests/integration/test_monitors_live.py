@@ -24,12 +24,22 @@ import pytest
 from live_fleet import PERIODS, delete_monitors, historical_fleet, ms
 from opensearchpy import helpers
 
+from hcad.ad.model import Detector
+from hcad.alerting.drift import read_daily_grades
+from hcad.alerting.monitors import (
+    Alerting,
+    MonitorSpec,
+    _instant,
+    apply,
+    is_ad_monitor,
+    load_specs,
+    plan,
+    preview_body,
+    run,
+)
 from hcad.cli.main import main
-from hcad.detector import Detector
-from hcad.drift import read_daily_grades
 from hcad.errors import HcadError, ValidationError
-from hcad.monitors import Alerting, MonitorSpec, _instant, apply, is_ad_monitor, load_specs, plan, preview_body, run
-from hcad.synth import FleetSpec, create_fleet_index, fleet_frame
+from hcad.quality.synth import FleetSpec, create_fleet_index, fleet_frame
 
 
 def test_channel_is_checked_before_anything(os_client, tmp_path):

@@ -33,9 +33,9 @@ from typing import Any
 import pytest
 from live_fleet import delete_monitors, historical_fleet, ms
 
+from hcad.alerting.monitors import Alerting, ChannelSpec, Notifications, load_specs, plan
+from hcad.alerting.monitors import apply as apply_plan
 from hcad.errors import NotFound
-from hcad.monitors import Alerting, ChannelSpec, Notifications, load_specs, plan
-from hcad.monitors import apply as apply_plan
 
 MIN_PAGED = 9  # of 12 injected spikes (see test_monitors_live.MIN_NAMED_P1: the forest is random)
 QUIET_WINDOWS = 3

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hcad import synth
 from hcad.errors import Conflict
-from hcad.synth import FleetSpec
+from hcad.quality import synth
+from hcad.quality.synth import FleetSpec
 
 
 def test_load_fleet_indexes_every_document_and_reload_overwrites(os_client, index_name) -> None:

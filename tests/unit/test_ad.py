@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from fake_transport import recording_client
 
-from hcad.ad import AnomalyDetection, validation_issues
+from hcad.ad.client import AnomalyDetection, validation_issues
+from hcad.ad.model import Detector, Imputation
 from hcad.connection import HcadClient
-from hcad.detector import Detector, Imputation
 from hcad.errors import (
     ConfigError,
     Conflict,
@@ -476,7 +476,7 @@ def test_wait_historical_failed(ad, server):
 
 
 def test_builder_default_rules_are_dropped_with_a_warning_before_2_15_and_user_rules_refused():
-    from hcad.detector import Rule
+    from hcad.ad.model import Rule
 
     server = Server(version="2.14.0")
     server.route("POST", D, load("detector_get_full.json"), 201)

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from test_ad import D, Server, make_client
 
-from hcad.ad import DetectorState, validation_issues
-from hcad.detector import Detector
-from hcad.entities import model_size_from_profile, parse_model_profile
+from hcad.ad.client import DetectorState, validation_issues
+from hcad.ad.model import Detector
+from hcad.ad.results import results_frame
 from hcad.errors import Issue, ServerError, ValidationError
-from hcad.results import results_frame
 from hcad.sizing import estimate_entity_model_size
+from hcad.sizing.entities import model_size_from_profile, parse_model_profile
 
 CAPTURED = Path(__file__).resolve().parent.parent / "data" / "ad" / "captured"
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hcad.backtest import BacktestConfig, Condition, Rule, backtest, feature, model_params, to_buckets
-from hcad.backtest.buckets import bucket_documents
-from hcad.backtest.engine import run_entity
-from hcad.backtest.model import build_trcf, read_back
 from hcad.errors import ConfigError, ValidationError
+from hcad.quality.backtest import BacktestConfig, Condition, Rule, backtest, feature, model_params, to_buckets
+from hcad.quality.backtest.buckets import bucket_documents
+from hcad.quality.backtest.engine import run_entity
+from hcad.quality.backtest.model import build_trcf, read_back
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")
@@ -25,7 +25,7 @@ T0 = pd.Timestamp("2024-01-01T00:00:00Z")
 @pytest.fixture(scope="module")
 def jars() -> list[Path]:
     """The RCF jars in the cache (fetched with mvn when missing, as a fresh machine would)."""
-    from hcad.backtest.jvm import fetch_jars
+    from hcad.quality.backtest.jvm import fetch_jars
 
     return fetch_jars()
 
@@ -84,7 +84,7 @@ def test_params_shingle_one_is_standard_and_rules_replace_default():
 
 
 def test_from_detector_adapter():
-    from hcad.detector import Detector
+    from hcad.ad.model import Detector
 
     feats = {"cpu": ("avg", "cpu"), "n": ("count", "pid")}
     d = Detector.hcad("d1", "idx", "ts", ["host", "process"], feats, "5m", plugin_defaults=True)
@@ -294,7 +294,7 @@ def test_bad_rules_and_imputation_are_named():
 
 
 def test_missing_jar_and_bad_heap_are_clear(tmp_path, monkeypatch):
-    from hcad.backtest import jvm
+    from hcad.quality.backtest import jvm
 
     monkeypatch.setenv("HCAD_JAR_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match=r"randomcutforest-core-4\.2\.0\.jar not found; run scripts/fetch_rcf_jars"):
@@ -305,7 +305,7 @@ def test_missing_jar_and_bad_heap_are_clear(tmp_path, monkeypatch):
 
 
 def test_missing_mvn_and_jars_is_clear(tmp_path, monkeypatch):
-    from hcad.backtest import jvm
+    from hcad.quality.backtest import jvm
 
     monkeypatch.setattr(jvm.shutil, "which", lambda _name: None)
     with pytest.raises(ConfigError, match="mvn not found"):
@@ -313,8 +313,8 @@ def test_missing_mvn_and_jars_is_clear(tmp_path, monkeypatch):
 
 
 def test_mvn_timeout_is_one_line(tmp_path, monkeypatch):
-    from hcad.backtest import jvm
     from hcad.errors import HcadError
+    from hcad.quality.backtest import jvm
 
     def slow(cmd, **kw):
         raise subprocess.TimeoutExpired(cmd, kw.get("timeout"))
@@ -328,7 +328,7 @@ def test_mvn_timeout_is_one_line(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("value", ["", "NaT", "yesterday-ish"])
 def test_empty_or_bad_from_is_a_config_error_naming_from(value, tmp_path, capsys):
-    from hcad.backtest import _epoch_s
+    from hcad.quality.backtest import _epoch_s
 
     with pytest.raises(ConfigError, match=f"--from {value!r} is not a time"):
         _epoch_s(value, "from")
@@ -346,7 +346,7 @@ def _hcad(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_cli_json_with_labels(jars, tmp_path):
-    from hcad.detector import Detector
+    from hcad.ad.model import Detector
 
     det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", plugin_defaults=True)
     (tmp_path / "d.yaml").write_text(det.to_yaml())
@@ -387,7 +387,7 @@ def _cli_main(*args: str) -> int:
 
 
 def _detector_and_docs(tmp_path: Path) -> tuple[str, str]:
-    from hcad.detector import Detector
+    from hcad.ad.model import Detector
 
     det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", plugin_defaults=True)
     (tmp_path / "d.yaml").write_text(det.to_yaml())
@@ -396,12 +396,12 @@ def _detector_and_docs(tmp_path: Path) -> tuple[str, str]:
 
 
 def test_cli_output_in_a_missing_directory_fails_before_the_run(tmp_path, monkeypatch, capsys):
-    import hcad.backtest
+    import hcad.quality.backtest
 
     def no_run(*_a, **_k):
         raise AssertionError("the run started")
 
-    monkeypatch.setattr(hcad.backtest, "backtest", no_run)
+    monkeypatch.setattr(hcad.quality.backtest, "backtest", no_run)
     d, docs = _detector_and_docs(tmp_path)
     missing = tmp_path / "nope" / "out.csv"
     assert _cli_main("backtest", d, "--data", docs, "--output", str(missing)) == 2
@@ -413,7 +413,7 @@ def test_cli_output_in_a_missing_directory_fails_before_the_run(tmp_path, monkey
 
 
 def test_cli_output_write_error_is_one_line(tmp_path, monkeypatch, capsys):
-    import hcad.backtest
+    import hcad.quality.backtest
 
     def fake_run(frame, config, **_k):
         out = pd.DataFrame({"host": ["a"], "data_start_time": [T0], "anomaly_grade": [0.0], "confidence": [0.5]})
@@ -424,7 +424,7 @@ def test_cli_output_write_error_is_one_line(tmp_path, monkeypatch, capsys):
         raise OSError(28, "No space left on device")
 
     d, docs = _detector_and_docs(tmp_path)
-    monkeypatch.setattr(hcad.backtest, "backtest", fake_run)
+    monkeypatch.setattr(hcad.quality.backtest, "backtest", fake_run)
     monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
     assert _cli_main("backtest", d, "--data", docs, "--output", str(tmp_path / "out.csv"), "--json") == 1
     err = capsys.readouterr().err

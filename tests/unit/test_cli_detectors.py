@@ -418,7 +418,7 @@ def test_history_no_wait_and_attach(capsys, server, defs) -> None:
 
 
 def test_history_ctrl_c_leaves_task_running_and_says_how_to_resume(capsys, server, defs, monkeypatch) -> None:
-    from hcad.ad import AnomalyDetection
+    from hcad.ad.client import AnomalyDetection
 
     run(capsys, "detectors", "apply", str(defs))
     det_id, _ = server.by_name("cpu-test")
@@ -436,7 +436,7 @@ def test_history_ctrl_c_leaves_task_running_and_says_how_to_resume(capsys, serve
 
 
 def test_apply_ctrl_c_during_restart_says_what_to_do(capsys, server, defs, monkeypatch) -> None:
-    from hcad.ad import AnomalyDetection
+    from hcad.ad.client import AnomalyDetection
 
     run(capsys, "detectors", "apply", str(defs))
     det_id, _ = server.by_name("cpu-test")

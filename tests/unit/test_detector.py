@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hcad.detector import (
+from hcad.ad.model import (
     Condition,
     Detector,
     Feature,
@@ -128,7 +128,7 @@ def test_builder_request_shape():
         "aggregation_query": {"mem_max": {"max": {"field": "mem"}}},
     }
     assert "feature_id" not in body["feature_attributes"][0]
-    # The defaults issue 8's evaluation chose (hcad.evaluate.RECOMMENDED), unless the caller says otherwise.
+    # The defaults issue 8's evaluation chose (hcad.quality.evaluate.RECOMMENDED), unless the caller says otherwise.
     assert body["shingle_size"] == 4
     assert body["rules"] == [Rule.ignore_within("cpu_avg", 0.05).to_api(), Rule.ignore_within("mem_max", 0.05).to_api()]
 
@@ -351,10 +351,9 @@ def test_diff_value_dropped_from_the_file_means_the_plugin_default():
 
 
 def test_builder_defaults_are_the_evaluation_winner_unless_the_caller_says_otherwise():
-    from hcad import evaluate
-
     # The constants follow what `hcad eval` found (issue 8).
-    from hcad.detector import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE
+    from hcad.ad.model import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE
+    from hcad.quality import evaluate
 
     assert (
         evaluate.RECOMMENDED["shingle_size"],
@@ -465,7 +464,7 @@ FILTER_STORED = {
 
 
 def test_server_written_filter_is_no_change():
-    from hcad.detector import canonical_query
+    from hcad.ad.model import canonical_query
 
     assert canonical_query(FILTER_STORED) == canonical_query(FILTER_SENT)
     mine = Detector.hcad("d", "i", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", filter_query=FILTER_SENT)
@@ -478,7 +477,7 @@ def test_server_written_filter_is_no_change():
 
 
 def test_description_is_read_as_written_however_often_the_plugin_encoded_it():
-    from hcad.detector import unescape_description
+    from hcad.ad.model import unescape_description
 
     text = 'CPU & memory <per> host\'s "process"'
     once = "CPU &amp; memory &lt;per&gt; host&#39;s &#34;process&#34;"  # create response, search hit

@@ -1,4 +1,4 @@
-"""hcad.drift: the drift rule on hand-computed and constructed daily series, the query and its parsing."""
+"""hcad.alerting.drift: the drift rule on hand-computed and constructed daily series, the query and its parsing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from hcad.drift import DailyGrade, DriftConfig, daily_grade_query, evaluate, parse_daily_grades, since
+from hcad.alerting.drift import DailyGrade, DriftConfig, daily_grade_query, evaluate, parse_daily_grades, since
 from hcad.errors import ConfigError
 
 D0 = date(2024, 3, 1)

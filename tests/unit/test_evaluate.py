@@ -1,4 +1,4 @@
-"""hcad.evaluate: configs, grid, harness with a custom engine, report outputs, recommend()."""
+"""hcad.quality.evaluate: configs, grid, harness with a custom engine, report outputs, recommend()."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from hcad import evaluate as ev
-from hcad import synth
 from hcad.errors import ConfigError, HcadError, ValidationError
-from hcad.synth import FleetSpec
+from hcad.quality import evaluate as ev
+from hcad.quality import synth
+from hcad.quality.synth import FleetSpec
 
 SPEC = FleetSpec.blog(hosts=2, processes=2, periods=400, anomalies=8, start=datetime(2024, 1, 1, tzinfo=UTC))
 
@@ -37,7 +37,7 @@ def test_config_label_detector_and_validation() -> None:
     cfg = ev.EvalConfig(features=(("max", "cpuTime"), ("avg", "jvmGcTime")), interval_minutes=20, rule_ratio=0.05)
     assert cfg.label == "20m s8 max(cpuTime)+avg(jvmGcTime) rule=0.05"
     detector = cfg.detector("fleet-idx", "d1")
-    detector.check()  # what hcad.ad checks before sending: the plugin would accept it
+    detector.check()  # what hcad.ad.client checks before sending: the plugin would accept it
     det = detector.to_request()
     assert det["category_field"] == ["host", "process"]
     assert det["shingle_size"] == 8

@@ -11,7 +11,7 @@ import pytest
 
 from hcad.cli.evaluate import build_configs, parse_features, parse_rule
 from hcad.errors import ConfigError, HcadError
-from hcad.synth import FleetSpec
+from hcad.quality.synth import FleetSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,10 +67,10 @@ def test_spec_file_dataset_with_bad_content(tmp_path) -> None:
 def test_backtest_run_end_to_end_writes_outputs(tmp_path) -> None:
     import pandas as pd
 
-    from hcad import backtest, synth
-    from hcad import evaluate as ev
-    from hcad.backtest.jvm import fetch_jars
-    from hcad.synth import AnomalySpec
+    from hcad.quality import backtest, synth
+    from hcad.quality import evaluate as ev
+    from hcad.quality.backtest.jvm import fetch_jars
+    from hcad.quality.synth import AnomalySpec
 
     fetch_jars()  # the subprocess below would fetch them too; doing it here keeps its output clean
     iv = pd.Timedelta(minutes=10)
@@ -136,7 +136,7 @@ class _FakeClient:
 @pytest.mark.parametrize("keep", [False, True])
 def test_plugin_engine_deletes_its_index_when_loading_fails(monkeypatch, capsys, failure, keep) -> None:
     import hcad.cli.common
-    import hcad.synth
+    import hcad.quality.synth
     from hcad.cli.main import main
 
     client = _FakeClient()
@@ -146,7 +146,7 @@ def test_plugin_engine_deletes_its_index_when_loading_fails(monkeypatch, capsys,
         raise failure
 
     monkeypatch.setattr(hcad.cli.common.CliContext, "client", property(lambda self: client))
-    monkeypatch.setattr(hcad.synth, "load_fleet", failing_load)
+    monkeypatch.setattr(hcad.quality.synth, "load_fleet", failing_load)
     with pytest.raises(SystemExit) as e:
         main(["eval", "--engine", "plugin", "--dataset", "blog", "--hosts", "2", *(["--keep-index"] if keep else [])])
     assert e.value.code != 0

@@ -1,4 +1,4 @@
-"""Notification channels as code (hcad.monitors): channel files, client-side validation, plan/apply
+"""Notification channels as code (hcad.alerting.monitors): channel files, client-side validation, plan/apply
 against a fake notifications plugin (request and response shapes of 2.19.4.0, checked against the
 real plugin in tests/integration/test_notifications_live.py), and the CLI's exit codes and output.
 """
@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from test_monitors import AD_SEARCH, CREATED, NO_MONITORS, M, Server, detector_hits, gc_detector, make_client
 
+from hcad.alerting.monitors import ChannelSpec, MonitorSpec, Notifications, apply, channel_diff, load_specs, plan
 from hcad.cli.common import CliContext
 from hcad.cli.main import main
 from hcad.errors import ValidationError
-from hcad.monitors import ChannelSpec, MonitorSpec, Notifications, apply, channel_diff, load_specs, plan
 
 N = "/_plugins/_notifications"
 DEAD = ["--url", "http://127.0.0.1:9"]

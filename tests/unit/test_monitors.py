@@ -1,4 +1,4 @@
-"""hcad.monitors: spec validation, the monitors built from a detector, message rendering, plan/apply
+"""hcad.alerting.monitors: spec validation, the monitors built from a detector, message rendering, plan/apply
 request sequences against a recording fake transport, and dry-run reports.
 
 Server responses are the fixtures in tests/data/alerting, captured from a real alerting 2.19.4.0 node
@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 from fake_transport import recording_client
 
-from hcad.connection import HcadClient
-from hcad.detector import Detector
-from hcad.errors import ConfigError, PluginMissing, ValidationError
-from hcad.monitors import (
+from hcad.ad.model import Detector
+from hcad.alerting.monitors import (
     AD_RESULT_INDEX,
     UI_METADATA_USER_AGENT,
     Alerting,
@@ -37,6 +35,8 @@ from hcad.monitors import (
     run,
     run_report,
 )
+from hcad.connection import HcadClient
+from hcad.errors import ConfigError, PluginMissing, ValidationError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "alerting"
 ROOT = Path(__file__).resolve().parent.parent.parent

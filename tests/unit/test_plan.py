@@ -1,4 +1,4 @@
-"""hcad.plan without a cluster: loading (documents, lists, lines), duplicate keys, the pure plan."""
+"""hcad.ad.plan without a cluster: loading (documents, lists, lines), duplicate keys, the pure plan."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hcad.detector import Detector
+from hcad.ad.model import Detector
+from hcad.ad.plan import CREATE, ONLY_ON_SERVER, UNCHANGED, UPDATE, blocking_problems, load_definitions, make_plan
 from hcad.errors import ValidationError
-from hcad.plan import CREATE, ONLY_ON_SERVER, UNCHANGED, UPDATE, blocking_problems, load_definitions, make_plan
 
 ONE = """\
 name: {name}
@@ -96,8 +96,8 @@ def test_shipped_definitions_load_and_read_what_the_bridge_writes() -> None:
     """detectors/*.yaml validate offline, read the bridge's index and fields, and ship issue 8's settings."""
     import yaml
 
-    from hcad.detector import RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE, Rule
-    from hcad.plan import check_definitions
+    from hcad.ad.model import RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE, Rule
+    from hcad.ad.plan import check_definitions
 
     root = Path(__file__).resolve().parents[2]
     defs = load_definitions([root / "detectors"])

@@ -1,4 +1,4 @@
-"""hcad.plots: the heatmap matrix's numbers, entity ranking, and PNGs that are real images."""
+"""hcad.ad.plots: the heatmap matrix's numbers, entity ranking, and PNGs that are real images."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_cli_detectors_fake import result_docs
 
+from hcad.ad.plots import category_columns, feature_columns, heatmap_matrix, plot_features, plot_heatmap
+from hcad.ad.results import results_frame
 from hcad.errors import ConfigError
-from hcad.plots import category_columns, feature_columns, heatmap_matrix, plot_features, plot_heatmap
-from hcad.results import results_frame
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -100,10 +100,10 @@ def test_bad_input(frame, tmp_path) -> None:
 
 
 def test_backtest_shaped_frame_is_split_by_entity(tmp_path) -> None:
-    """hcad.backtest puts the entity columns first (not between data_end_time and anomaly_grade)."""
+    """hcad.quality.backtest puts the entity columns first (not between data_end_time and anomaly_grade)."""
     import pandas as pd
 
-    from hcad import plots
+    from hcad.ad import plots
 
     t = pd.date_range("2024-01-01", periods=6, freq="10min", tz="UTC")
     frame = pd.DataFrame(

@@ -15,14 +15,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hcad.errors import ConfigError
-from hcad.results import (
+from hcad.ad.results import (
     iter_hits,
     results_frame,
     results_query,
     to_epoch_ms,
     top_anomalies_frame,
 )
+from hcad.errors import ConfigError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ad"
 LONG_MIN = -(2**63)
@@ -174,7 +174,7 @@ def test_iter_hits_rejects_bad_page_size():
 
 
 def test_top_from_results_matches_the_plugin_order():
-    from hcad.results import top_from_results
+    from hcad.ad.results import top_from_results
 
     t = pd.Timestamp("2024-05-01T00:00:00Z")
     rows = [("a", 0.5), ("a", 0.7), ("b", 0.9), ("c", 0.0), ("d", 0.2), ("d", 0.2), ("d", 0.1)]

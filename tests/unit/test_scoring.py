@@ -1,4 +1,4 @@
-"""hcad.scoring on tiny hand-computed cases (expected numbers worked out by hand in comments)."""
+"""hcad.quality.scoring on tiny hand-computed cases (expected numbers worked out by hand in comments)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hcad.errors import ConfigError
-from hcad.scoring import score
+from hcad.quality.scoring import score
 
 DAY = "2024-01-01T"
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from hcad.errors import ConfigError, ValidationError
-from hcad.instances import get_instance_type, heap_gib_for_ram, instance_types
 from hcad.sizing import (
     SizingPlan,
     active_entity_bound,
@@ -26,6 +25,7 @@ from hcad.sizing import (
     result_storage,
 )
 from hcad.sizing.capacity import GB, MB, GiB
+from hcad.sizing.instances import get_instance_type, heap_gib_for_ram, instance_types
 
 ROOT = Path(__file__).resolve().parents[2]
 

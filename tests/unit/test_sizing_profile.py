@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from hcad.entities import (
+from hcad.errors import ConfigError, NotFound
+from hcad.sizing.entities import (
     entity_query,
     facts_from_detector,
     interval_expr,
     model_size_from_profile,
     parse_model_profile,
 )
-from hcad.errors import ConfigError, NotFound
 
 # GET _plugins/_anomaly_detection/detectors/{id}/_profile/models, as ConfigProfile.toXContent writes it:
 # models[] from ModelProfileOnNode (model_id, entity, model_size_in_bytes, node_id), then

@@ -1,4 +1,4 @@
-"""hcad.synth: reproducibility, anomaly placement and size, missing data, labels I/O, validation."""
+"""hcad.quality.synth: reproducibility, anomaly placement and size, missing data, labels I/O, validation."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hcad import synth
 from hcad.errors import ConfigError, ValidationError
-from hcad.synth import AnomalySpec, FleetSpec
+from hcad.quality import synth
+from hcad.quality.synth import AnomalySpec, FleetSpec
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hcad.alerting.monitors import MonitorSpec
 from hcad.errors import ConfigError, ValidationError
-from hcad.monitors import MonitorSpec
 from hcad.sizing import SizingPlan
 from hcad.yamlfile import load_yaml_file
 

@@ -49,7 +49,7 @@ def main(url: str) -> None:
     from test_monitors import gc_detector, spec  # the unit tests' detector and spec
 
     import hcad
-    from hcad.monitors import Alerting, build_monitor, preview_body
+    from hcad.alerting.monitors import Alerting, build_monitor, preview_body
 
     client = hcad.connect(url)
     alerting = Alerting(client)

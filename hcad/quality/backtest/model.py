@@ -155,7 +155,7 @@ class BacktestConfig:
 
     @classmethod
     def from_detector(cls, detector: Any) -> BacktestConfig:
-        """Adapt an :class:`hcad.detector.Detector` (its enabled features, interval, rules...)."""
+        """Adapt an :class:`hcad.ad.model.Detector` (its enabled features, interval, rules...)."""
         features = []
         for f in detector.features:
             if not f.enabled:
@@ -209,7 +209,7 @@ def as_config(obj: Any) -> BacktestConfig:
     if isinstance(obj, BacktestConfig):
         return obj.validate()
     if isinstance(obj, str) or hasattr(obj, "__fspath__"):
-        from hcad.detector import Detector
+        from hcad.ad.model import Detector
 
         obj = Detector.from_yaml(obj if isinstance(obj, str) else obj.__fspath__())
     if hasattr(obj, "features") and hasattr(obj, "time_field"):
@@ -317,7 +317,7 @@ def build_trcf(params: ModelParams, seed: int | None = None) -> Any:
     ``seed`` fixes the forest's random seed (the plugin leaves it random); use it for reproducible
     runs, and compare distributions with the plugin, not single points.
     """
-    from hcad.backtest.jvm import rcf
+    from hcad.quality.backtest.jvm import rcf
 
     j = rcf()
     b = (

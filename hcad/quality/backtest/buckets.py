@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hcad.backtest.model import BacktestConfig
 from hcad.errors import Issue, ValidationError
+from hcad.quality.backtest.model import BacktestConfig
 
 if TYPE_CHECKING:
     import pandas as pd

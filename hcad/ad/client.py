@@ -38,8 +38,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from hcad.connection import AD_PLUGIN, translate_errors
-from hcad.detector import (
+from hcad.ad.model import (
     COUNTING_AGGS,
     DEFAULT_CATEGORY_FIELD_LIMIT,
     DEFAULT_MAX_FEATURES,
@@ -48,6 +47,8 @@ from hcad.detector import (
     Detector,
     Interval,
 )
+from hcad.ad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
+from hcad.connection import AD_PLUGIN, translate_errors
 from hcad.errors import (
     ConfigError,
     Conflict,
@@ -59,7 +60,6 @@ from hcad.errors import (
     ValidationError,
     server_reason,
 )
-from hcad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,7 +193,7 @@ class AnomalyDetection:
             return parse_version(str(self.client.info()["version"]["number"]))
 
     def supports(self, feature: str) -> bool:
-        """Whether the server is new enough for ``feature`` (a key of :data:`hcad.detector.SINCE`)."""
+        """Whether the server is new enough for ``feature`` (a key of :data:`hcad.ad.model.SINCE`)."""
         return self.version >= SINCE[feature]
 
     def _require(self, feature: str, what: str) -> None:
@@ -427,7 +427,7 @@ class AnomalyDetection:
         """Run the detector over ``[start, end)`` without saving anything (at most 5 entities for HC).
 
         Returns the server's ``{anomaly_result: [...], anomaly_detector: {...}}``;
-        :func:`hcad.results.results_frame` turns ``anomaly_result`` into a DataFrame.
+        :func:`hcad.ad.results.results_frame` turns ``anomaly_result`` into a DataFrame.
         """
         body: dict[str, Any] = {"period_start": to_epoch_ms(start, "start"), "period_end": to_epoch_ms(end, "end")}
         if body["period_end"] <= body["period_start"]:
@@ -593,7 +593,7 @@ class AnomalyDetection:
         page_size: int = 5000,
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
-        """The detector's results as a DataFrame (see :func:`hcad.results.results_frame`).
+        """The detector's results as a DataFrame (see :func:`hcad.ad.results.results_frame`).
 
         Reads every matching result, past 10,000 hits, through the plugin's results search (so
         permissions apply as in Dashboards). ``task_id`` selects one historical run.

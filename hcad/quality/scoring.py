@@ -6,7 +6,7 @@ Definitions (``iv`` = the detector interval, ``tol`` = ``tolerance`` in interval
   it covers ``[data_start_time, data_start_time + iv)``. Duplicate rows of one entity and time count
   once.
 - An event's *window* is ``[start − tol·iv, end + tol·iv)`` (``end`` exclusive, as in the labels of
-  :mod:`hcad.synth`). A flag is *inside* a window when the intervals overlap, so coarser detector
+  :mod:`hcad.quality.synth`). A flag is *inside* a window when the intervals overlap, so coarser detector
   intervals than the data's are handled.
 - **Recall** = events with at least one flag of the same entity inside their window / events.
 - **Precision** (the issue's definition) = flags inside some window of their entity / all flags.
@@ -145,7 +145,7 @@ def score(
 
     ``results_df`` needs the entity columns, ``data_start_time`` and ``anomaly_grade`` (and
     ``confidence`` when ``min_confidence`` > 0); ``labels_df`` needs the entity columns, ``start``,
-    ``end`` and ``kind`` (what :func:`hcad.synth.fleet_labels` returns).
+    ``end`` and ``kind`` (what :func:`hcad.quality.synth.fleet_labels` returns).
     """
     import pandas as pd
 

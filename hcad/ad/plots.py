@@ -5,7 +5,7 @@
 - :func:`plot_heatmap`: entities x time buckets coloured by the maximum anomaly grade, most
   anomalous entities on top (like the Dashboards anomaly-overview heatmap).
 
-Both take the DataFrame of :func:`hcad.results.results_frame` (``data_start_time``, category
+Both take the DataFrame of :func:`hcad.ad.results.results_frame` (``data_start_time``, category
 columns, ``anomaly_grade``, ``confidence``, ``anomaly_score``, features, ``<feature>_expected``).
 matplotlib is imported inside the functions and pyplot is never used, so nothing global changes.
 """
@@ -34,7 +34,7 @@ _NOT_FEATURES = frozenset(
         "task_id",
         "error",
         "execution_end_time",
-        # hcad.backtest adds these
+        # hcad.quality.backtest adds these
         "approx_anomaly_start_time",
         "imputed",
     }
@@ -49,7 +49,7 @@ def category_columns(frame: pd.DataFrame) -> list[str]:
         between = cols[cols.index("data_end_time") + 1 : cols.index("anomaly_grade")]
         if between:
             return between
-    # Other layouts (e.g. hcad.backtest puts the entity first): the text columns that are not metadata.
+    # Other layouts (e.g. hcad.quality.backtest puts the entity first): the text columns that are not metadata.
     from pandas.api.types import is_object_dtype, is_string_dtype
 
     return [c for c in cols if c not in _NOT_FEATURES and (is_string_dtype(frame[c]) or is_object_dtype(frame[c]))]

@@ -5,7 +5,7 @@ Every field name, default and limit here was read from the anomaly-detection plu
 ``Detector.from_api(d).to_api() == d`` for any detector document the server returns: fields this
 module does not know are kept in ``extra`` and written back unchanged.
 
-Pure data and rules only; nothing here talks to a cluster (see :mod:`hcad.ad` for that).
+Pure data and rules only; nothing here talks to a cluster (see :mod:`hcad.ad.client` for that).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ DIRECT_THRESHOLDS = ("ACTUAL_IS_OVER_EXPECTED", "ACTUAL_IS_BELOW_EXPECTED")
 THRESHOLD_TYPES = RATIO_THRESHOLDS + DIRECT_THRESHOLDS
 
 # --- what Detector.hcad() uses unless told otherwise (issue 8, "Ship what wins") ---
-# The winner of `hcad eval` (hcad.evaluate.RECOMMENDED): the plugin's own ThresholdedRandomCutForest run
+# The winner of `hcad eval` (hcad.quality.evaluate.RECOMMENDED): the plugin's own ThresholdedRandomCutForest run
 # locally over a config grid on the blog-style fleet. Local-TRCF numbers, not yet confirmed on the plugin.
 RECOMMENDED_SHINGLE_SIZE = 4
 RECOMMENDED_RULE_RATIO = 0.05  # per feature; the plugin's default rule uses 0.2 and refuses ratios <= 0
@@ -594,7 +594,7 @@ class Detector:
         Unless the caller passes them, the detector gets ``shingle_size=4`` and one
         ``Rule.ignore_within(feature, 0.05)`` per enabled feature instead of the plugin's defaults
         (shingle size 8, ignore anomalies within 20% of the expected value). They won ``hcad eval``'s
-        grid search (issue 8; :data:`hcad.evaluate.RECOMMENDED`) on the blog-style synthetic fleet: with
+        grid search (issue 8; :data:`hcad.quality.evaluate.RECOMMENDED`) on the blog-style synthetic fleet: with
         every metric averaged over 10-minute intervals and results kept at confidence >= 0.9 (cold-start
         false positives have confidence ~0.6; filter on it when alerting, it is not a detector
         setting), precision 0.938 and recall 0.983 on a real AD plugin 2.19.4.0 (hcad eval --engine

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hcad.backtest.buckets import TIME
-from hcad.backtest.model import NUM_MIN_SAMPLES, BacktestConfig, ModelParams, build_trcf
+from hcad.quality.backtest.buckets import TIME
+from hcad.quality.backtest.model import NUM_MIN_SAMPLES, BacktestConfig, ModelParams, build_trcf
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +81,7 @@ def run_entity(
 ) -> _EntityResult:
     """Score one entity's buckets (times: bucket starts in epoch seconds, sorted, unique)."""
     global _COLLECT
-    from hcad.backtest.jvm import rcf
+    from hcad.quality.backtest.jvm import rcf
 
     j = rcf()
     step = config.interval_seconds

@@ -1,6 +1,6 @@
 """Local backtest: the AD plugin's own ThresholdedRandomCutForest on a DataFrame, no cluster needed.
 
->>> from hcad.backtest import BacktestConfig, feature, run
+>>> from hcad.quality.backtest import BacktestConfig, feature, run
 >>> cfg = BacktestConfig(features=(feature("cpu", "avg", "cpu"),), interval_minutes=10,
 ...                      category_fields=("host", "process"))
 >>> results = run(documents_frame, cfg)            # doctest: +SKIP
@@ -12,13 +12,13 @@ feature), and a :class:`BacktestConfig`, an :class:`hcad.Detector` or a detector
 returns one row per scored interval and entity: the category fields, ``data_start_time``,
 ``data_end_time``, ``anomaly_grade``, ``anomaly_score``, ``confidence``, ``threshold``,
 ``approx_anomaly_start_time``, each feature's value, ``<feature>_expected`` (anomalies only; named
-as in :func:`hcad.results.results_frame`) and ``imputed``. ``frame.attrs`` holds ``skipped``
+as in :func:`hcad.ad.results.results_frame`) and ``imputed``. ``frame.attrs`` holds ``skipped``
 (entity → reason), ``dropped`` (rows with an empty category field, which the plugin does not
 model: their count and why, or ``{}``), ``model`` (the TRCF parameters) and ``default_rule``
 (whether the plugin's default ±20 % rule applied).
 
-The model mirrors historical analysis of AD 2.19 (see :mod:`hcad.backtest.model` and
-:mod:`hcad.backtest.engine` for every rule and where real-time detection differs). It needs Java
+The model mirrors historical analysis of AD 2.19 (see :mod:`hcad.quality.backtest.model` and
+:mod:`hcad.quality.backtest.engine` for every rule and where real-time detection differs). It needs Java
 11+ and the RCF 4.2.0 jars (``scripts/fetch_rcf_jars``); the JVM starts on first use with a capped
 heap (``HCAD_JVM_HEAP``, default 512m).
 """
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hcad.backtest.model import (
+from hcad.quality.backtest.model import (
     BacktestConfig,
     Condition,
     FeatureSpec,
@@ -66,7 +66,7 @@ __all__ = [
 
 def to_buckets(data: pd.DataFrame, config: Any, *, source: str | None = None) -> pd.DataFrame:
     """The per-interval buckets the model sees: validated if ``data`` is buckets, else aggregated."""
-    from hcad.backtest.buckets import bucket_documents, check_buckets, is_bucket_frame
+    from hcad.quality.backtest.buckets import bucket_documents, check_buckets, is_bucket_frame
 
     cfg = as_config(config)
     if data is None or len(data) == 0:
@@ -105,7 +105,7 @@ def backtest(
 
     import pandas as pd
 
-    from hcad.backtest.engine import run_all
+    from hcad.quality.backtest.engine import run_all
 
     if not isinstance(data, pd.DataFrame) and isinstance(detector, pd.DataFrame):
         data, detector = detector, data  # run(detector, frame) reads naturally too

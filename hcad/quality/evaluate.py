@@ -3,13 +3,13 @@
 Two engines produce AD-shaped results (entity columns, ``data_start_time``, ``anomaly_grade``,
 ``confidence``):
 
-- ``plugin``: the real AD plugin's historical analysis through :mod:`hcad.ad` (needs the plugin on
+- ``plugin``: the real AD plugin's historical analysis through :mod:`hcad.ad.client` (needs the plugin on
   the cluster). Each config becomes a detector on the fleet index; hcad starts a historical run over
   the whole series, waits for it, reads the results and deletes the detector.
-- ``backtest``: the plugin's ThresholdedRandomCutForest run locally through :mod:`hcad.backtest`.
+- ``backtest``: the plugin's ThresholdedRandomCutForest run locally through :mod:`hcad.quality.backtest`.
   Its numbers are *local-TRCF* numbers; they are labelled so in every report.
 
-Results are scored with :func:`hcad.scoring.score`. :func:`grid` builds the cartesian product of
+Results are scored with :func:`hcad.quality.scoring.score`. :func:`grid` builds the cartesian product of
 config axes; :class:`EvalReport` renders a table, JSON and a precision/recall PNG. :func:`recommend`
 inspects data (density per entity, dominant period) and proposes an interval and shingle size.
 """
@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hcad.errors import ConfigError, HcadError, Issue, ValidationError
-from hcad.scoring import Scores, score
-from hcad.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec
+from hcad.quality.scoring import Scores, score
+from hcad.quality.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hcad.ad.model import Detector
     from hcad.connection import HcadClient
-    from hcad.detector import Detector
 
 ENGINES = ("backtest", "plugin")
 AGGS = ("avg", "max", "min", "sum")
@@ -119,7 +119,7 @@ class EvalConfig:
 
     def detector(self, index: str, name: str = "hcad-eval") -> Detector:
         """The config as an HCAD detector over ``index`` (host, process)."""
-        from hcad.detector import Detector, Imputation, Rule
+        from hcad.ad.model import Detector, Imputation, Rule
 
         features = {n: (agg, fld) for n, (agg, fld) in zip(self.feature_names, self.features, strict=True)}
         more: dict[str, Any] = {}
@@ -173,11 +173,11 @@ Engine = Callable[[EvalConfig], "pd.DataFrame"]
 
 
 def backtest_engine(spec: FleetSpec, frame: pd.DataFrame | None = None, workers: int | None = None) -> Engine:
-    """An engine running each config through the local TRCF (:mod:`hcad.backtest`) on the fleet."""
+    """An engine running each config through the local TRCF (:mod:`hcad.quality.backtest`) on the fleet."""
     try:
-        from hcad import backtest
+        from hcad.quality import backtest
     except ImportError as e:
-        raise ConfigError(f"the backtest engine needs hcad.backtest, which is not available ({e})") from e
+        raise ConfigError(f"the backtest engine needs hcad.quality.backtest, which is not available ({e})") from e
     run = backtest.run
     data = frame if frame is not None else _fleet_frame(spec)
 
@@ -189,7 +189,7 @@ def backtest_engine(spec: FleetSpec, frame: pd.DataFrame | None = None, workers:
 
 
 def _fleet_frame(spec: FleetSpec) -> pd.DataFrame:
-    from hcad.synth import fleet_frame
+    from hcad.quality.synth import fleet_frame
 
     return fleet_frame(spec)
 
@@ -223,7 +223,7 @@ def run_historical(
     keep: bool = False,
 ) -> pd.DataFrame:
     """Create a detector for ``cfg``, run its historical analysis over the whole fleet series, wait
-    and return its results as a DataFrame (see :func:`hcad.results.results_frame`)."""
+    and return its results as a DataFrame (see :func:`hcad.ad.results.results_frame`)."""
     ad = client.ad
     det = ad.create(cfg.detector(index, f"hcad-eval-{uuid.uuid4().hex[:12]}"))
     assert det.id is not None
@@ -279,7 +279,7 @@ class EvalReport:
     @property
     def note(self) -> str:
         if self.engine == "backtest":
-            return "local-TRCF numbers (hcad.backtest, the plugin's model run locally), not plugin numbers"
+            return "local-TRCF numbers (hcad.quality.backtest, the plugin's model run locally), not plugin numbers"
         return "AD plugin historical-analysis numbers"
 
     def best(self) -> ConfigResult | None:
@@ -405,11 +405,11 @@ def evaluate(
     """Run every config on the fleet with ``engine`` and score it against the fleet's labels.
 
     ``engine`` is ``"backtest"``, ``"plugin"`` (then ``client`` and ``index`` are needed and the
-    fleet must already be loaded there, see :func:`hcad.synth.load_fleet`) or a callable
+    fleet must already be loaded there, see :func:`hcad.quality.synth.load_fleet`) or a callable
     ``config → results DataFrame``. A config whose run fails is recorded with its error and the
     rest still run; only events on the configs' feature fields are scored.
     """
-    from hcad.synth import fleet_labels
+    from hcad.quality.synth import fleet_labels
 
     if not configs:
         raise ConfigError("no configs to evaluate; give at least one")

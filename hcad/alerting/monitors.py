@@ -67,7 +67,7 @@ from hcad.connection import AD_PLUGIN, ALERTING_PLUGIN, translate_errors
 from hcad.errors import ConfigError, HcadError, Issue, NotFound, PluginMissing, ValidationError
 
 if TYPE_CHECKING:
-    from hcad.detector import Detector
+    from hcad.ad.model import Detector
 
 MONITORS = "/_plugins/_alerting/monitors"
 NOTIFICATIONS_CONFIGS = "/_plugins/_notifications/configs"

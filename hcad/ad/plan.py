@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hcad.detector import IMMUTABLE_ATTRS, Detector
+from hcad.ad.model import IMMUTABLE_ATTRS, Detector
 from hcad.errors import Conflict, HcadError, Issue, ValidationError
 
 if TYPE_CHECKING:
-    from hcad.ad import AnomalyDetection
+    from hcad.ad.client import AnomalyDetection
 
 YAML_SUFFIXES = (".yaml", ".yml")
 FILE_SUFFIXES = (*YAML_SUFFIXES, ".json")
@@ -388,7 +388,7 @@ def preflight_definitions(client: Any, defs: Sequence[Definition]) -> tuple[list
     Returns ``(blocking issues, warnings)``, each naming the definition's ``file:line`` and detector.
     Blocking: a source index or a field missing from the mappings, or of the wrong type.
     """
-    from hcad.ad import preflight
+    from hcad.ad.client import preflight
 
     issues: list[Issue] = []
     warnings: list[Issue] = []
