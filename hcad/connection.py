@@ -31,16 +31,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from opensearchpy import OpenSearch, RequestsHttpConnection, Urllib3HttpConnection
 from opensearchpy import exceptions as osx
 
-from hcad.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    HcadConnectionError,
-    HcadError,
-    NotFound,
-    PluginMissing,
-    ServerError,
-    server_reason,
+from hcad.errors import ConfigError, PluginMissing
+
+# Re-exported: callers have always found these here.
+from hcad.transport import (  # noqa: F401
+    AD_PLUGIN,
+    ALERTING_PLUGIN,
+    JOB_SCHEDULER_PLUGIN,
+    NOTIFICATIONS_PLUGIN,
+    parse_version,
+    translate_errors,
 )
 
 if TYPE_CHECKING:
@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 DEFAULT_URL = "http://127.0.0.1:9200"
 AUTH_MODES = ("basic", "sigv4", "none")
 AWS_SERVICES = ("es", "aoss")
-AD_PLUGIN = "opensearch-anomaly-detection"
-ALERTING_PLUGIN = "opensearch-alerting"
-JOB_SCHEDULER_PLUGIN = "opensearch-job-scheduler"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -244,15 +241,6 @@ class HcadClient(OpenSearch):
         return AnomalyDetection(self)
 
 
-def parse_version(number: str) -> tuple[int, int, int]:
-    """``'2.19.4'`` or ``'3.0.0-beta1'`` → ``(2, 19, 4)`` / ``(3, 0, 0)``."""
-    core = number.split("-")[0].split("+")[0]
-    nums = [int(p) for p in core.split(".")[:3] if p.isdigit()]
-    while len(nums) < 3:
-        nums.append(0)
-    return (nums[0], nums[1], nums[2])
-
-
 def connect(
     url: str | None = None,
     *,
@@ -324,44 +312,6 @@ def _default_ca_bundle() -> str | None:
         return str(certifi.where())
     except ImportError:  # pragma: no cover - certifi comes with requests
         return None
-
-
-@contextlib.contextmanager
-def translate_errors(action: str, *, not_found: str | None = None) -> Iterator[None]:
-    """Turn opensearch-py exceptions into hcad errors with a one-line message.
-
-    ``action`` says what was being done ("creating detector x"); ``not_found`` replaces the message
-    for a 404 when the caller knows better what is missing.
-    """
-    try:
-        yield
-    except HcadError:
-        raise
-    except osx.NotFoundError as e:
-        raise NotFound(not_found or f"{action}: not found ({server_reason(e.info)})") from e
-    except osx.ConflictError as e:
-        raise Conflict(f"{action}: {server_reason(e.info)}") from e
-    except (osx.AuthenticationException, osx.AuthorizationException) as e:
-        raise AuthError(
-            f"{action}: {'authentication' if e.status_code == 401 else 'authorisation'} failed "
-            f"(HTTP {e.status_code}); check the user/password or the IAM role's permissions"
-        ) from e
-    except osx.ConnectionTimeout as e:
-        raise HcadConnectionError(f"{action}: the cluster did not answer in time ({e.__class__.__name__})") from e
-    except osx.SSLError as e:
-        raise HcadConnectionError(
-            f"{action}: TLS verification failed ({_short(e)}); pass the cluster's CA with --ca-certs/HCAD_CA_CERTS"
-        ) from e
-    except osx.ConnectionError as e:
-        raise HcadConnectionError(f"{action}: cannot reach the cluster ({_short(e)})") from e
-    except osx.TransportError as e:
-        status = e.status_code if isinstance(e.status_code, int) else None
-        raise ServerError(f"{action}: {server_reason(e.info)}", status=status, body=e.info) from e
-
-
-def _short(e: Exception) -> str:
-    text = " ".join(str(getattr(e, "info", None) or e).split())
-    return text[:300]
 
 
 def with_settings(client: HcadClient, **changes: Any) -> HcadClient:

@@ -48,7 +48,7 @@ from hcad.ad.model import (
     Interval,
 )
 from hcad.ad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
-from hcad.connection import AD_PLUGIN, translate_errors
+from hcad.transport import AD_PLUGIN, translate_errors
 from hcad.errors import (
     ConfigError,
     Conflict,
@@ -187,7 +187,7 @@ class AnomalyDetection:
         v = getattr(self.client, "version", None)
         if isinstance(v, tuple):
             return v
-        from hcad.connection import parse_version
+        from hcad.transport import parse_version
 
         with translate_errors("reading the server version"):
             return parse_version(str(self.client.info()["version"]["number"]))

@@ -308,7 +308,7 @@ EVENTS_MAPPING: dict[str, Any] = {
 
 def record_event(client: Any, event: Mapping[str, Any], index: str = EVENTS_INDEX) -> str:
     """Index ``event`` (creating the events index with its mapping when missing); returns the doc id."""
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     with translate_errors(f"recording the event in {index}"):
         if not client.indices.exists(index=index):
@@ -319,7 +319,7 @@ def record_event(client: Any, event: Mapping[str, Any], index: str = EVENTS_INDE
 
 def last_retrain(client: Any, detector_id: str, index: str = EVENTS_INDEX) -> date | None:
     """The day of the detector's last recorded retrain, if any (drift is only judged after it)."""
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     body = {
         "size": 1,

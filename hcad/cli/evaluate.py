@@ -212,7 +212,7 @@ def _resolve_index(client: Any, index: str | None, spec: FleetSpec) -> tuple[str
     """The index to read (``index`` or a fresh ``hcad-eval-*`` name) and whether it already exists."""
     import uuid
 
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     name = index or f"hcad-eval-{spec.name}-{uuid.uuid4().hex[:8]}"
     with translate_errors(f"checking index {name}"):

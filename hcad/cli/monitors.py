@@ -266,7 +266,7 @@ def drift(
         target = index or AD_RESULT_INDEX
 
         def search(body: dict[str, Any]) -> Any:
-            from hcad.connection import translate_errors
+            from hcad.transport import translate_errors
 
             try:
                 with translate_errors(f"searching results in {target}"):

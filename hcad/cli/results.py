@@ -103,7 +103,7 @@ def resolve_for_results(cli: CliContext, name: str, result_index: str | None) ->
 
 def plain_search(client: Any, index: str) -> Any:
     """A search function over ``index`` with the ordinary ``_search`` API (no plugin involved)."""
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     def run(body: dict[str, Any]) -> Mapping[str, Any]:
         with translate_errors(f"searching results in {index}", not_found=f"result index {index!r} does not exist"):

@@ -647,7 +647,7 @@ def recommend_from_index(
     entities of ``index`` (entities found with a composite aggregation)."""
     import pandas as pd
 
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     if not fields:
         raise ConfigError("give at least one category field (--field)")

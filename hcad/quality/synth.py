@@ -596,7 +596,7 @@ def create_fleet_index(client: HcadClient, index: str, spec: FleetSpec, *, shard
     """Create ``index`` with the fleet mapping; :class:`hcad.errors.Conflict` if it exists."""
     from opensearchpy.exceptions import RequestError
 
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     body = {
         "settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}},
@@ -683,7 +683,7 @@ def load_fleet(
     """
     import threading
 
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     if create:
         create_fleet_index(client, index, spec)
@@ -748,7 +748,7 @@ def _put(q: Any, item: Any, stop: Any) -> bool:
 
 
 def _send_chunk(client: HcadClient, index: str, body: bytes, n: int, max_retries: int) -> None:
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     for attempt in range(max_retries + 1):
         with translate_errors(f"bulk indexing into {index}"):

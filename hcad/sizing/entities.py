@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from hcad.connection import translate_errors
+from hcad.transport import translate_errors
 from hcad.errors import ConfigError, NotFound, ServerError
 
 log = logging.getLogger(__name__)

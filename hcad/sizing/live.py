@@ -75,7 +75,7 @@ def effective_percent(cluster_settings: Mapping[str, Any]) -> tuple[float, str]:
 
 def measure_cluster(client: Any) -> ClusterFacts:
     """Read the heap of the data nodes, ``model_max_size_percent`` and the AD plugin version."""
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     with translate_errors("reading node heaps (_nodes/stats/jvm)"):
         stats = client.transport.perform_request("GET", "/_nodes/stats/jvm")

@@ -29,7 +29,6 @@ from hcad.alerting.drift import read_daily_grades
 from hcad.alerting.monitors import (
     Alerting,
     MonitorSpec,
-    _instant,
     apply,
     is_ad_monitor,
     load_specs,
@@ -37,6 +36,7 @@ from hcad.alerting.monitors import (
     preview_body,
     run,
 )
+from hcad.alerting.run import _instant
 from hcad.cli.main import main
 from hcad.errors import HcadError, ValidationError
 from hcad.quality.synth import FleetSpec, create_fleet_index, fleet_frame

@@ -24,7 +24,6 @@ from hcad.alerting.monitors import (
     UI_METADATA_USER_AGENT,
     Alerting,
     MonitorSpec,
-    _instant,
     apply,
     build_monitor,
     diff,
@@ -35,6 +34,7 @@ from hcad.alerting.monitors import (
     run,
     run_report,
 )
+from hcad.alerting.run import _instant
 from hcad.connection import HcadClient
 from hcad.errors import ConfigError, PluginMissing, ValidationError
 

@@ -224,7 +224,7 @@ def query_buckets(
     """
     import pandas as pd
 
-    from hcad.connection import translate_errors
+    from hcad.transport import translate_errors
 
     if not config.indices:
         raise ValidationError([Issue("indices", "the detector names no index", "add indices to the detector")])
