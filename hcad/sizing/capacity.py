@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from hcad.errors import ConfigError
 
@@ -51,6 +52,32 @@ SHARDS_PER_HEAP_GIB = 25
 MAX_SHARDS_PER_NODE = 1000
 AD_MAX_PRIMARY_SHARDS = 10
 """``plugins.anomaly_detection.max_primary_shards``: result indices get min(data nodes, 10) primaries."""
+
+_INTERVAL_UNITS = {
+    "s": Fraction(1, 60),
+    "m": Fraction(1),
+    "min": Fraction(1),
+    "h": Fraction(60),
+    "d": Fraction(1440),
+}
+
+
+def parse_interval(value: Any, name: str = "interval") -> Fraction:
+    """``10`` / ``"10m"`` / ``"1h"`` / ``"20s"`` -> minutes, exactly (a plain number is minutes; ``20s`` is 1/3)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
+    if isinstance(value, Fraction):
+        minutes = value
+    elif isinstance(value, (int, float)):
+        minutes = Fraction(str(value))
+    else:
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", str(value).lower())
+        if not m or m.group(2) not in {"", *_INTERVAL_UNITS}:
+            raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
+        minutes = Fraction(m.group(1)) * _INTERVAL_UNITS.get(m.group(2) or "m", Fraction(1))
+    if minutes <= 0:
+        raise ConfigError(f"{name} {value!r} must be greater than zero (e.g. 10m)")
+    return minutes
 
 
 def unit_names(units: Units) -> tuple[str, int]:
@@ -90,8 +117,6 @@ def exact_minutes(interval_minutes: Fraction | float | str) -> Fraction:
     which would put ``ceil(120 / interval)`` one too high).
     """
     if isinstance(interval_minutes, str):
-        from hcad.sizing.plan import parse_interval
-
         return parse_interval(interval_minutes)
     if isinstance(interval_minutes, bool) or not isinstance(interval_minutes, numbers.Real):
         raise ConfigError(f"interval {interval_minutes!r} must be a positive number of minutes")

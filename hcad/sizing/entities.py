@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from hcad.transport import translate_errors
 from hcad.errors import ConfigError, NotFound, ServerError
+from hcad.transport import translate_errors
 
 log = logging.getLogger(__name__)
 

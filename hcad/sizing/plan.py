@@ -20,7 +20,7 @@ from typing import Any
 from hcad.errors import ConfigError, HcadError, Issue, ValidationError
 from hcad.sizing import capacity as cap
 from hcad.sizing import model_size as ms
-from hcad.sizing.capacity import Units
+from hcad.sizing.capacity import Units, parse_interval
 
 _SIZE_UNITS = {
     "": 1,
@@ -38,13 +38,6 @@ _SIZE_UNITS = {
     "m": cap.MiB,
     "g": cap.GiB,
     "t": cap.TiB,
-}
-_INTERVAL_UNITS = {
-    "s": Fraction(1, 60),
-    "m": Fraction(1),
-    "min": Fraction(1),
-    "h": Fraction(60),
-    "d": Fraction(1440),
 }
 
 
@@ -65,24 +58,6 @@ def parse_bytes(value: Any, name: str) -> int:
     if n <= 0:
         raise ConfigError(f"{name} {value!r} must be greater than zero")
     return math.ceil(n)
-
-
-def parse_interval(value: Any, name: str = "interval") -> Fraction:
-    """``10`` / ``"10m"`` / ``"1h"`` / ``"20s"`` -> minutes, exactly (a plain number is minutes; ``20s`` is 1/3)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
-    if isinstance(value, Fraction):
-        minutes = value
-    elif isinstance(value, (int, float)):
-        minutes = Fraction(str(value))
-    else:
-        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", str(value).lower())
-        if not m or m.group(2) not in {"", *_INTERVAL_UNITS}:
-            raise ConfigError(f"{name} {value!r} is not an interval; write minutes (10) or 10m, 1h")
-        minutes = Fraction(m.group(1)) * _INTERVAL_UNITS.get(m.group(2) or "m", Fraction(1))
-    if minutes <= 0:
-        raise ConfigError(f"{name} {value!r} must be greater than zero (e.g. 10m)")
-    return minutes
 
 
 def _per_interval(minutes: int, interval_minutes: Fraction | float) -> str:
