@@ -1,7 +1,8 @@
 """Connecting to OpenSearch: basic auth, SigV4 (Amazon OpenSearch Service / Serverless) or none.
 
 ``connect()`` returns an :class:`HcadClient`, an ordinary opensearch-py ``OpenSearch`` client with a few
-additions (plugin checks, server version, the ``.ad`` anomaly-detection client). Settings come from
+additions (plugin checks, server version, and one namespaced client per plugin: ``.ad``, ``.monitors``
+(alerting), ``.channels`` (notifications)). Settings come from
 arguments first, then the environment:
 
 ==================  ==========================================================
@@ -19,17 +20,15 @@ arguments first, then the environment:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opensearchpy import OpenSearch, RequestsHttpConnection, Urllib3HttpConnection
-from opensearchpy import exceptions as osx
 
 from hcad.errors import ConfigError, PluginMissing
 
@@ -45,6 +44,7 @@ from hcad.transport import (  # noqa: F401
 
 if TYPE_CHECKING:
     from hcad.ad.client import AnomalyDetection
+    from hcad.alerting.client import Alerting, Notifications
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,22 @@ class HcadClient(OpenSearch):
         from hcad.ad.client import AnomalyDetection
 
         return AnomalyDetection(self)
+
+    # Not ``alerting``/``notifications``: opensearch-py sets those names on every client (legacy aliases
+    # of ``client.plugins.*``), probing them with hasattr() while it is constructed.
+    @cached_property
+    def monitors(self) -> Alerting:
+        """The alerting plugin's monitor API (checks the plugin is installed on first use)."""
+        from hcad.alerting.client import Alerting
+
+        return Alerting(self)
+
+    @cached_property
+    def channels(self) -> Notifications:
+        """The notifications plugin's channel API (checks the plugin is installed on first use)."""
+        from hcad.alerting.client import Notifications
+
+        return Notifications(self)
 
 
 def connect(

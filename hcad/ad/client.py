@@ -48,7 +48,6 @@ from hcad.ad.model import (
     Interval,
 )
 from hcad.ad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
-from hcad.transport import AD_PLUGIN, translate_errors
 from hcad.errors import (
     ConfigError,
     Conflict,
@@ -60,6 +59,7 @@ from hcad.errors import (
     ValidationError,
     server_reason,
 )
+from hcad.transport import AD_PLUGIN, translate_errors
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -337,3 +337,27 @@ def test_upper_case_scheme_keeps_tls_options(https_url: str, cert: tuple[Path, P
 
 def test_ipv6_literal_keeps_brackets() -> None:
     assert redact_url(f"http://u:{SECRET}@[::1]:9200/x") == "http://[::1]:9200/x"
+
+
+def test_one_namespaced_client_per_plugin():
+    from fake_transport import recording_client
+
+    from hcad.ad.client import AnomalyDetection
+    from hcad.alerting.client import Alerting, Notifications
+    from hcad.errors import PluginMissing
+
+    plugins = ["opensearch-anomaly-detection", "opensearch-alerting"]
+
+    def handle(method, url, params, body):
+        if url == "/_cat/plugins":
+            return 200, [{"component": p} for p in plugins]
+        return 200, {"version": {"number": "2.19.4"}}
+
+    client = recording_client(handle)
+    assert isinstance(client.ad, AnomalyDetection) and client.ad is client.ad
+    assert isinstance(client.monitors, Alerting) and client.monitors.client is client
+    with pytest.raises(PluginMissing, match="opensearch-notifications"):
+        client.channels  # noqa: B018 - the property checks the plugin
+    plugins.append("opensearch-notifications")
+    del client.installed_plugins
+    assert isinstance(client.channels, Notifications)
