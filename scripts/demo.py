@@ -93,7 +93,7 @@ def measure_entities(client: hcad.HcadClient, index: str) -> int:
 
 
 def define_detector(client: hcad.HcadClient, index: str) -> hcad.Detector:
-    from hcad.ad.client import preflight
+    from hcad.ad.preflight import preflight
 
     section("3. The HCAD detector")
     det = hcad.Detector.hcad(

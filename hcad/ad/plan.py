@@ -388,7 +388,7 @@ def preflight_definitions(client: Any, defs: Sequence[Definition]) -> tuple[list
     Returns ``(blocking issues, warnings)``, each naming the definition's ``file:line`` and detector.
     Blocking: a source index or a field missing from the mappings, or of the wrong type.
     """
-    from hcad.ad.client import preflight
+    from hcad.ad.preflight import preflight
 
     issues: list[Issue] = []
     warnings: list[Issue] = []

@@ -700,8 +700,9 @@ def recommend_cmd(
     data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
     own _suggest API as well.
     """
-    from hcad.ad.client import AnomalyDetection, preflight
+    from hcad.ad.client import AnomalyDetection
     from hcad.ad.model import FEATURE_AGGS, SINCE, Detector, Interval
+    from hcad.ad.preflight import preflight
     from hcad.quality.evaluate import recommend_from_index
 
     agg, sep, fld = feature.partition(":")

@@ -15,8 +15,8 @@ import pytest
 from opensearchpy import helpers
 
 import hcad
-from hcad.ad.client import preflight
 from hcad.ad.model import Detector, Feature
+from hcad.ad.preflight import preflight
 from hcad.ad.results import read_results
 from hcad.errors import PluginMissing
 from hcad.quality.synth import FleetSpec, load_fleet
