@@ -459,12 +459,22 @@ def test_wait_historical(ad, server):
         return dict(full, historical_analysis_task=dict(full["historical_analysis_task"], state=s, task_progress=prog))
 
     server.route("GET", f"{D}/abc", answer)
+    # After FINISHED the results keep arriving for a while (the plugin's write queue): 40, 55, 55.
+    counts = iter([40, 55, 55, 99])
+    server.route(
+        "POST",
+        f"{D}/results/_search.*",
+        lambda u, p, b: {"hits": {"total": {"value": next(counts), "relation": "eq"}, "hits": []}},
+    )
     clock = Clock()
     seen: list[float] = []
     task = ad.wait_historical(
         "abc", "hT9k2ZABcD3eF4gH5iJ7", progress=lambda p, _: seen.append(round(p)), sleep=clock.sleep, clock=clock
     )
     assert task["state"] == "FINISHED" and seen == [30, 60, 100]
+    searches = [c for c in server.calls if "/results/_search" in c[1]]
+    assert len(searches) == 3 and clock.t == 5 + 5 + 2 + 2  # two polls of the task, two of the results
+    assert searches[0][3]["query"] == {"term": {"task_id": "hT9k2ZABcD3eF4gH5iJ7"}}
 
 
 def test_wait_historical_failed(ad, server):
