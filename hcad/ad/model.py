@@ -14,46 +14,43 @@ import copy
 import enum
 import html
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hcad.errors import Issue, UnsupportedFeature, ValidationError
-
-# --- limits the plugin enforces (source: AbstractTimeSeriesActionHandler, Config, TimeSeriesSettings) ---
-NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]+")
-MAX_NAME_LENGTH = 64
-MAX_DESCRIPTION_LENGTH = 1000
-MAX_SHINGLE_SIZE = 128
-DEFAULT_SHINGLE_SIZE = 8
-DEFAULT_CATEGORY_FIELD_LIMIT = 2  # plugins.anomaly_detection.category_field_limit
-DEFAULT_MAX_FEATURES = 5  # plugins.anomaly_detection.max_anomaly_features
-RESULT_INDEX_PREFIX = "opensearch-ad-plugin-result-"
-RESULT_INDEX_PATTERN = re.compile(r"[a-z0-9_-]+")
-MAX_RESULT_INDEX_LENGTH = 255
-MAX_HISTORY_INTERVALS = 10_000
-NUM_MIN_SAMPLES = 32  # a model needs this many shingled points before it scores anything
-DEFAULT_RECENCY_EMPHASIS = 2560  # 10 x 256 samples per tree
-IMPUTATION_METHODS = ("ZERO", "FIXED_VALUES", "PREVIOUS")
-RULE_ACTIONS = ("IGNORE_ANOMALY",)
-RULE_OPERATORS = ("LTE",)
-RATIO_THRESHOLDS = (
-    "ACTUAL_OVER_EXPECTED_MARGIN",
-    "EXPECTED_OVER_ACTUAL_MARGIN",
-    "ACTUAL_OVER_EXPECTED_RATIO",
-    "EXPECTED_OVER_ACTUAL_RATIO",
+from hcad.ad.limits import (  # noqa: F401 (re-exported: hcad.ad.model is where users look)
+    _AGG_ALIASES,
+    _INTERVAL_RE,
+    _UNITS,
+    COUNTING_AGGS,
+    DEFAULT_CATEGORY_FIELD_LIMIT,
+    DEFAULT_MAX_FEATURES,
+    DEFAULT_RECENCY_EMPHASIS,
+    DEFAULT_SHINGLE_SIZE,
+    DIRECT_THRESHOLDS,
+    FEATURE_AGGS,
+    IMPUTATION_METHODS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_HISTORY_INTERVALS,
+    MAX_NAME_LENGTH,
+    MAX_RESULT_INDEX_LENGTH,
+    MAX_SHINGLE_SIZE,
+    NAME_PATTERN,
+    NUM_MIN_SAMPLES,
+    RATIO_THRESHOLDS,
+    RECOMMENDED_MIN_CONFIDENCE,
+    RECOMMENDED_RULE_RATIO,
+    RECOMMENDED_SHINGLE_SIZE,
+    RESULT_INDEX_PATTERN,
+    RESULT_INDEX_PREFIX,
+    RULE_ACTIONS,
+    RULE_OPERATORS,
+    SINCE,
+    THRESHOLD_TYPES,
 )
-DIRECT_THRESHOLDS = ("ACTUAL_IS_OVER_EXPECTED", "ACTUAL_IS_BELOW_EXPECTED")
-THRESHOLD_TYPES = RATIO_THRESHOLDS + DIRECT_THRESHOLDS
-
-# --- what Detector.hcad() uses unless told otherwise (issue 8, "Ship what wins") ---
-# The winner of `hcad eval` (hcad.quality.evaluate.RECOMMENDED): the plugin's own ThresholdedRandomCutForest run
-# locally over a config grid on the blog-style fleet. Local-TRCF numbers, not yet confirmed on the plugin.
-RECOMMENDED_SHINGLE_SIZE = 4
-RECOMMENDED_RULE_RATIO = 0.05  # per feature; the plugin's default rule uses 0.2 and refuses ratios <= 0
-RECOMMENDED_MIN_CONFIDENCE = 0.9  # for alerting on the results (monitors), not part of the detector
+from hcad.ad.query import _is_match_all, canonical_query, unescape_description
+from hcad.errors import Issue, UnsupportedFeature, ValidationError
 
 
 class _Default(enum.Enum):
@@ -63,52 +60,6 @@ class _Default(enum.Enum):
 
 
 _DEFAULT = _Default.TOKEN
-
-# --- version gates: the first OpenSearch version whose AD plugin accepts each thing ---
-# Confirmed from the plugin's tags: before 2.15 the parser silently skips these detector fields
-# (``default: parser.skipChildren()``), so sending them to an older server loses them without an error.
-# imputation_option exists from 2.15 but with another schema (``defaultFill`` list); the
-# ``default_fill: [{feature_name, data}]`` form used here is 2.17+.
-SINCE: dict[str, tuple[int, int, int]] = {
-    "rules": (2, 15, 0),
-    "recency_emphasis": (2, 15, 0),
-    "history": (2, 15, 0),
-    "suggested_seasonality": (2, 15, 0),
-    "result_index_min_size": (2, 15, 0),
-    "result_index_min_age": (2, 15, 0),
-    "result_index_ttl": (2, 15, 0),
-    "imputation_option": (2, 17, 0),
-    "last_ui_breaking_change_time": (2, 18, 0),
-    "flatten_custom_result_index": (2, 19, 0),
-    "rules.threshold_type.ACTUAL_IS_OVER_EXPECTED": (2, 19, 0),
-    "rules.threshold_type.ACTUAL_IS_BELOW_EXPECTED": (2, 19, 0),
-    "_suggest": (3, 3, 0),
-}
-
-# Metric aggregations a feature may use in the friendly ``{agg: avg, field: cpu}`` form. The plugin
-# needs a single numeric value per interval; these all give one.
-FEATURE_AGGS = ("avg", "max", "min", "sum", "value_count", "cardinality")
-_AGG_ALIASES = {"count": "value_count", "average": "avg", "mean": "avg"}
-# Aggregations that also accept non-numeric fields (keyword, ip).
-COUNTING_AGGS = ("value_count", "cardinality")
-
-_UNITS = {
-    "m": "Minutes",
-    "min": "Minutes",
-    "minute": "Minutes",
-    "minutes": "Minutes",
-    "s": "Seconds",
-    "sec": "Seconds",
-    "second": "Seconds",
-    "seconds": "Seconds",
-    "h": "Hours",
-    "hour": "Hours",
-    "hours": "Hours",
-    "d": "Days",
-    "day": "Days",
-    "days": "Days",
-}
-_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 
 
 def _version_str(v: Sequence[int]) -> str:
@@ -935,227 +886,11 @@ class Detector:
         server_version: Sequence[int] | None = None,
     ) -> list[Issue]:
         """Every problem the plugin would reject this detector for, as a list (empty when valid)."""
-        issues: list[Issue] = []
+        from hcad.ad.validation import validate
 
-        def add(path: str, message: str, fix: str = "") -> None:
-            issues.append(Issue(path, message, fix))
-
-        # name
-        if not self.name or not str(self.name).strip():
-            add("name", "is required", "give the detector a name")
-        else:
-            if not NAME_PATTERN.fullmatch(self.name):
-                bad = "".join(sorted({c for c in self.name if not NAME_PATTERN.fullmatch(c)}))
-                add("name", f"contains {bad!r}", "use only letters, digits, '.', '_' and '-'")
-            if len(self.name) > MAX_NAME_LENGTH:
-                add(
-                    "name",
-                    f"is {len(self.name)} characters long",
-                    f"shorten it to at most {MAX_NAME_LENGTH}",
-                )
-        if self.description and len(self.description) > MAX_DESCRIPTION_LENGTH:
-            add(
-                "description",
-                f"is {len(self.description)} characters long",
-                f"shorten it to at most {MAX_DESCRIPTION_LENGTH}",
-            )
-        if not self.time_field or not str(self.time_field).strip():
-            add("time_field", "is required", "name the date field of the source index")
-        if not self.indices:
-            add("indices", "is empty", "list at least one source index")
-        # intervals
-        if self.interval is None:
-            add("interval", "is required", 'set e.g. interval: "10m"')
-        else:
-            issues.extend(self.interval.issues("interval", positive=True))
-        if self.window_delay is not None:
-            issues.extend(self.window_delay.issues("window_delay", positive=False))
-        if self.shingle_size is not None and not (1 <= self.shingle_size <= MAX_SHINGLE_SIZE):
-            add(
-                "shingle_size",
-                f"{self.shingle_size} is out of range",
-                f"use 1 to {MAX_SHINGLE_SIZE}; the default is 8",
-            )
-        if self.suggested_seasonality is not None:
-            as_shingle = max(1, self.suggested_seasonality // 2)
-            if self.suggested_seasonality < 1 or as_shingle > MAX_SHINGLE_SIZE:
-                add(
-                    "suggested_seasonality",
-                    f"{self.suggested_seasonality} is out of range",
-                    f"use 1 to {2 * MAX_SHINGLE_SIZE}",
-                )
-        if self.recency_emphasis is not None and self.recency_emphasis <= 1:
-            add(
-                "recency_emphasis",
-                f"must be greater than 1, got {self.recency_emphasis}",
-                "default is 2560",
-            )
-        if self.history is not None and not (1 <= self.history <= MAX_HISTORY_INTERVALS):
-            add(
-                "history",
-                f"{self.history} is out of range",
-                f"use 1 to {MAX_HISTORY_INTERVALS} intervals",
-            )
-        # category fields
-        cats = self.category_fields or []
-        if len(cats) > category_field_limit:
-            add(
-                "category_fields",
-                f"has {len(cats)} fields, the limit is {category_field_limit}",
-                "drop fields or raise plugins.anomaly_detection.category_field_limit, at most 5",
-            )
-        dupes = sorted({c for c in cats if cats.count(c) > 1})
-        if dupes:
-            add("category_fields", f"repeats {', '.join(dupes)}", "list each field once")
-        # features
-        if len(self.features) > max_features:
-            add(
-                "features",
-                f"has {len(self.features)} features, the limit is {max_features}",
-                "drop features or raise plugins.anomaly_detection.max_anomaly_features",
-            )
-        names = [f.name for f in self.features]
-        for dup in sorted({n for n in names if names.count(n) > 1}):
-            add(f"features.{dup}", "feature name appears more than once", "feature names must be unique")
-        agg_names: list[str] = []
-        for f in self.features:
-            path = f"features.{f.name or '?'}"
-            if not f.name or not f.name.strip():
-                add(path, "feature name is empty", "name every feature")
-            q = f.aggregation_query
-            if not isinstance(q, Mapping) or len(q) != 1:
-                add(
-                    f"{path}.aggregation_query",
-                    "must hold exactly one named aggregation",
-                    "write {name: {avg: {field: x}}}",
-                )
-                continue
-            agg_name, body = next(iter(q.items()))
-            agg_names.append(agg_name)
-            if not isinstance(body, Mapping) or not body:
-                add(
-                    f"{path}.aggregation_query.{agg_name}",
-                    "has no aggregation type",
-                    "e.g. {avg: {field: x}}",
-                )
-        for dup in sorted({n for n in agg_names if agg_names.count(n) > 1}):
-            add(
-                "features",
-                f"aggregation name {dup!r} is used by more than one feature",
-                "give each feature's aggregation its own name",
-            )
-        enabled = {f.name for f in self.features if f.enabled}
-        # result index
-        ri = self.result_index
-        if ri is not None:
-            if not ri.startswith(RESULT_INDEX_PREFIX):
-                add(
-                    "result_index",
-                    f"{ri!r} does not start with {RESULT_INDEX_PREFIX!r}",
-                    f"name it {RESULT_INDEX_PREFIX}<something>",
-                )
-            if len(ri) > MAX_RESULT_INDEX_LENGTH:
-                add(
-                    "result_index",
-                    f"is {len(ri)} characters long",
-                    f"use at most {MAX_RESULT_INDEX_LENGTH}",
-                )
-            if not RESULT_INDEX_PATTERN.fullmatch(ri):
-                add(
-                    "result_index",
-                    f"{ri!r} has characters other than a-z 0-9 _ -",
-                    "use lower-case letters, digits, '_' and '-'",
-                )
-        for attr in ("result_index_min_size", "result_index_min_age", "result_index_ttl"):
-            value = getattr(self, attr)
-            if value is None:
-                continue
-            if ri is None:
-                add(attr, "only applies to a custom result index", "set result_index or remove it")
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                add(attr, f"{value!r} is not a positive whole number", "MB for min_size, days for age/ttl")
-        if self.flatten_custom_result_index is not None and ri is None:
-            add("flatten_custom_result_index", "only applies to a custom result index", "set result_index")
-        # imputation
-        if self.imputation is not None:
-            imp = self.imputation
-            if imp.method not in IMPUTATION_METHODS:
-                add(
-                    "imputation.method",
-                    f"{imp.method!r} is not supported",
-                    f"use {', '.join(IMPUTATION_METHODS)}",
-                )
-            elif imp.method == "FIXED_VALUES":
-                missing = sorted(enabled - set(imp.default_fill))
-                extra = sorted(set(imp.default_fill) - enabled)
-                if missing:
-                    add(
-                        "imputation.default_fill",
-                        f"has no value for {', '.join(missing)}",
-                        "give one value per enabled feature",
-                    )
-                if extra:
-                    add(
-                        "imputation.default_fill",
-                        f"names {', '.join(extra)}, not an enabled feature",
-                        "fill only enabled features",
-                    )
-            elif imp.default_fill:
-                add(
-                    "imputation.default_fill",
-                    f"is ignored with method {imp.method}",
-                    "use FIXED_VALUES or remove it",
-                )
-            for k, fill in imp.default_fill.items():
-                if isinstance(fill, bool) or not isinstance(fill, (int, float)) or fill != fill:
-                    add(f"imputation.default_fill.{k}", f"{fill!r} is not a number", "")
-        # rules
-        all_feats = {f.name: f.enabled for f in self.features}
-        for i, rule in enumerate(self.rules or []):
-            rp = f"rules[{i}]"
-            if rule.action not in RULE_ACTIONS:
-                add(f"{rp}.action", f"{rule.action!r} is not supported", f"use {', '.join(RULE_ACTIONS)}")
-            if not rule.conditions:
-                add(f"{rp}.conditions", "is empty", "add at least one condition")
-            for j, c in enumerate(rule.conditions):
-                cp = f"{rp}.conditions[{j}]"
-                if not c.feature_name:
-                    add(f"{cp}.feature_name", "is missing", "name a feature")
-                elif c.feature_name not in all_feats:
-                    add(
-                        f"{cp}.feature_name",
-                        f"{c.feature_name!r} is not a feature",
-                        f"use one of {', '.join(all_feats) or '(no features)'}",
-                    )
-                elif not all_feats[c.feature_name]:
-                    add(
-                        f"{cp}.feature_name",
-                        f"feature {c.feature_name!r} is disabled",
-                        "enable it or drop the rule",
-                    )
-                if c.threshold_type not in THRESHOLD_TYPES:
-                    add(
-                        f"{cp}.threshold_type",
-                        f"{c.threshold_type!r} is not supported",
-                        f"use one of {', '.join(THRESHOLD_TYPES)}",
-                    )
-                elif c.threshold_type in RATIO_THRESHOLDS:
-                    if c.operator not in RULE_OPERATORS:
-                        add(
-                            f"{cp}.operator",
-                            f"{c.operator!r} is not supported",
-                            f"use {', '.join(RULE_OPERATORS)}",
-                        )
-                    v: Any = c.value
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-                        add(f"{cp}.value", f"{v!r} is not a number", "give a positive threshold, e.g. 0.2")
-                    elif v <= 0:
-                        add(f"{cp}.value", f"must be positive, got {v}", "e.g. 0.2")
-                elif c.operator is not None or c.value is not None:
-                    add(cp, f"{c.threshold_type} takes no operator or value", "remove operator and value")
-        if server_version is not None:
-            issues.extend(self.unsupported_by(server_version))
-        return issues
+        return validate(
+            self, category_field_limit=category_field_limit, max_features=max_features, server_version=server_version
+        )
 
     def check(self, **limits: Any) -> Detector:
         """Raise :class:`ValidationError` listing every problem; return ``self`` when valid."""
@@ -1303,144 +1038,6 @@ class Detector:
         return self.to_api() == other.to_api() and all(
             getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.name in ("id",)
         )
-
-
-def unescape_description(text: str) -> str:
-    """The description as written, from what the plugin returns.
-
-    ``Config.toXContent`` writes ``Encode.forHtml(description)`` and the stored document is written
-    with it, so each read escapes once more: the 2.19.4.0 plugin's create response has ``&amp;``, a
-    search hit (the stored source) ``&amp;`` and a GET ``&amp;amp;``. Unescaping until nothing changes
-    recovers the text (a description that literally contains ``&amp;`` is read as ``&``).
-    """
-    for _ in range(16):
-        plain = html.unescape(text)
-        if plain == text:
-            break
-        text = plain
-    return text
-
-
-def _is_match_all(q: Mapping[str, Any]) -> bool:
-    return (
-        list(q) == ["match_all"]
-        and isinstance(q["match_all"], Mapping)
-        and (not q["match_all"] or dict(q["match_all"]) == {"boost": 1.0})
-    )
-
-
-# Parameters OpenSearch's query builders write back with their default values (toXContent), so a
-# detector's filter_query read from the server carries them although the definition did not: seen on
-# the 2.19.4.0 plugin (GET detector). Comparing filters drops them from both sides.
-_QUERY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "bool": {"adjust_pure_negative": True},
-    "match": {
-        "operator": "OR",
-        "prefix_length": 0,
-        "max_expansions": 50,
-        "fuzzy_transpositions": True,
-        "lenient": False,
-        "zero_terms_query": "NONE",
-        "auto_generate_synonyms_phrase_query": True,
-    },
-    "match_phrase": {"slop": 0, "zero_terms_query": "NONE"},
-    "match_phrase_prefix": {"slop": 0, "max_expansions": 50, "zero_terms_query": "NONE"},
-    "query_string": {
-        "fields": [],
-        "type": "best_fields",
-        "default_operator": "or",
-        "max_determinized_states": 10000,
-        "enable_position_increments": True,
-        "fuzziness": "AUTO",
-        "fuzzy_prefix_length": 0,
-        "fuzzy_max_expansions": 50,
-        "phrase_slop": 0,
-        "escape": False,
-        "auto_generate_synonyms_phrase_query": True,
-        "fuzzy_transpositions": True,
-    },
-    "regexp": {"flags_value": 65535, "max_determinized_states": 10000},
-    "nested": {"score_mode": "avg", "ignore_unmapped": False},
-}
-# Queries whose body is {field: params}; the value the short form {field: value} stands for.
-_FIELD_QUERIES = {
-    "term": "value",
-    "prefix": "value",
-    "wildcard": "wildcard",
-    "regexp": "value",
-    "fuzzy": "value",
-    "match": "query",
-    "match_phrase": "query",
-    "match_phrase_prefix": "query",
-}
-_BOOL_CLAUSES = ("must", "filter", "should", "must_not")
-
-
-def canonical_query(q: Any) -> Any:
-    """A query in a comparable, still valid, short form: server-filled defaults (``boost: 1.0``,
-    ``adjust_pure_negative``, match options, ...) dropped, ``range`` as ``gte``/``lt``/..., field
-    queries as ``{field: value}`` when nothing else is set, bool clauses as lists."""
-    if isinstance(q, list):
-        return [canonical_query(x) for x in q]
-    if not isinstance(q, Mapping):
-        return q
-    out: dict[str, Any] = {}
-    for kind, body in q.items():
-        if not isinstance(body, Mapping):
-            out[kind] = body
-            continue
-        body = {k: v for k, v in body.items() if not (k == "boost" and v == 1.0)}
-        defaults = _QUERY_DEFAULTS.get(kind, {})
-        if kind in _FIELD_QUERIES or kind == "range":
-            fields_: dict[str, Any] = {}
-            for fname, params in body.items():
-                if not isinstance(params, Mapping):
-                    fields_[fname] = params
-                    continue
-                params = {
-                    k: v
-                    for k, v in params.items()
-                    if not (k == "boost" and v == 1.0) and not (k in defaults and defaults[k] == v)
-                }
-                if kind == "range":
-                    params = _canonical_range(params)
-                else:
-                    key = _FIELD_QUERIES[kind]
-                    if kind == "wildcard" and "value" in params and "wildcard" not in params:
-                        params["wildcard"] = params.pop("value")
-                    if list(params) == [key]:
-                        fields_[fname] = params[key]
-                        continue
-                fields_[fname] = params
-            out[kind] = fields_
-            continue
-        body = {k: v for k, v in body.items() if not (k in defaults and defaults[k] == v)}
-        if kind == "bool":
-            for clause in _BOOL_CLAUSES:
-                if clause in body:
-                    v = body[clause]
-                    items = v if isinstance(v, list) else [v]
-                    if items:
-                        body[clause] = [canonical_query(x) for x in items]
-                    else:
-                        del body[clause]
-            if "minimum_should_match" in body and body["minimum_should_match"] is not None:
-                body["minimum_should_match"] = str(body["minimum_should_match"])
-        elif kind in ("nested", "constant_score", "boosting", "dis_max", "function_score"):
-            body = {k: canonical_query(v) if k in ("query", "filter", "queries") else v for k, v in body.items()}
-        out[kind] = body
-    return out
-
-
-def _canonical_range(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``from``/``to``/``include_lower``/``include_upper`` (how the server writes a range) as gt/gte/lt/lte."""
-    out = {k: v for k, v in params.items() if k not in ("from", "to", "include_lower", "include_upper")}
-    if "from" in params or "to" in params:
-        if params.get("from") is not None:
-            out["gte" if params.get("include_lower", True) else "gt"] = params["from"]
-        if params.get("to") is not None:
-            out["lte" if params.get("include_upper", True) else "lt"] = params["to"]
-    return out
 
 
 def _condition_friendly(c: Condition) -> dict[str, Any]:

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "hcad"
-PURE = ("hcad.sizing.capacity", "hcad.sizing.model_size", "hcad.quality.scoring", "hcad.ad.model")
+PURE = (
+    "hcad.sizing.capacity",
+    "hcad.sizing.model_size",
+    "hcad.quality.scoring",
+    "hcad.ad.model",
+    "hcad.ad.validation",
+    "hcad.ad.limits",
+    "hcad.ad.query",
+)
 IO = ("opensearchpy", "requests", "requests_aws4auth", "boto3", "botocore", "urllib3", "socket", "http",
       "urllib.request", "jpype", "hcad.connection", "hcad.transport")  # fmt: skip
 

@@ -1,0 +1,87 @@
+"""The anomaly-detection plugin's limits, enums and version gates, as read from its source (2.19.4.0):
+what the detector model builds with and what validation checks against. Constants only.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- limits the plugin enforces (source: AbstractTimeSeriesActionHandler, Config, TimeSeriesSettings) ---
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]+")
+MAX_NAME_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 1000
+MAX_SHINGLE_SIZE = 128
+DEFAULT_SHINGLE_SIZE = 8
+DEFAULT_CATEGORY_FIELD_LIMIT = 2  # plugins.anomaly_detection.category_field_limit
+DEFAULT_MAX_FEATURES = 5  # plugins.anomaly_detection.max_anomaly_features
+RESULT_INDEX_PREFIX = "opensearch-ad-plugin-result-"
+RESULT_INDEX_PATTERN = re.compile(r"[a-z0-9_-]+")
+MAX_RESULT_INDEX_LENGTH = 255
+MAX_HISTORY_INTERVALS = 10_000
+NUM_MIN_SAMPLES = 32  # a model needs this many shingled points before it scores anything
+DEFAULT_RECENCY_EMPHASIS = 2560  # 10 x 256 samples per tree
+IMPUTATION_METHODS = ("ZERO", "FIXED_VALUES", "PREVIOUS")
+RULE_ACTIONS = ("IGNORE_ANOMALY",)
+RULE_OPERATORS = ("LTE",)
+RATIO_THRESHOLDS = (
+    "ACTUAL_OVER_EXPECTED_MARGIN",
+    "EXPECTED_OVER_ACTUAL_MARGIN",
+    "ACTUAL_OVER_EXPECTED_RATIO",
+    "EXPECTED_OVER_ACTUAL_RATIO",
+)
+DIRECT_THRESHOLDS = ("ACTUAL_IS_OVER_EXPECTED", "ACTUAL_IS_BELOW_EXPECTED")
+THRESHOLD_TYPES = RATIO_THRESHOLDS + DIRECT_THRESHOLDS
+
+# --- what Detector.hcad() uses unless told otherwise (issue 8, "Ship what wins") ---
+# The winner of `hcad eval` (hcad.quality.evaluate.RECOMMENDED): the plugin's own ThresholdedRandomCutForest run
+# locally over a config grid on the blog-style fleet. Local-TRCF numbers, not yet confirmed on the plugin.
+RECOMMENDED_SHINGLE_SIZE = 4
+RECOMMENDED_RULE_RATIO = 0.05  # per feature; the plugin's default rule uses 0.2 and refuses ratios <= 0
+RECOMMENDED_MIN_CONFIDENCE = 0.9  # for alerting on the results (monitors), not part of the detector
+
+
+# --- version gates: the first OpenSearch version whose AD plugin accepts each thing ---
+# Confirmed from the plugin's tags: before 2.15 the parser silently skips these detector fields
+# (``default: parser.skipChildren()``), so sending them to an older server loses them without an error.
+# imputation_option exists from 2.15 but with another schema (``defaultFill`` list); the
+# ``default_fill: [{feature_name, data}]`` form used here is 2.17+.
+SINCE: dict[str, tuple[int, int, int]] = {
+    "rules": (2, 15, 0),
+    "recency_emphasis": (2, 15, 0),
+    "history": (2, 15, 0),
+    "suggested_seasonality": (2, 15, 0),
+    "result_index_min_size": (2, 15, 0),
+    "result_index_min_age": (2, 15, 0),
+    "result_index_ttl": (2, 15, 0),
+    "imputation_option": (2, 17, 0),
+    "last_ui_breaking_change_time": (2, 18, 0),
+    "flatten_custom_result_index": (2, 19, 0),
+    "rules.threshold_type.ACTUAL_IS_OVER_EXPECTED": (2, 19, 0),
+    "rules.threshold_type.ACTUAL_IS_BELOW_EXPECTED": (2, 19, 0),
+    "_suggest": (3, 3, 0),
+}
+
+# Metric aggregations a feature may use in the friendly ``{agg: avg, field: cpu}`` form. The plugin
+# needs a single numeric value per interval; these all give one.
+FEATURE_AGGS = ("avg", "max", "min", "sum", "value_count", "cardinality")
+_AGG_ALIASES = {"count": "value_count", "average": "avg", "mean": "avg"}
+# Aggregations that also accept non-numeric fields (keyword, ip).
+COUNTING_AGGS = ("value_count", "cardinality")
+
+_UNITS = {
+    "m": "Minutes",
+    "min": "Minutes",
+    "minute": "Minutes",
+    "minutes": "Minutes",
+    "s": "Seconds",
+    "sec": "Seconds",
+    "second": "Seconds",
+    "seconds": "Seconds",
+    "h": "Hours",
+    "hour": "Hours",
+    "hours": "Hours",
+    "d": "Days",
+    "day": "Days",
+    "days": "Days",
+}
+_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")

@@ -1,0 +1,262 @@
+"""Client-side validation of a detector: every rule the plugin's parser and handlers enforce (names,
+lengths, intervals, features, category fields, rules, imputation), reported all at once with field paths
+and fixes, before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hcad.ad.limits import (
+    DEFAULT_CATEGORY_FIELD_LIMIT,
+    DEFAULT_MAX_FEATURES,
+    IMPUTATION_METHODS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_HISTORY_INTERVALS,
+    MAX_NAME_LENGTH,
+    MAX_RESULT_INDEX_LENGTH,
+    MAX_SHINGLE_SIZE,
+    NAME_PATTERN,
+    RATIO_THRESHOLDS,
+    RESULT_INDEX_PATTERN,
+    RESULT_INDEX_PREFIX,
+    RULE_ACTIONS,
+    RULE_OPERATORS,
+    THRESHOLD_TYPES,
+)
+from hcad.errors import Issue
+
+if TYPE_CHECKING:
+    from hcad.ad.model import Detector
+
+
+def validate(
+    det: Detector,
+    *,
+    category_field_limit: int = DEFAULT_CATEGORY_FIELD_LIMIT,
+    max_features: int = DEFAULT_MAX_FEATURES,
+    server_version: Sequence[int] | None = None,
+) -> list[Issue]:
+    """Every problem the plugin would reject ``det`` for, as a list (empty when valid)."""
+    issues: list[Issue] = []
+
+    def add(path: str, message: str, fix: str = "") -> None:
+        issues.append(Issue(path, message, fix))
+
+    # name
+    if not det.name or not str(det.name).strip():
+        add("name", "is required", "give the detector a name")
+    else:
+        if not NAME_PATTERN.fullmatch(det.name):
+            bad = "".join(sorted({c for c in det.name if not NAME_PATTERN.fullmatch(c)}))
+            add("name", f"contains {bad!r}", "use only letters, digits, '.', '_' and '-'")
+        if len(det.name) > MAX_NAME_LENGTH:
+            add(
+                "name",
+                f"is {len(det.name)} characters long",
+                f"shorten it to at most {MAX_NAME_LENGTH}",
+            )
+    if det.description and len(det.description) > MAX_DESCRIPTION_LENGTH:
+        add(
+            "description",
+            f"is {len(det.description)} characters long",
+            f"shorten it to at most {MAX_DESCRIPTION_LENGTH}",
+        )
+    if not det.time_field or not str(det.time_field).strip():
+        add("time_field", "is required", "name the date field of the source index")
+    if not det.indices:
+        add("indices", "is empty", "list at least one source index")
+    # intervals
+    if det.interval is None:
+        add("interval", "is required", 'set e.g. interval: "10m"')
+    else:
+        issues.extend(det.interval.issues("interval", positive=True))
+    if det.window_delay is not None:
+        issues.extend(det.window_delay.issues("window_delay", positive=False))
+    if det.shingle_size is not None and not (1 <= det.shingle_size <= MAX_SHINGLE_SIZE):
+        add(
+            "shingle_size",
+            f"{det.shingle_size} is out of range",
+            f"use 1 to {MAX_SHINGLE_SIZE}; the default is 8",
+        )
+    if det.suggested_seasonality is not None:
+        as_shingle = max(1, det.suggested_seasonality // 2)
+        if det.suggested_seasonality < 1 or as_shingle > MAX_SHINGLE_SIZE:
+            add(
+                "suggested_seasonality",
+                f"{det.suggested_seasonality} is out of range",
+                f"use 1 to {2 * MAX_SHINGLE_SIZE}",
+            )
+    if det.recency_emphasis is not None and det.recency_emphasis <= 1:
+        add(
+            "recency_emphasis",
+            f"must be greater than 1, got {det.recency_emphasis}",
+            "default is 2560",
+        )
+    if det.history is not None and not (1 <= det.history <= MAX_HISTORY_INTERVALS):
+        add(
+            "history",
+            f"{det.history} is out of range",
+            f"use 1 to {MAX_HISTORY_INTERVALS} intervals",
+        )
+    # category fields
+    cats = det.category_fields or []
+    if len(cats) > category_field_limit:
+        add(
+            "category_fields",
+            f"has {len(cats)} fields, the limit is {category_field_limit}",
+            "drop fields or raise plugins.anomaly_detection.category_field_limit, at most 5",
+        )
+    dupes = sorted({c for c in cats if cats.count(c) > 1})
+    if dupes:
+        add("category_fields", f"repeats {', '.join(dupes)}", "list each field once")
+    # features
+    if len(det.features) > max_features:
+        add(
+            "features",
+            f"has {len(det.features)} features, the limit is {max_features}",
+            "drop features or raise plugins.anomaly_detection.max_anomaly_features",
+        )
+    names = [f.name for f in det.features]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        add(f"features.{dup}", "feature name appears more than once", "feature names must be unique")
+    agg_names: list[str] = []
+    for f in det.features:
+        path = f"features.{f.name or '?'}"
+        if not f.name or not f.name.strip():
+            add(path, "feature name is empty", "name every feature")
+        q = f.aggregation_query
+        if not isinstance(q, Mapping) or len(q) != 1:
+            add(
+                f"{path}.aggregation_query",
+                "must hold exactly one named aggregation",
+                "write {name: {avg: {field: x}}}",
+            )
+            continue
+        agg_name, body = next(iter(q.items()))
+        agg_names.append(agg_name)
+        if not isinstance(body, Mapping) or not body:
+            add(
+                f"{path}.aggregation_query.{agg_name}",
+                "has no aggregation type",
+                "e.g. {avg: {field: x}}",
+            )
+    for dup in sorted({n for n in agg_names if agg_names.count(n) > 1}):
+        add(
+            "features",
+            f"aggregation name {dup!r} is used by more than one feature",
+            "give each feature's aggregation its own name",
+        )
+    enabled = {f.name for f in det.features if f.enabled}
+    # result index
+    ri = det.result_index
+    if ri is not None:
+        if not ri.startswith(RESULT_INDEX_PREFIX):
+            add(
+                "result_index",
+                f"{ri!r} does not start with {RESULT_INDEX_PREFIX!r}",
+                f"name it {RESULT_INDEX_PREFIX}<something>",
+            )
+        if len(ri) > MAX_RESULT_INDEX_LENGTH:
+            add(
+                "result_index",
+                f"is {len(ri)} characters long",
+                f"use at most {MAX_RESULT_INDEX_LENGTH}",
+            )
+        if not RESULT_INDEX_PATTERN.fullmatch(ri):
+            add(
+                "result_index",
+                f"{ri!r} has characters other than a-z 0-9 _ -",
+                "use lower-case letters, digits, '_' and '-'",
+            )
+    for attr in ("result_index_min_size", "result_index_min_age", "result_index_ttl"):
+        value = getattr(det, attr)
+        if value is None:
+            continue
+        if ri is None:
+            add(attr, "only applies to a custom result index", "set result_index or remove it")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            add(attr, f"{value!r} is not a positive whole number", "MB for min_size, days for age/ttl")
+    if det.flatten_custom_result_index is not None and ri is None:
+        add("flatten_custom_result_index", "only applies to a custom result index", "set result_index")
+    # imputation
+    if det.imputation is not None:
+        imp = det.imputation
+        if imp.method not in IMPUTATION_METHODS:
+            add(
+                "imputation.method",
+                f"{imp.method!r} is not supported",
+                f"use {', '.join(IMPUTATION_METHODS)}",
+            )
+        elif imp.method == "FIXED_VALUES":
+            missing = sorted(enabled - set(imp.default_fill))
+            extra = sorted(set(imp.default_fill) - enabled)
+            if missing:
+                add(
+                    "imputation.default_fill",
+                    f"has no value for {', '.join(missing)}",
+                    "give one value per enabled feature",
+                )
+            if extra:
+                add(
+                    "imputation.default_fill",
+                    f"names {', '.join(extra)}, not an enabled feature",
+                    "fill only enabled features",
+                )
+        elif imp.default_fill:
+            add(
+                "imputation.default_fill",
+                f"is ignored with method {imp.method}",
+                "use FIXED_VALUES or remove it",
+            )
+        for k, fill in imp.default_fill.items():
+            if isinstance(fill, bool) or not isinstance(fill, (int, float)) or fill != fill:
+                add(f"imputation.default_fill.{k}", f"{fill!r} is not a number", "")
+    # rules
+    all_feats = {f.name: f.enabled for f in det.features}
+    for i, rule in enumerate(det.rules or []):
+        rp = f"rules[{i}]"
+        if rule.action not in RULE_ACTIONS:
+            add(f"{rp}.action", f"{rule.action!r} is not supported", f"use {', '.join(RULE_ACTIONS)}")
+        if not rule.conditions:
+            add(f"{rp}.conditions", "is empty", "add at least one condition")
+        for j, c in enumerate(rule.conditions):
+            cp = f"{rp}.conditions[{j}]"
+            if not c.feature_name:
+                add(f"{cp}.feature_name", "is missing", "name a feature")
+            elif c.feature_name not in all_feats:
+                add(
+                    f"{cp}.feature_name",
+                    f"{c.feature_name!r} is not a feature",
+                    f"use one of {', '.join(all_feats) or '(no features)'}",
+                )
+            elif not all_feats[c.feature_name]:
+                add(
+                    f"{cp}.feature_name",
+                    f"feature {c.feature_name!r} is disabled",
+                    "enable it or drop the rule",
+                )
+            if c.threshold_type not in THRESHOLD_TYPES:
+                add(
+                    f"{cp}.threshold_type",
+                    f"{c.threshold_type!r} is not supported",
+                    f"use one of {', '.join(THRESHOLD_TYPES)}",
+                )
+            elif c.threshold_type in RATIO_THRESHOLDS:
+                if c.operator not in RULE_OPERATORS:
+                    add(
+                        f"{cp}.operator",
+                        f"{c.operator!r} is not supported",
+                        f"use {', '.join(RULE_OPERATORS)}",
+                    )
+                v: Any = c.value
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+                    add(f"{cp}.value", f"{v!r} is not a number", "give a positive threshold, e.g. 0.2")
+                elif v <= 0:
+                    add(f"{cp}.value", f"must be positive, got {v}", "e.g. 0.2")
+            elif c.operator is not None or c.value is not None:
+                add(cp, f"{c.threshold_type} takes no operator or value", "remove operator and value")
+    if server_version is not None:
+        issues.extend(det.unsupported_by(server_version))
+    return issues
