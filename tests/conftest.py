@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from env_flags import plugins_required
 
 ROOT = Path(__file__).resolve().parent.parent
 OS_SCRIPT = ROOT / "scripts" / "opensearch"
@@ -57,12 +58,13 @@ def os_client(os_url: str):
     return client
 
 
-def _require_plugin(client, info: dict, plugin: str) -> None:
+def require_plugin(client, info: dict, plugin: str) -> None:
+    """Skip (with the reason) when ``plugin`` is not installed; fail instead under HCAD_REQUIRE_PLUGINS."""
     if plugin in client.installed_plugins:
         return
     why = info.get("missing", {}).get(plugin, "not installed on the test cluster")
     msg = f"{plugin} plugin unavailable: {why}"
-    if os.environ.get("HCAD_REQUIRE_PLUGINS", "").lower() in ("1", "true", "yes"):
+    if plugins_required():
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
 
@@ -70,15 +72,22 @@ def _require_plugin(client, info: dict, plugin: str) -> None:
 @pytest.fixture(scope="session")
 def ad_client(os_client, opensearch_info: dict):
     """The test cluster's client, after checking the anomaly-detection plugin is installed."""
-    _require_plugin(os_client, opensearch_info, "opensearch-anomaly-detection")
+    require_plugin(os_client, opensearch_info, "opensearch-anomaly-detection")
     return os_client
 
 
 @pytest.fixture(scope="session")
 def alerting_client(os_client, opensearch_info: dict):
     """The test cluster's client, after checking the alerting plugin is installed."""
-    _require_plugin(os_client, opensearch_info, "opensearch-alerting")
+    require_plugin(os_client, opensearch_info, "opensearch-alerting")
     return os_client
+
+
+@pytest.fixture(scope="session")
+def notifications_client(alerting_client, opensearch_info: dict):
+    """The test cluster's client, after checking the notifications plugin is installed."""
+    require_plugin(alerting_client, opensearch_info, "opensearch-notifications")
+    return alerting_client
 
 
 @pytest.fixture

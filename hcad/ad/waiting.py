@@ -60,9 +60,10 @@ def wait_initialized(
             err = prof.get("error") or "the detector was stopped"
             raise ServerError(f"detector {detector_id} stopped while initializing: {err}")
         ready_ids, graded = _graded_since(ad, detector_id, st.detector.result_index, since, min_confidence, hc)
-        total = max(int(prof.get("total_entities") or 0), len(ready_ids)) if hc else 1
+        # graded: distinct entities with graded results (HC), else graded results (one model).
+        total = max(int(prof.get("total_entities") or 0), graded) if hc else 1
         need = max(1, math.ceil(total * entities - 1e-9)) if hc else 1
-        ready = len(ready_ids) if hc else min(graded, 1)
+        ready = graded if hc else min(graded, 1)
         prof = dict(prof, entities_ready=ready, entities_total=total)
         if hc or ready:
             pct = 100.0 * min(ready, need) / need
@@ -73,14 +74,28 @@ def wait_initialized(
         if ready >= need:
             return prof
         if clock() >= deadline:
-            raise HcadError(_not_ready(ad, detector_id, prof, ready, need, total, ready_ids, timeout))
+            if not hc:
+                init = prof.get("init_progress") or {}
+                raise HcadError(
+                    f"detector {detector_id} not ready after {timeout:.0f}s: no graded result yet (the model is at "
+                    f"{init.get('percentage', '0%')}"
+                    + (
+                        f", needs {init['needed_shingles']} more intervals of data"
+                        if init.get("needed_shingles")
+                        else ""
+                    )
+                    + ")"
+                )
+            raise HcadError(_not_ready(ad, detector_id, prof, ready, need, total, ready_ids, since, timeout))
         sleep(poll)
 
 
 def _graded_since(
     ad: AnomalyDetection, detector_id: str, result_index: str | None, since_ms: int, min_confidence: float, hc: bool
 ) -> tuple[set[str], int]:
-    """Model ids with graded real-time results since ``since_ms``, and the number of such results."""
+    """Model ids with graded real-time results since ``since_ms`` (up to 10,000, to name a waiting
+    entity), and how many: distinct entities for an HC detector (a cardinality, exact below 40,000),
+    else results."""
     filters: list[dict[str, Any]] = [
         {"term": {"detector_id": detector_id}},
         {"exists": {"field": "anomaly_grade"}},
@@ -95,12 +110,17 @@ def _graded_since(
         "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "task_id"}}]}},
     }
     if hc:
-        body["aggs"] = {"models": {"terms": {"field": "model_id", "size": 10000}}}
+        body["aggs"] = {
+            "models": {"terms": {"field": "model_id", "size": 10000}},
+            "entities": {"cardinality": {"field": "model_id", "precision_threshold": 40000}},
+        }
     resp = ad.search_results(body, result_index=result_index)
+    aggs = resp.get("aggregations") or {}
+    ids = {str(b["key"]) for b in aggs.get("models", {}).get("buckets", [])}
+    if hc:
+        return ids, max(len(ids), int((aggs.get("entities") or {}).get("value") or 0))
     total = resp.get("hits", {}).get("total", 0)
-    count = int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
-    buckets = (resp.get("aggregations") or {}).get("models", {}).get("buckets", [])
-    return {str(b["key"]) for b in buckets}, count
+    return ids, int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
 
 
 def _not_ready(
@@ -111,9 +131,10 @@ def _not_ready(
     need: int,
     total: int,
     ready_ids: set[str],
+    since_ms: int,
     timeout: float,
 ) -> str:
-    """The timeout message: how far the detector got and what one waiting entity still needs."""
+    """The timeout message: how far an HC detector got and what one waiting entity still needs."""
     head = f"detector {detector_id} not ready after {timeout:.0f}s: "
     if not total:
         head += "no graded result yet"
@@ -122,7 +143,7 @@ def _not_ready(
     init = prof.get("init_progress") or {}
     who, entity = "the model", None
     if total:
-        entity = _waiting_entity(ad, detector_id, prof, ready_ids)
+        entity = _waiting_entity(ad, detector_id, prof, ready_ids, since_ms)
         if entity is None:
             return head + (
                 "; no waiting entity has data in the last two hours: the plugin builds a model when an "
@@ -174,7 +195,7 @@ def _recent_intervals(ad: AnomalyDetection, detector_id: str, entity: Mapping[st
 
 
 def _waiting_entity(
-    ad: AnomalyDetection, detector_id: str, prof: Mapping[str, Any], ready_ids: set[str]
+    ad: AnomalyDetection, detector_id: str, prof: Mapping[str, Any], ready_ids: set[str], since_ms: int
 ) -> dict[str, Any] | None:
     """One entity without a graded result: a model the plugin holds, else one with recent source data."""
     for m in prof.get("models") or []:
@@ -187,30 +208,37 @@ def _waiting_entity(
             "size": len(ready_ids) + 1,
             "_source": ["entity"],
             "query": {
-                "bool": {"filter": [{"term": {"detector_id": detector_id}}, {"exists": {"field": "anomaly_grade"}}]}
+                "bool": {
+                    "filter": [
+                        {"term": {"detector_id": detector_id}},
+                        {"exists": {"field": "anomaly_grade"}},
+                        {"range": {"execution_end_time": {"gte": since_ms}}},
+                    ],
+                    "must_not": [{"exists": {"field": "task_id"}}],
+                }
             },
             "collapse": {"field": "model_id"},
         },
         result_index=det.result_index,
     )
+    # The plugin writes a result's entity sorted by field name, whatever the detector's field order.
     done = {
-        tuple(str(e.get("value")) for e in h.get("_source", {}).get("entity") or [])
+        frozenset((str(e.get("name")), str(e.get("value"))) for e in h.get("_source", {}).get("entity") or [])
         for h in resp.get("hits", {}).get("hits", [])
     }
-    since = f"now-{max(120.0, 2 * det.interval.minutes if det.interval else 0):.0f}m"
+    recent_from = f"now-{max(120.0, 2 * det.interval.minutes if det.interval else 0):.0f}m"
     with translate_errors(f"reading recent entities of {', '.join(det.indices)}"):
         recent = ad.client.search(
             index=",".join(det.indices),
             body={
                 "size": 0,
-                "query": {"range": {det.time_field: {"gte": since}}},
+                "query": {"range": {det.time_field: {"gte": recent_from}}},
                 "aggs": {"e": {"composite": {"size": 1000, "sources": [{f: {"terms": {"field": f}}} for f in fields]}}},
             },
         )
     for b in recent.get("aggregations", {}).get("e", {}).get("buckets", []):
-        key = tuple(str(b["key"][f]) for f in fields)
-        if key not in done:
-            return dict(zip(fields, b["key"].values(), strict=True))
+        if frozenset((f, str(b["key"][f])) for f in fields) not in done:
+            return {f: b["key"][f] for f in fields}
     return None
 
 
@@ -264,17 +292,19 @@ def _settle_results(
     clock: Callable[[], float],
     until: float,
 ) -> None:
-    """Poll the finished task's result count until two reads agree (or ``until`` passes)."""
+    """Poll the finished task's result count until it is above zero and unchanged over two polls (or
+    ``until`` passes): the plugin writes results in batches, so one equal pair can fall between two."""
     task_id = task.get("task_id")
     if not task_id:
         return
     result_index = (task.get("detector") or {}).get("result_index")
     body = {"size": 0, "track_total_hits": True, "query": {"term": {"task_id": task_id}}}
-    last = -1
+    last, same = -1, 0
     while True:
         total = ad.search_results(body, result_index=result_index).get("hits", {}).get("total", 0)
         count = int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
-        if count == last or clock() >= until:
+        same = same + 1 if count == last and count > 0 else 0
+        if same >= 2 or clock() >= until:
             return
         last = count
         sleep(SETTLE_POLL_S)

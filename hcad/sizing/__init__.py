@@ -1,5 +1,6 @@
-"""Capacity sizing for HCAD: pure functions and plans, no I/O (except :mod:`hcad.sizing.live`, which
-reads a live cluster for ``hcad size --measure`` and is not imported here).
+"""Capacity sizing for HCAD: pure functions and plans, no network I/O (except :mod:`hcad.sizing.live`,
+which reads a live cluster for ``hcad size --measure``, and :mod:`hcad.sizing.entities`, which counts
+entities in a live index; neither is imported here).
 
 Stable entry points::
 

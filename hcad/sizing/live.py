@@ -1,4 +1,4 @@
-"""The node facts a plan needs, read from a live cluster (the one module of ``hcad.sizing`` doing I/O).
+"""The node facts a plan needs, read from a live cluster (with :mod:`hcad.sizing.entities`, the I/O of ``hcad.sizing``).
 
 What the AD plugin itself budgets with (``timeseries/MemoryTracker``): each data node's JVM
 ``heapMax`` times the cluster setting ``plugins.anomaly_detection.model_max_size_percent``. The heap
@@ -17,10 +17,10 @@ from typing import Any
 
 from hcad.errors import ConfigError, ServerError
 from hcad.sizing.plan import SizingPlan
+from hcad.transport import AD_PLUGIN
 
 PERCENT_SETTING = "plugins.anomaly_detection.model_max_size_percent"
 LEGACY_PERCENT_SETTING = "opendistro.anomaly_detection.model_max_size_percent"
-AD_PLUGIN = "opensearch-anomaly-detection"
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,11 @@ def data_node_heaps(nodes_stats: Mapping[str, Any]) -> dict[str, int]:
 
 def effective_percent(cluster_settings: Mapping[str, Any]) -> tuple[float, str]:
     """The setting's value and where it comes from, from ``_cluster/settings?include_defaults&flat_settings``."""
-    for scope in ("transient", "persistent"):
-        values = cluster_settings.get(scope) or {}
-        for key in (PERCENT_SETTING, LEGACY_PERCENT_SETTING):
+    # The new key, set anywhere, wins over its legacy fallback (the plugin's setting falls back to the
+    # legacy one only when unset); for one key a transient value hides a persistent one.
+    for key in (PERCENT_SETTING, LEGACY_PERCENT_SETTING):
+        for scope in ("transient", "persistent"):
+            values = cluster_settings.get(scope) or {}
             if values.get(key) is not None:
                 return float(values[key]), f"{key} = {values[key]} ({scope})"
     defaults = cluster_settings.get("defaults") or {}
@@ -91,7 +93,10 @@ def measure_cluster(client: Any) -> ClusterFacts:
     with translate_errors("listing plugins"):
         rows = client.cat.plugins(format="json")
     versions = {str(r.get("version")) for r in rows if r.get("component") == AD_PLUGIN}
-    version = min(versions) if versions else None
+    from hcad.sizing.model_size import parse_plugin_version
+
+    # The oldest plugin on the cluster decides (compared as numbers: 2.9 < 2.10).
+    version = min(versions, key=parse_plugin_version) if versions else None
     return ClusterFacts(heaps[node], node, len(heaps), percent, source, version)
 
 

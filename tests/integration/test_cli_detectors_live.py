@@ -14,7 +14,6 @@ gets a unique name and is deleted afterwards. About 15 s on 2 cores.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,15 +230,10 @@ def test_history_with_progress_then_delete(capsys, ad_client, os_url, defs, name
         "end_time": int(SPEC.end.timestamp() * 1000),
     }
     # FINISHED can come before the plugin's result write queue has flushed (2.19.4.0: one entity's
-    # results missing right after it), so the results are read until every entity has them.
-    deadline = time.monotonic() + 60
-    while True:
-        frame = ad_client.ad.results(gc_id, task_id=task["task_id"])
-        seen = set(zip(frame["host"], frame["process"], strict=True))
-        if seen == set(SPEC.entities()) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
-    assert seen == set(SPEC.entities())
+    # results missing right after it); `history` waits (wait_historical) until the results have settled,
+    # so one read right after it must hold every entity.
+    frame = ad_client.ad.results(gc_id, task_id=task["task_id"])
+    assert set(zip(frame["host"], frame["process"], strict=True)) == set(SPEC.entities())
 
     assert run(capsys, os_url, "detectors", "start", names["gc"])[0] == 0
     code, _, err = run(capsys, os_url, "detectors", "delete", names["gc"], "--yes")

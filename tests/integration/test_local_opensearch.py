@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from env_flags import plugins_required
 
 import hcad
 
@@ -65,7 +66,7 @@ FIVE = {
 @own_node_only
 def test_cat_plugins_lists_the_five_and_status_the_modules(ad_client, alerting_client) -> None:
     components = {row["component"] for row in ad_client.cat.plugins(format="json")}
-    if os.environ.get("HCAD_REQUIRE_PLUGINS") == "1":
+    if plugins_required():
         assert components == FIVE
     else:
         assert "opensearch-job-scheduler" in components
@@ -177,9 +178,10 @@ def _free_port_pair() -> int:
 @own_node_only
 @pytest.mark.slow
 def test_plugin_upgrade_in_place_keeps_data() -> None:
-    """A second node home: started with AD only, then with all five and a changed AD zip; the plugins are
-    installed and replaced in place and an index written before is still there. A required plugin that
-    cannot be had fails start before the node runs."""
+    """A second node home: started with AD and notifications only, then with all five, the AD and the
+    notifications-core zips changed; the plugins are installed and replaced in place (notifications, which
+    extends notifications-core, comes off first and goes back on), and an index written before is still
+    there. A required plugin that cannot be had fails start before the node runs."""
     import shutil
     import tempfile
     import time
@@ -188,10 +190,22 @@ def test_plugin_upgrade_in_place_keeps_data() -> None:
 
     zips = os.environ.get("HCAD_OS_PLUGIN_ZIPS")
     if not zips:
-        if os.environ.get("HCAD_REQUIRE_PLUGINS") == "1":
+        if plugins_required():
             pytest.fail("HCAD_OS_PLUGIN_ZIPS is not set: this test needs the plugin zips", pytrace=False)
         pytest.skip("needs HCAD_OS_PLUGIN_ZIPS (a folder of the AD, alerting and notifications zips)")
-    src = {p.name.split("-2.")[0].split("-3.")[0]: p for p in Path(zips).glob("*.zip")}
+    artifacts = {"opensearch-alerting": "alerting", "opensearch-notifications": "notifications"}
+    src = {}
+    for name in (
+        "opensearch-anomaly-detection",
+        "opensearch-alerting",
+        "opensearch-notifications-core",
+        "opensearch-notifications",
+    ):
+        found = [
+            p for p in Path(zips).glob("*.zip") if p.name.startswith((f"{name}-2.", f"{artifacts.get(name, name)}-2."))
+        ]
+        assert found, f"no {name} zip in {zips}"
+        src[name] = found[0]
     # The node runs as an unprivileged user when we are root: its home must be traversable.
     home = Path(tempfile.mkdtemp(prefix="hcad-upgrade-", dir="/tmp"))
     home.chmod(0o755)
@@ -222,7 +236,8 @@ def test_plugin_upgrade_in_place_keeps_data() -> None:
             return json.loads(r.read())
 
     try:
-        shutil.copy(src["opensearch-anomaly-detection"], folder)
+        for name in ("opensearch-anomaly-detection", "opensearch-notifications-core", "opensearch-notifications"):
+            shutil.copy(src[name], folder)
         # Required but not to be had (the other zips are not in the folder, and Maven here lacks them).
         t0 = time.monotonic()
         out = script("start", require=True)
@@ -234,22 +249,30 @@ def test_plugin_upgrade_in_place_keeps_data() -> None:
             assert not (home / "os" / "opensearch-2.19.4" / "opensearch.pid").exists()
         out = script("start", "--json")
         assert out.returncode == 0, out.stderr
-        assert "opensearch-anomaly-detection" in json.loads(out.stdout)["plugins"]
+        assert {"opensearch-anomaly-detection", "opensearch-notifications"} <= set(json.loads(out.stdout)["plugins"])
         http("PUT", "/kept/_doc/1?refresh=true", {"host": "h1"})
         assert script("stop").returncode == 0
 
-        for name in ("opensearch-alerting", "opensearch-notifications-core", "opensearch-notifications"):
-            shutil.copy(src[name], folder)
-        ad_zip = folder / src["opensearch-anomaly-detection"].name
-        with zipfile.ZipFile(ad_zip, "a") as z:
-            z.comment = b"repacked by hcad's upgrade test"  # same plugin, different bytes
+        shutil.copy(src["opensearch-alerting"], folder)
+        for name in ("opensearch-anomaly-detection", "opensearch-notifications-core"):
+            with zipfile.ZipFile(folder / src[name].name, "a") as z:
+                z.comment = b"repacked by hcad's upgrade test"  # same plugin, different bytes
         out = script("status")
         assert out.returncode == 3 and "pending opensearch-alerting" in out.stdout, out.stdout
-        assert "pending opensearch-anomaly-detection" in out.stdout
+        assert (
+            "pending opensearch-anomaly-detection" in out.stdout
+            and "pending opensearch-notifications-core" in out.stdout
+        )
         out = script("start", "--json")
         print(f"\nupgrade start took {time.monotonic() - t0:.0f}s in all; log:\n{out.stderr}")
         assert out.returncode == 0, out.stderr
-        assert "replacing plugin opensearch-anomaly-detection" in out.stderr
+        log = out.stderr
+        removed = [m for m in re.findall(r"removing plugin (\S+) to install it again", log)]
+        # notifications extends notifications-core: it must come off before, and go on after, its core.
+        assert removed == ["opensearch-notifications", "opensearch-notifications-core", "opensearch-anomaly-detection"]
+        assert log.index("installing plugin opensearch-notifications-core") < log.index(
+            "installing plugin opensearch-notifications from"
+        )
         info = json.loads(out.stdout)
         assert set(info["plugins"]) == FIVE and info["pending"] == []
         assert http("GET", "/kept/_doc/1")["_source"] == {"host": "h1"}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import re
 import threading
 import uuid
@@ -94,19 +93,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-@pytest.fixture
-def notifications_client(alerting_client, opensearch_info: dict):
-    """The cluster's client after checking the notifications plugin is installed (as conftest does
-    for AD and alerting: skipped with the reason, or failed under HCAD_REQUIRE_PLUGINS=1)."""
-    plugin = "opensearch-notifications"
-    if plugin not in alerting_client.installed_plugins:
-        why = opensearch_info.get("missing", {}).get(plugin, "not installed on the test cluster")
-        if os.environ.get("HCAD_REQUIRE_PLUGINS", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{plugin} plugin unavailable: {why}", pytrace=False)
-        pytest.skip(f"{plugin} plugin unavailable: {why}")
-    return alerting_client
 
 
 def _setting(client: Any, key: str) -> tuple[Any, Any]:

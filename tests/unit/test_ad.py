@@ -438,6 +438,28 @@ def test_wait_initialized_timeout_says_what_an_entity_needs(ad, server):
     assert entity_call[3] == {"entity": [{"name": "host", "value": "h2"}, {"name": "process", "value": "p1"}]}
 
 
+def test_wait_initialized_single_stream_times_out_with_the_models_progress(ad, server):
+    full = load("detector_get_full.json")
+    full["anomaly_detector_job"]["enabled"] = True
+    del full["anomaly_detector"]["category_field"]
+    server.route("GET", f"{D}/abc", full)
+    server.route(
+        "GET", f"{D}/abc/_profile/.*", {"state": "INIT", "init_progress": {"percentage": "25%", "needed_shingles": 24}}
+    )
+    server.route("POST", f"{D}/results/_search.*", {"hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}})
+    clock = Clock()
+    seen: list[float] = []
+    with pytest.raises(HcadError) as e:
+        ad.wait_initialized(
+            "abc", timeout=20, poll=10, progress=lambda p, _: seen.append(p), sleep=clock.sleep, clock=clock
+        )
+    assert str(e.value) == (
+        "detector abc not ready after 20s: no graded result yet (the model is at 25%, needs 24 more intervals of data)"
+    )
+    assert seen == [25.0, 25.0, 25.0]
+    assert not [c for c in server.calls if "composite" in str(c[3])]  # no entity lookup for one model
+
+
 def test_wait_initialized_stopped_job_and_bad_arguments(ad, server):
     server.route("GET", f"{D}/abc", load("detector_get_full.json"))  # job enabled: false
     with pytest.raises(ConfigError, match="not running real-time detection; start it first"):
@@ -459,8 +481,8 @@ def test_wait_historical(ad, server):
         return dict(full, historical_analysis_task=dict(full["historical_analysis_task"], state=s, task_progress=prog))
 
     server.route("GET", f"{D}/abc", answer)
-    # After FINISHED the results keep arriving for a while (the plugin's write queue): 40, 55, 55.
-    counts = iter([40, 55, 55, 99])
+    # After FINISHED the results keep arriving for a while (the plugin's write queue): 40, 55, 55, 55.
+    counts = iter([40, 55, 55, 55, 99])
     server.route(
         "POST",
         f"{D}/results/_search.*",
@@ -473,7 +495,7 @@ def test_wait_historical(ad, server):
     )
     assert task["state"] == "FINISHED" and seen == [30, 60, 100]
     searches = [c for c in server.calls if "/results/_search" in c[1]]
-    assert len(searches) == 3 and clock.t == 5 + 5 + 2 + 2  # two polls of the task, two of the results
+    assert len(searches) == 4 and clock.t == 5 + 5 + 2 + 2 + 2  # two polls of the task, three of the results
     assert searches[0][3]["query"] == {"term": {"task_id": "hT9k2ZABcD3eF4gH5iJ7"}}
 
 

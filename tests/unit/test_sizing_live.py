@@ -34,6 +34,8 @@ def test_only_data_nodes_count_and_the_smallest_heap_is_kept_apart() -> None:
         ({"transient": {KEY: "0.3"}, "persistent": {KEY: "0.5"}, "defaults": {KEY: "0.1"}}, 0.3, "(transient)"),
         ({"transient": {}, "persistent": {KEY: "0.5"}, "defaults": {KEY: "0.1"}}, 0.5, "(persistent)"),
         ({"persistent": {LEGACY: "0.4"}, "defaults": {KEY: "0.1"}}, 0.4, f"{LEGACY} = 0.4 (persistent)"),
+        # The new key wins over the legacy one whatever their scopes.
+        ({"transient": {LEGACY: "0.3"}, "persistent": {KEY: "0.2"}}, 0.2, f"{KEY} = 0.2 (persistent)"),
         ({"transient": {}, "persistent": {}, "defaults": {KEY: "0.1"}}, 0.1, "(default)"),
     ],
 )
