@@ -736,19 +736,8 @@ class AnomalyDetection:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> dict[str, Any]:
-        """Wait until a started detector is really detecting: its models write graded results.
-
-        The plugin's profile says RUNNING as soon as an HC detector's job runs, before any entity has a
-        model, so that is not readiness. Ready means: real-time results with an anomaly grade (and
-        ``confidence >= min_confidence``) written since the job was enabled, for at least ``entities``
-        (a share, 0-1) of the entities the plugin counts (profile ``total_entities``); for a detector
-        without category fields, one such result. ``progress(percent, profile)`` is called on each poll.
-
-        Returns the last profile with ``entities_ready`` and ``entities_total`` added. Raises
-        :class:`ServerError` when the job stops, and :class:`HcadError` after ``timeout`` seconds with
-        what is missing (e.g. how many more intervals of data an entity needs).
-        See https://opensearch.org/docs/latest/observing-your-data/ad/api/#profile-detector
-        """
+        """Wait until a started detector writes graded results for ``entities`` (a share) of its entities,
+        not just until the profile says RUNNING; see :func:`hcad.ad.waiting.wait_initialized`."""
         from hcad.ad import waiting
 
         return waiting.wait_initialized(

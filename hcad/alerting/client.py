@@ -19,13 +19,15 @@ NOTIFICATIONS = "/_plugins/_notifications"
 NOTIFICATIONS_DOCS = "https://opensearch.org/docs/2.19/observing-your-data/notifications/api/"
 
 
-class Alerting:
-    """The alerting plugin's monitor API (``/_plugins/_alerting/monitors``) with hcad errors."""
+class _PluginApi:
+    """One plugin's REST API on a client: checks the plugin on creation, maps errors to hcad's."""
+
+    PLUGIN = ""
 
     def __init__(self, client: Any, *, check_plugin: bool = True) -> None:
         self.client = client
         if check_plugin and hasattr(client, "require_plugin"):
-            client.require_plugin(ALERTING_PLUGIN)
+            client.require_plugin(self.PLUGIN)
 
     def _call(
         self,
@@ -43,6 +45,12 @@ class Alerting:
             return self.client.transport.perform_request(
                 method, path, params=dict(params or {}), body=body, headers=headers
             )
+
+
+class Alerting(_PluginApi):
+    """The alerting plugin's monitor API (``/_plugins/_alerting/monitors``) with hcad errors."""
+
+    PLUGIN = ALERTING_PLUGIN
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a monitor; returns ``{_id, _version, _seq_no, _primary_term, monitor}``."""
@@ -168,7 +176,7 @@ class Alerting:
         return list(resp.get("alerts") or [])
 
 
-class Notifications:
+class Notifications(_PluginApi):
     """The notifications plugin's REST API (``/_plugins/_notifications``), one thin method per endpoint.
 
     Paths, parameters and bodies follow the plugin's REST handlers at 2.19.4.0
@@ -177,23 +185,7 @@ class Notifications:
     one-line messages. Documentation: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/
     """
 
-    def __init__(self, client: Any, *, check_plugin: bool = True) -> None:
-        self.client = client
-        if check_plugin and hasattr(client, "require_plugin"):
-            client.require_plugin(NOTIFICATIONS_PLUGIN)
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        action: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        not_found: str | None = None,
-    ) -> Any:
-        with translate_errors(action, not_found=not_found):
-            return self.client.transport.perform_request(method, path, params=dict(params or {}), body=body)
+    PLUGIN = NOTIFICATIONS_PLUGIN
 
     def features(self) -> dict[str, Any]:
         """``GET _plugins/_notifications/features``: the allowed config types (``allowed_config_type_list``,

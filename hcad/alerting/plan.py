@@ -25,7 +25,7 @@ class ChannelPlanItem:
     type: str
     action: str  # create | update | unchanged
     channel_id: str
-    config: dict[str, Any]
+    config: dict[str, Any] = field(repr=False)  # holds the URL and headers (secrets)
     source: str | None = None
     changes: list[str] = field(default_factory=list)
 

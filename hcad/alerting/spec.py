@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -245,9 +245,10 @@ class ChannelSpec:
     type: str
     description: str = ""
     enabled: bool = True
-    url: str | None = None
+    # Not in repr: webhook URLs and headers often carry the secret (a Slack hook, a token header).
+    url: str | None = field(default=None, repr=False)
     method: str = "POST"
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     topic_arn: str | None = None
     role_arn: str | None = None
     source: str | None = None
@@ -397,21 +398,37 @@ class ChannelSpec:
         return f"hcad-{slug}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
 
 
-def _url_problem(url: str, *, https_only: bool) -> str | None:
-    """Why ``url`` cannot be a channel URL, or None."""
+def shown_url(url: str) -> str:
+    """A channel URL as errors and logs may show it: scheme and host only. Webhook URLs (Slack, Chime,
+    and many webhooks) carry their secret in the path or query, so the rest never appears."""
     from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "the URL"
+    if not parts.scheme and not host:
+        return "the URL"
+    return f"'{parts.scheme}://{host}/…'" if host else f"'{parts.scheme}:…'"
+
+
+def _url_problem(url: str, *, https_only: bool) -> str | None:
+    """Why ``url`` cannot be a channel URL, or None (the message never shows its path or query)."""
+    from urllib.parse import urlsplit
+
+    shown = shown_url(url)
+    try:
+        parts = urlsplit(url)
         _ = parts.port  # raises on a bad port
     except ValueError:
-        return f"{url!r} is not a valid URL"
+        return f"{shown} is not a valid URL"
     schemes = ("https",) if https_only else ("http", "https")
     if parts.scheme.lower() not in schemes:
         need = "https" if https_only else "http or https"
-        return f"{url!r} must use {need}" + (f", not {parts.scheme}" if parts.scheme else "")
+        return f"{shown} must use {need}" + (f", not {parts.scheme}" if parts.scheme else "")
     if not parts.hostname or any(c.isspace() for c in url):
-        return f"{url!r} is not a valid URL (no host, or spaces)"
+        return f"{shown} is not a valid URL (no host, or spaces)"
     return None
 
 

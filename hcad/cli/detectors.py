@@ -345,13 +345,41 @@ def delete_cmd(cli: CliContext, name: str, yes: bool, stop_first: bool, as_json:
 
 @detectors.command("start", short_help="Start real-time detection (--wait for init).")
 @click.argument("name")
-@click.option("--wait", is_flag=True, help="Wait until the models are initialized, with a progress bar.")
+@click.option(
+    "--wait", is_flag=True, help="Wait until the entities' models write graded results, with a progress bar."
+)
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait with --wait.")
+@click.option(
+    "--entities",
+    "share",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --wait: the share of the plugin's entity count that must have graded results (an entity "
+    "without current data never gets one, so a fleet with retired hosts wants less than 1).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="With --wait: count only results at least this confident (e.g. a monitor's threshold).",
+)
 @progress_option
 @json_option
 @pass_cli
-def start_cmd(cli: CliContext, name: str, wait: bool, timeout: float, progress: bool | None, as_json: bool) -> None:
-    """Start real-time detection."""
+def start_cmd(
+    cli: CliContext,
+    name: str,
+    wait: bool,
+    timeout: float,
+    share: float,
+    min_confidence: float,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """Start real-time detection; with --wait, until its models really detect (graded results per
+    entity, not the RUNNING state the plugin reports at once)."""
     ad = _ad(cli)
     det = ad.resolve(name)
     assert det.id is not None
@@ -368,11 +396,17 @@ def start_cmd(cli: CliContext, name: str, wait: bool, timeout: float, progress: 
         msg = f"{det.name} keeps initializing on the server; follow it with 'hcad detectors profile {det.name}'"
         try:
             with _interrupt(lambda: msg):
-                out["profile"] = ad.wait_initialized(det.id, timeout=timeout, progress=on_poll)
+                prof = ad.wait_initialized(
+                    det.id, entities=share, min_confidence=min_confidence, timeout=timeout, progress=on_poll
+                )
+                out["profile"] = prof
         finally:
             bar.close()
         if not as_json:
-            click.echo(f"{det.name} is running")
+            click.echo(
+                f"{det.name} is detecting: {prof['entities_ready']} of {prof['entities_total']} "
+                "entities have graded results"
+            )
     if as_json:
         echo_json(out)
 
@@ -560,6 +594,13 @@ def preview_cmd(
 @click.option("--attach", is_flag=True, help="Do not start a run: wait for the latest one to finish.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between progress checks.")
+@click.option(
+    "--slot-wait",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for a free historical task slot when other analyses hold them all.",
+)
 @progress_option
 @json_option
 @pass_cli
@@ -572,6 +613,7 @@ def history_cmd(
     attach: bool,
     timeout: float,
     poll: float,
+    slot_wait: float,
     progress: bool | None,
     as_json: bool,
 ) -> None:
@@ -596,7 +638,7 @@ def history_cmd(
         assert start_ms is not None and end_ms is not None
         if end_ms <= start_ms:
             raise ConfigError(f"--to {end} is not after --from {start}")
-        task_id = ad.start_historical(det_id, start_ms, end_ms)
+        task_id = ad.start_historical(det_id, start_ms, end_ms, slot_wait=slot_wait)
         if not as_json:
             click.echo(f"started historical analysis of {det.name}, {iso(start_ms)} to {iso(end_ms)} (task {task_id})")
     out: dict[str, Any] = {"name": det.name, "id": det_id, "task_id": task_id}

@@ -279,3 +279,26 @@ def test_plugin_upgrade_in_place_keeps_data() -> None:
     finally:
         script("stop")
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_cli_cluster_reports_version_plugins_and_ad_counts(capsys, ad_client, os_url) -> None:
+    from hcad.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--url", os_url, "cluster", "--json"])
+    out, err = capsys.readouterr()
+    assert e.value.code == 0, err
+    got = json.loads(out)
+    assert got["version"] == ad_client.info()["version"]["number"]
+    assert set(got["plugins"]) == {r["component"] for r in ad_client.cat.plugins(format="json")}
+    if plugins_required():
+        assert got["missing"] == {}
+    # The AD counts are the plugin's own (read here independently of hcad).
+    stats = ad_client.transport.perform_request("GET", "/_plugins/_anomaly_detection/stats")
+    assert got["ad"]["detectors"] == stats["detector_count"]
+    assert got["ad"]["hc_detectors"] == stats["hc_detector_count"]
+    assert set(got["ad"]["models_per_node"]) == set(stats["nodes"])
+    with pytest.raises(SystemExit) as e:
+        main(["--url", os_url, "cluster"])
+    text = capsys.readouterr().out
+    assert e.value.code == 0 and "opensearch-anomaly-detection  installed" in text and "models in memory" in text

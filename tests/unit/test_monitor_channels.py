@@ -427,7 +427,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
-        ("{name: w, type: webhook, url: 'ftp://x/y'}", "channels[0].url: 'ftp://x/y' must use http or https"),
+        ("{name: w, type: webhook, url: 'ftp://x/y'}", "channels[0].url: 'ftp://x/…' must use http or https"),
         ("{name: s, type: slack, url: 'http://hooks.slack.com/x'}", "must use https, not http"),
         ("{name: p, type: sns, topic_arn: 'arn:aws:sns:xx'}", "channels[0].topic_arn: 'arn:aws:sns:xx' is not an SNS"),
     ],
@@ -475,3 +475,18 @@ def test_cli_plan_and_apply_show_channels(tmp_path, capsys, cli_server, fake):
     assert code == 0 and [c["action"] for c in done["channels"]] == ["create", "create"]
     assert done["monitors"] == [{"name": "gc-time-entities", "action": "create", "monitor_id": CREATED["_id"]}]
     assert set(fake.configs) == {c["channel_id"] for c in done["channels"]}
+
+
+def test_channel_urls_never_show_their_secret_part():
+    # A Slack hook's path is its credential: errors and reprs show scheme and host only.
+    secret = "T000/B000/XXXXSECRETXXXX"
+    with pytest.raises(ValidationError) as e:
+        ChannelSpec.from_dict(
+            {"name": "s", "type": "slack", "url": f"http://hooks.slack.com/services/{secret}"}, "channels[0]"
+        )
+    assert secret not in str(e.value) and "'http://hooks.slack.com/…' must use https" in str(e.value)
+    ok = ChannelSpec.from_dict(
+        {"name": "w", "type": "webhook", "url": f"https://h.example/{secret}", "headers": {"X-Token": secret}},
+        "channels[0]",
+    )
+    assert secret not in repr(ok)
