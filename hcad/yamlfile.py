@@ -21,8 +21,23 @@ def read_text(path: str | Path, what: str = "file") -> str:
 
 
 def parse_yaml(text: str, source: str | None = None) -> Any:
-    """``yaml.safe_load`` with a :class:`ValidationError` that says where the syntax breaks."""
+    """``yaml.safe_load`` with a :class:`ValidationError` that says where the syntax breaks.
+
+    JSON text (a ``.json`` source, or text starting with ``{`` or ``[``) is read as JSON first: YAML 1.1
+    reads JSON's ``1e5`` as text and refuses a tab that indents a line.
+    """
+    import json
+
     import yaml
+
+    if (source or "").lower().endswith(".json") or text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            if (source or "").lower().endswith(".json"):
+                raise ValidationError(
+                    [Issue("", f"not valid JSON at line {e.lineno}: {e.msg}", "fix the syntax")], source
+                ) from None
 
     try:
         return yaml.safe_load(text)

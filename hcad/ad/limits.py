@@ -84,4 +84,4 @@ _UNITS = {
     "day": "Days",
     "days": "Days",
 }
-_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
+_INTERVAL_RE = re.compile(r"^\s*(-?\d+)\s*([a-zA-Z]+)\s*$")  # a sign is read, and refused by validation

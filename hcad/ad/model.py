@@ -3,7 +3,12 @@
 Every field name, default and limit here was read from the anomaly-detection plugin's source
 (``AnomalyDetector``/``Config``/``Feature``/``Rule``/``ImputationOption`` at tag 2.19.4.0).
 ``Detector.from_api(d).to_api() == d`` for any detector document the server returns: fields this
-module does not know are kept in ``extra`` and written back unchanged.
+module does not know are kept in ``extra`` (at every depth) and written back unchanged. A body as a
+user writes it reads as the plugin's parser reads it (enum names in any case, ``"false"``, numbers as
+text, ``detection_interval`` left out) and is written back in the server's spelling.
+
+The pieces (intervals, features, rules, imputation) live in :mod:`hcad.ad.parts`, the YAML form in
+:mod:`hcad.ad.friendly`, the rules in :mod:`hcad.ad.validation`; all are re-exported here.
 
 Pure data and rules only; nothing here talks to a cluster (see :mod:`hcad.ad.client` for that).
 """
@@ -12,13 +17,13 @@ from __future__ import annotations
 
 import copy
 import enum
-import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from hcad.ad import friendly
 from hcad.ad.limits import (  # noqa: F401 (re-exported: hcad.ad.model is where users look)
     _AGG_ALIASES,
     _INTERVAL_RE,
@@ -49,8 +54,17 @@ from hcad.ad.limits import (  # noqa: F401 (re-exported: hcad.ad.model is where 
     SINCE,
     THRESHOLD_TYPES,
 )
+from hcad.ad.parts import Condition, Feature, Imputation, Interval, Rule, read_number
 from hcad.ad.query import _is_match_all, canonical_query, unescape_description
+from hcad.ad.validation import NOT_NULL_KEYS
 from hcad.errors import Issue, UnsupportedFeature, ValidationError
+
+__all__ = ["Condition", "Detector", "Feature", "Imputation", "Interval", "Rule", "is_api_form"]
+
+# The plugin's default detection interval when a body leaves it out (plugins.anomaly_detection.detection_interval).
+DEFAULT_INTERVAL = Interval(10, "Minutes")
+# Integer keys the plugin reads with intValue() (numeric text coerced).
+_INT_KEYS = ("shingle_size", "schema_version", "recency_emphasis", "history", "suggested_seasonality")
 
 
 class _Default(enum.Enum):
@@ -64,349 +78,6 @@ _DEFAULT = _Default.TOKEN
 
 def _version_str(v: Sequence[int]) -> str:
     return ".".join(str(p) for p in v)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A detector interval or window delay: ``Interval(10)`` is ten minutes; ``str()`` gives ``"10m"``.
-
-    The plugin supports the units Minutes and Seconds only; hours and days given as text are
-    converted to minutes.
-    """
-
-    value: int
-    unit: str = "Minutes"
-
-    @classmethod
-    def parse(cls, spec: Interval | str | int | Mapping[str, Any], path: str = "interval") -> Interval:
-        """Read ``"10m"``, ``"30s"``, ``"1h"``, ``10`` (minutes) or the API's ``{"period": {...}}``."""
-        if isinstance(spec, Interval):
-            return spec
-        if isinstance(spec, bool):
-            raise ValidationError([Issue(path, f"{spec!r} is not an interval", 'write it like "10m" or "30s"')])
-        if isinstance(spec, int):
-            return cls(spec, "Minutes")
-        if isinstance(spec, Mapping):
-            return cls.from_api(spec, path)
-        if isinstance(spec, str):
-            m = _INTERVAL_RE.match(spec)
-            unit = _UNITS.get(m.group(2).lower()) if m else None
-            if m is None or unit is None:
-                raise ValidationError(
-                    [Issue(path, f"{spec!r} is not an interval", 'write it like "10m", "30s" or "1h"')]
-                )
-            n = int(m.group(1))
-            if unit == "Hours":
-                return cls(n * 60, "Minutes")
-            if unit == "Days":
-                return cls(n * 1440, "Minutes")
-            return cls(n, unit)
-        raise ValidationError([Issue(path, f"{spec!r} is not an interval", 'write it like "10m" or "30s"')])
-
-    @classmethod
-    def from_api(cls, d: Mapping[str, Any], path: str = "interval") -> Interval:
-        """Read ``{"period": {"interval": 10, "unit": "Minutes"}}``."""
-        period = d.get("period") if isinstance(d, Mapping) else None
-        if not isinstance(period, Mapping) or "interval" not in period:
-            raise ValidationError(
-                [Issue(path, "expected {period: {interval: N, unit: Minutes}}", 'or write it like "10m"')]
-            )
-        unit = str(period.get("unit", "Minutes"))
-        canon = _UNITS.get(unit.lower(), unit)
-        try:
-            value = int(period["interval"])
-        except (TypeError, ValueError):
-            raise ValidationError(
-                [Issue(f"{path}.period.interval", f"{period['interval']!r} is not a whole number", "")]
-            ) from None
-        # Keep the server's spelling of the unit (e.g. "Minutes") so documents round-trip exactly.
-        return cls(value, unit if canon in ("Minutes", "Seconds") and unit == canon else canon)
-
-    def to_api(self) -> dict[str, Any]:
-        """The plugin's JSON form."""
-        return {"period": {"interval": self.value, "unit": self.unit}}
-
-    @property
-    def seconds(self) -> int:
-        """Length in seconds."""
-        return self.value * (60 if self.unit == "Minutes" else 1)
-
-    @property
-    def minutes(self) -> float:
-        """Length in minutes."""
-        return self.seconds / 60
-
-    def issues(self, path: str, *, positive: bool) -> list[Issue]:
-        """Rule violations of this interval (units the plugin supports, sign)."""
-        out = []
-        if self.unit not in ("Minutes", "Seconds"):
-            out.append(Issue(path, f"unit {self.unit!r} is not supported", "use Minutes or Seconds"))
-        if positive and self.value <= 0:
-            out.append(Issue(path, f"must be positive, got {self.value}", 'use e.g. "10m"'))
-        elif self.value < 0:
-            out.append(Issue(path, f"must not be negative, got {self.value}", 'use e.g. "1m" or "0m"'))
-        return out
-
-    def __str__(self) -> str:
-        if self.unit == "Seconds":
-            return f"{self.value}s"
-        if self.unit == "Minutes" and self.value and self.value % 60 == 0:
-            return f"{self.value // 60}h"
-        return f"{self.value}m"
-
-
-@dataclass
-class Feature:
-    """One detector feature: a name and a single-value metric aggregation."""
-
-    name: str
-    aggregation_query: dict[str, Any]
-    enabled: bool = True
-    id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def metric(cls, name: str, agg: str, field_name: str, *, enabled: bool = True) -> Feature:
-        """A feature computing ``agg`` (avg, max, min, sum, value_count/count, cardinality) of a field."""
-        kind = _AGG_ALIASES.get(agg.lower(), agg.lower())
-        if kind not in FEATURE_AGGS:
-            raise ValidationError(
-                [
-                    Issue(
-                        f"features.{name}.agg",
-                        f"{agg!r} is not supported",
-                        f"use one of {', '.join(FEATURE_AGGS)}",
-                    )
-                ]
-            )
-        return cls(name, {name: {kind: {"field": field_name}}}, enabled)
-
-    @classmethod
-    def avg(cls, name: str, field_name: str) -> Feature:
-        """Average of ``field_name`` per interval."""
-        return cls.metric(name, "avg", field_name)
-
-    @classmethod
-    def max(cls, name: str, field_name: str) -> Feature:
-        """Maximum of ``field_name`` per interval."""
-        return cls.metric(name, "max", field_name)
-
-    @classmethod
-    def min(cls, name: str, field_name: str) -> Feature:
-        """Minimum of ``field_name`` per interval."""
-        return cls.metric(name, "min", field_name)
-
-    @classmethod
-    def sum(cls, name: str, field_name: str) -> Feature:
-        """Sum of ``field_name`` per interval."""
-        return cls.metric(name, "sum", field_name)
-
-    @classmethod
-    def count(cls, name: str, field_name: str) -> Feature:
-        """Number of values of ``field_name`` per interval (a ``value_count``)."""
-        return cls.metric(name, "value_count", field_name)
-
-    value_count = count
-
-    @classmethod
-    def raw(cls, name: str, aggregation_query: Mapping[str, Any], *, enabled: bool = True) -> Feature:
-        """A feature from any aggregation query (``{agg_name: {type: {...}}}``)."""
-        return cls(name, copy.deepcopy(dict(aggregation_query)), enabled)
-
-    @property
-    def simple(self) -> tuple[str, str] | None:
-        """``(agg, field)`` when the query is the simple one-metric form named after the feature."""
-        q = self.aggregation_query
-        if len(q) != 1 or self.name not in q:
-            return None
-        body = q[self.name]
-        if not isinstance(body, Mapping) or len(body) != 1:
-            return None
-        kind, args = next(iter(body.items()))
-        if kind in FEATURE_AGGS and isinstance(args, Mapping) and set(args) == {"field"}:
-            return kind, str(args["field"])
-        return None
-
-    def fields_used(self) -> list[tuple[str, str]]:
-        """``(aggregation type, field)`` for every ``field`` referenced anywhere in the query."""
-        out: list[tuple[str, str]] = []
-
-        def walk(node: Any, kind: str) -> None:
-            if isinstance(node, Mapping):
-                for k, v in node.items():
-                    if k == "field" and isinstance(v, str):
-                        out.append((kind, v))
-                    else:
-                        walk(v, k)
-            elif isinstance(node, list):
-                for v in node:
-                    walk(v, kind)
-
-        walk(self.aggregation_query, "")
-        return out
-
-    @classmethod
-    def from_api(cls, d: Mapping[str, Any]) -> Feature:
-        """Read ``{feature_id, feature_name, feature_enabled, aggregation_query}``."""
-        known = {"feature_id", "feature_name", "feature_enabled", "aggregation_query"}
-        return cls(
-            name=str(d.get("feature_name", "")),
-            aggregation_query=copy.deepcopy(dict(d.get("aggregation_query") or {})),
-            enabled=bool(d.get("feature_enabled", True)),
-            id=d.get("feature_id"),
-            extra={k: copy.deepcopy(v) for k, v in d.items() if k not in known},
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        """The plugin's JSON form (``feature_id`` only when known)."""
-        out: dict[str, Any] = {}
-        if self.id is not None:
-            out["feature_id"] = self.id
-        out["feature_name"] = self.name
-        out["feature_enabled"] = self.enabled
-        out["aggregation_query"] = copy.deepcopy(self.aggregation_query)
-        out.update(copy.deepcopy(self.extra))
-        return out
-
-    def to_friendly(self) -> dict[str, Any]:
-        """YAML form: ``{agg: avg, field: cpu}`` when possible, else ``{aggregation_query: {...}}``."""
-        simple = self.simple
-        out: dict[str, Any] = (
-            {"agg": simple[0], "field": simple[1]}
-            if simple
-            else {"aggregation_query": copy.deepcopy(self.aggregation_query)}
-        )
-        if not self.enabled:
-            out["enabled"] = False
-        if self.id is not None:
-            out["id"] = self.id
-        return out
-
-    @classmethod
-    def from_friendly(cls, name: str, spec: Any, path: str) -> Feature:
-        """Read the YAML form: ``(agg, field)``, ``{agg, field[, enabled]}`` or ``{aggregation_query}``."""
-        if isinstance(spec, (list, tuple)) and len(spec) == 2:
-            return cls.metric(name, str(spec[0]), str(spec[1]))
-        if not isinstance(spec, Mapping):
-            raise ValidationError(
-                [
-                    Issue(
-                        path,
-                        f"expected a mapping, got {spec!r}",
-                        "write {agg: avg, field: cpu} or {aggregation_query: ...}",
-                    )
-                ]
-            )
-        unknown = set(spec) - {"agg", "field", "enabled", "aggregation_query", "id"}
-        if unknown:
-            raise ValidationError(
-                [
-                    Issue(
-                        path,
-                        f"unknown key(s) {', '.join(sorted(unknown))}",
-                        "use agg, field, enabled, aggregation_query",
-                    )
-                ]
-            )
-        enabled = bool(spec.get("enabled", True))
-        if "aggregation_query" in spec:
-            if "agg" in spec or "field" in spec:
-                raise ValidationError([Issue(path, "give either agg/field or aggregation_query", "not both")])
-            q = spec["aggregation_query"]
-            if not isinstance(q, Mapping):
-                raise ValidationError([Issue(f"{path}.aggregation_query", "must be a mapping", "")])
-            f = cls.raw(name, q, enabled=enabled)
-        elif "agg" in spec and "field" in spec:
-            f = cls.metric(name, str(spec["agg"]), str(spec["field"]), enabled=enabled)
-        else:
-            raise ValidationError(
-                [Issue(path, "needs agg and field, or aggregation_query", "e.g. {agg: avg, field: cpu}")]
-            )
-        f.id = spec.get("id")
-        return f
-
-
-@dataclass
-class Condition:
-    """One condition of a suppression rule (``feature_name``, ``threshold_type``, ``operator``, ``value``)."""
-
-    feature_name: str
-    threshold_type: str
-    operator: str | None = "LTE"
-    value: float | None = None
-
-    @classmethod
-    def from_api(cls, d: Mapping[str, Any]) -> Condition:
-        """Read the plugin's JSON."""
-        return cls(
-            feature_name=d.get("feature_name"),  # type: ignore[arg-type]
-            threshold_type=str(d.get("threshold_type", "")),
-            operator=d.get("operator"),
-            value=d.get("value"),
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        """As the plugin writes it: ``operator`` always (may be null), ``value`` only when set."""
-        out: dict[str, Any] = {
-            "feature_name": self.feature_name,
-            "threshold_type": self.threshold_type,
-            "operator": self.operator,
-        }
-        if self.value is not None:
-            out["value"] = self.value
-        return out
-
-
-@dataclass
-class Rule:
-    """A suppression rule: ignore anomalies when all conditions hold."""
-
-    conditions: list[Condition]
-    action: str = "IGNORE_ANOMALY"
-
-    @classmethod
-    def ignore_within(cls, feature_name: str, ratio: float = 0.2) -> Rule:
-        """Ignore anomalies where actual and expected differ by at most ``ratio`` (the default rule)."""
-        return cls(
-            [
-                Condition(feature_name, "ACTUAL_OVER_EXPECTED_RATIO", "LTE", ratio),
-                Condition(feature_name, "EXPECTED_OVER_ACTUAL_RATIO", "LTE", ratio),
-            ]
-        )
-
-    @classmethod
-    def from_api(cls, d: Mapping[str, Any]) -> Rule:
-        """Read the plugin's JSON."""
-        conds = d.get("conditions") or []
-        return cls([Condition.from_api(c) for c in conds if isinstance(c, Mapping)], str(d.get("action", "")))
-
-    def to_api(self) -> dict[str, Any]:
-        """The plugin's JSON form."""
-        return {"action": self.action, "conditions": [c.to_api() for c in self.conditions]}
-
-
-@dataclass
-class Imputation:
-    """How missing intervals are filled: ZERO, PREVIOUS, or FIXED_VALUES (one value per enabled feature)."""
-
-    method: str
-    default_fill: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_api(cls, d: Mapping[str, Any]) -> Imputation:
-        """Read ``{method, default_fill: [{feature_name, data}]}``."""
-        fill: dict[str, float] = {}
-        for item in d.get("default_fill") or []:
-            if isinstance(item, Mapping):
-                fill[str(item.get("feature_name"))] = item.get("data")  # type: ignore[assignment]
-        return cls(str(d.get("method", "")), fill)
-
-    def to_api(self) -> dict[str, Any]:
-        """The plugin's JSON form (``default_fill`` only when not empty, as the plugin writes it)."""
-        out: dict[str, Any] = {"method": self.method}
-        if self.default_fill:
-            out["default_fill"] = [{"feature_name": k, "data": v} for k, v in self.default_fill.items()]
-        return out
 
 
 # Detector JSON keys, in the order the plugin writes them, mapped to Detector attributes.
@@ -564,7 +235,7 @@ class Detector:
                 if isinstance(spec, Feature):
                     feats.append(spec)
                 else:
-                    feats.append(Feature.from_friendly(fname, spec, f"features.{fname}"))
+                    feats.append(friendly.feature_from_friendly(fname, spec, f"features.{fname}"))
         else:
             feats = list(features)
         builder_rules: list[Rule] | None = None
@@ -631,16 +302,25 @@ class Detector:
                 kwargs[attr] = copy.deepcopy(doc[key])
         if isinstance(kwargs.get("description"), str):
             kwargs["description"] = unescape_description(kwargs["description"])
-        if "detection_interval" in doc:
+        for key in _INT_KEYS:
+            if key in kwargs:
+                kwargs[key] = read_number(kwargs[key])
+        if doc.get("detection_interval") is not None:
             kwargs["interval"] = Interval.from_api(doc["detection_interval"], "detection_interval")
-        if "window_delay" in doc:
+        if doc.get("window_delay") is not None:
             kwargs["window_delay"] = Interval.from_api(doc["window_delay"], "window_delay")
-        if "feature_attributes" in doc:
-            kwargs["features"] = [Feature.from_api(f) for f in doc["feature_attributes"] or []]
-        if "imputation_option" in doc and doc["imputation_option"] is not None:
-            kwargs["imputation"] = Imputation.from_api(doc["imputation_option"])
-        if "rules" in doc and doc["rules"] is not None:
-            kwargs["rules"] = [Rule.from_api(r) for r in doc["rules"]]
+        if doc.get("feature_attributes") is not None:
+            kwargs["features"] = [
+                Feature.from_api(f, f"feature_attributes[{i}]")
+                for i, f in enumerate(_objects(doc["feature_attributes"], "feature_attributes"))
+            ]
+        if doc.get("imputation_option") is not None:
+            imp = doc["imputation_option"]
+            if not isinstance(imp, Mapping):
+                raise ValidationError([Issue("imputation_option", f"expected a mapping, got {imp!r}", "")])
+            kwargs["imputation"] = Imputation.from_api(imp)
+        if doc.get("rules") is not None:
+            kwargs["rules"] = [Rule.from_api(r, f"rules[{i}]") for i, r in enumerate(_objects(doc["rules"], "rules"))]
         kwargs["extra"] = {k: copy.deepcopy(v) for k, v in doc.items() if k not in API_KEYS}
         kwargs.update({k: v for k, v in meta.items() if v is not None})
         kwargs["null_keys"] = {k for k, v in doc.items() if v is None and k in API_KEYS}
@@ -695,168 +375,31 @@ class Detector:
     # ------------------------------------------------------------------ YAML
     def to_dict(self) -> dict[str, Any]:
         """The friendly form used for YAML (configuration only; no server-written fields)."""
-        out: dict[str, Any] = {"name": self.name}
-        if self.description:
-            out["description"] = html.unescape(self.description)
-        out["indices"] = list(self.indices or [])
-        out["time_field"] = self.time_field
-        if self.interval is not None:
-            out["interval"] = str(self.interval)
-        if self.window_delay is not None:
-            out["window_delay"] = str(self.window_delay)
-        if self.category_fields is not None:
-            out["category_fields"] = list(self.category_fields)
-        if self.filter_query is not None and not _is_match_all(self.filter_query):
-            out["filter"] = canonical_query(self.filter_query)
-        if self.shingle_size is not None:
-            out["shingle_size"] = self.shingle_size
-        out["features"] = {f.name: f.to_friendly() for f in self.features}
-        for attr in (
-            "result_index",
-            "result_index_min_size",
-            "result_index_min_age",
-            "result_index_ttl",
-            "flatten_custom_result_index",
-            "recency_emphasis",
-            "history",
-            "suggested_seasonality",
-        ):
-            value = getattr(self, attr)
-            if value is not None:
-                out[attr] = value
-        if self.imputation is not None:
-            imp: dict[str, Any] = {"method": self.imputation.method.lower()}
-            if self.imputation.default_fill:
-                imp["default_fill"] = dict(self.imputation.default_fill)
-            out["imputation"] = imp
-        if self.rules is not None:
-            out["rules"] = [
-                {"action": r.action.lower(), "conditions": [_condition_friendly(c) for c in r.conditions]}
-                for r in self.rules
-            ]
-        if self.ui_metadata:
-            out["ui_metadata"] = copy.deepcopy(self.ui_metadata)
-        if self.extra:
-            out["extra"] = copy.deepcopy(self.extra)
+        out = friendly.to_dict(self)
+        # A null the plugin's parser refuses (e.g. "rules": null) stays one, so the verdict survives YAML.
+        nulls = {k: None for k in NOT_NULL_KEYS if k in self.null_keys}
+        if nulls:
+            out["extra"] = {**nulls, **out.get("extra", {})}
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str | None = None) -> Detector:
-        """Read the friendly form (or the API form, recognised by ``feature_attributes``)."""
+        """Read the friendly form, or the plugin's JSON (a body, as sent or as ``GET`` returns it).
+
+        The JSON form is recognised by its keys (``feature_attributes``, ``detection_interval``,
+        ``anomaly_detector``, ...), so a body copied from the docs or from a ``GET`` reads as is.
+        """
         if not isinstance(d, Mapping):
             raise ValidationError([Issue("", "a detector must be a mapping of keys to values", "")], source)
-        if "anomaly_detector" in d:
-            return cls.from_response(d)
-        if "feature_attributes" in d or "detection_interval" in d:
-            return cls.from_api(d)
-        allowed = {
-            "name",
-            "description",
-            "indices",
-            "index",
-            "time_field",
-            "interval",
-            "window_delay",
-            "category_fields",
-            "filter",
-            "shingle_size",
-            "features",
-            "result_index",
-            "result_index_min_size",
-            "result_index_min_age",
-            "result_index_ttl",
-            "flatten_custom_result_index",
-            "recency_emphasis",
-            "history",
-            "suggested_seasonality",
-            "imputation",
-            "rules",
-            "ui_metadata",
-            "extra",
-            "id",
-        }
-        issues: list[Issue] = []
-        for key in sorted(set(d) - allowed):
-            close = _closest(key, allowed)
-            issues.append(Issue(key, "unknown key", f"did you mean {close!r}?" if close else "remove it"))
-        for key in ("name", "time_field", "features"):
-            if key not in d:
-                issues.append(Issue(key, "is required", ""))
-        if "indices" not in d and "index" not in d:
-            issues.append(Issue("indices", "is required", "list the source indices (patterns allowed)"))
-        if issues:
-            raise ValidationError(issues, source)
-        indices = d.get("indices", d.get("index"))
-        feats_spec = d["features"]
-        features: list[Feature] = []
-        try:
-            if isinstance(feats_spec, Mapping):
-                features = [Feature.from_friendly(str(k), v, f"features.{k}") for k, v in feats_spec.items()]
-            elif isinstance(feats_spec, list):
-                for i, item in enumerate(feats_spec):
-                    if not isinstance(item, Mapping) or "name" not in item:
-                        raise ValidationError(
-                            [Issue(f"features[{i}]", "needs a name", "or write features as a mapping")]
-                        )
-                    rest = {k: v for k, v in item.items() if k != "name"}
-                    features.append(Feature.from_friendly(str(item["name"]), rest, f"features[{i}]"))
-            else:
-                raise ValidationError([Issue("features", "must be a mapping of name to {agg, field}", "")])
-            det = cls(
-                name=str(d["name"]),
-                indices=[indices] if isinstance(indices, str) else list(indices or []),
-                time_field=str(d["time_field"]),
-                features=features,
-                interval=Interval.parse(d["interval"]) if d.get("interval") is not None else None,
-                window_delay=Interval.parse(d["window_delay"], "window_delay")
-                if d.get("window_delay") is not None
-                else None,
-                category_fields=[str(c) for c in d["category_fields"]]
-                if d.get("category_fields") is not None
-                else None,
-                description=str(d.get("description") or ""),
-                filter_query=copy.deepcopy(dict(d["filter"])) if d.get("filter") is not None else None,
-                ui_metadata=copy.deepcopy(d.get("ui_metadata")),
-                extra=copy.deepcopy(dict(d.get("extra") or {})),
-                id=d.get("id"),
-            )
-        except ValidationError as e:
-            raise ValidationError(e.issues, source) from None
-        for attr in (
-            "shingle_size",
-            "result_index",
-            "result_index_min_size",
-            "result_index_min_age",
-            "result_index_ttl",
-            "flatten_custom_result_index",
-            "recency_emphasis",
-            "history",
-            "suggested_seasonality",
-        ):
-            if d.get(attr) is not None:
-                setattr(det, attr, d[attr])
-        if d.get("imputation") is not None:
-            imp = d["imputation"]
-            if not isinstance(imp, Mapping):
-                raise ValidationError([Issue("imputation", "must be {method: zero|previous|fixed_values}", "")], source)
-            det.imputation = Imputation(str(imp.get("method", "")).upper(), dict(imp.get("default_fill") or {}))
-        if d.get("rules") is not None:
-            rules = []
-            for i, r in enumerate(d["rules"]):
-                if not isinstance(r, Mapping):
-                    raise ValidationError([Issue(f"rules[{i}]", "must be {action, conditions}", "")], source)
-                conds = [
-                    Condition(
-                        str(c.get("feature_name", c.get("feature", ""))),
-                        str(c.get("threshold_type", "")).upper(),
-                        str(c["operator"]).upper() if c.get("operator") is not None else None,
-                        c.get("value"),
-                    )
-                    for c in r.get("conditions") or []
-                    if isinstance(c, Mapping)
-                ]
-                rules.append(Rule(conds, str(r.get("action", "IGNORE_ANOMALY")).upper()))
-            det.rules = rules
+        if is_api_form(d):
+            try:
+                return cls.from_response(d) if "anomaly_detector" in d else cls.from_api(d)
+            except ValidationError as e:
+                raise ValidationError(e.issues, source) from None
+        det = cls(**friendly.from_dict(d, source))
+        for key in [k for k, v in det.extra.items() if v is None and k in NOT_NULL_KEYS]:
+            del det.extra[key]
+            det.null_keys.add(key)
         return det
 
     def to_yaml(self) -> str:
@@ -991,6 +534,7 @@ class Detector:
         return {
             "description": "",
             "filter_query": {"match_all": {"boost": 1.0}},
+            "interval": DEFAULT_INTERVAL,
             "window_delay": Interval(0, "Seconds"),
             "shingle_size": shingle,
             "recency_emphasis": DEFAULT_RECENCY_EMPHASIS,
@@ -1040,13 +584,19 @@ class Detector:
         )
 
 
-def _condition_friendly(c: Condition) -> dict[str, Any]:
-    out: dict[str, Any] = {"feature_name": c.feature_name, "threshold_type": c.threshold_type.lower()}
-    if c.operator is not None:
-        out["operator"] = c.operator.lower()
-    if c.value is not None:
-        out["value"] = c.value
-    return out
+def is_api_form(d: Mapping[str, Any]) -> bool:
+    """True when ``d`` is the plugin's JSON (a body or a GET response), not hcad's friendly YAML form."""
+    return bool({"anomaly_detector", "feature_attributes", "detection_interval", "category_field",
+                 "filter_query", "imputation_option", "_id"} & set(d))  # fmt: skip
+
+
+def _objects(value: Any, path: str) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        raise ValidationError([Issue(path, f"expected a list, got {value!r}", "write a JSON array")])
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ValidationError([Issue(f"{path}[{i}]", f"expected an object, got {item!r}", "")])
+    return value
 
 
 def _norm(attr: str, value: Any) -> Any:
@@ -1054,7 +604,7 @@ def _norm(attr: str, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, Interval):
-        return f"{value.seconds}s"
+        return f"{value.seconds}s" if value.supported else f"{value.value} {value.unit}"
     if attr == "description":
         return unescape_description(str(value)) or None
     if attr == "filter_query":
@@ -1063,11 +613,14 @@ def _norm(attr: str, value: Any) -> Any:
     if isinstance(value, Imputation):
         # The plugin keeps default_fill in a map: a GET lists it in its own order (seen on 2.19.4.0).
         out = value.to_api()
-        if "default_fill" in out:
-            out["default_fill"] = sorted(out["default_fill"], key=lambda x: x["feature_name"])
+        if out.get("default_fill"):
+            out["default_fill"] = sorted(out["default_fill"], key=lambda x: str(x["feature_name"]))
+        else:  # the plugin writes an empty default_fill as none
+            out.pop("default_fill", None)
         return out
     if attr == "rules":
-        return [r.to_api() for r in value]
+        # An empty list makes the plugin add its default rules, as when rules are left out.
+        return [r.to_api() for r in value] or None
     return value
 
 
@@ -1084,9 +637,9 @@ def _diff_features(a: Iterable[Feature], b: Iterable[Feature]) -> list[str]:
     bmap = {f.name: f for f in b}
     out = []
     for name in amap.keys() - bmap.keys():
-        out.append(f"features.{name}: {_show(amap[name].to_friendly())} -> (removed)")
+        out.append(f"features.{name}: {_show(friendly.feature_to_friendly(amap[name]))} -> (removed)")
     for name in bmap.keys() - amap.keys():
-        out.append(f"features.{name}: (absent) -> {_show(bmap[name].to_friendly())}")
+        out.append(f"features.{name}: (absent) -> {_show(friendly.feature_to_friendly(bmap[name]))}")
     for name in amap.keys() & bmap.keys():
         fa, fb = amap[name], bmap[name]
         if fa.aggregation_query != fb.aggregation_query:
@@ -1096,10 +649,3 @@ def _diff_features(a: Iterable[Feature], b: Iterable[Feature]) -> list[str]:
         if fa.enabled != fb.enabled:
             out.append(f"features.{name}.enabled: {fa.enabled!r} -> {fb.enabled!r}")
     return sorted(out)
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return found[0] if found else None

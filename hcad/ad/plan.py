@@ -21,13 +21,14 @@ Only the YAML loading and the plan itself are pure; :func:`fetch_plan`, :func:`a
 from __future__ import annotations
 
 import difflib
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hcad.ad.model import IMMUTABLE_ATTRS, Detector
+from hcad.ad.model import IMMUTABLE_ATTRS, Detector, is_api_form
 from hcad.errors import Conflict, HcadError, Issue, ValidationError
 
 if TYPE_CHECKING:
@@ -139,6 +140,9 @@ def definition_files(paths: Iterable[str | Path]) -> list[Path]:
 def load_definitions(paths: Iterable[str | Path]) -> list[Definition]:
     """Read every detector under ``paths`` (one per file, a list, or several YAML documents).
 
+    A definition may also be the plugin's JSON body (``feature_attributes``, ``detection_interval``,
+    ...) or a whole ``GET`` response, as found in the docs or exported from a cluster.
+
     Raises one :class:`ValidationError` listing every problem in every file, each as
     ``file:line: key: message (fix)``: invalid YAML, wrong types, unknown keys (with the closest
     known key), missing keys, and two definitions with one name.
@@ -166,7 +170,9 @@ def load_file(path: str | Path) -> tuple[list[Definition], list[Issue]]:
         reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         return [], [Issue(src, f"cannot read ({reason})", "check the file")]
     try:
-        docs = _compose_all(text)
+        docs = _json_docs(text, src) if _looks_like_json(text, src) else _compose_all(text)
+    except json.JSONDecodeError as e:
+        return [], [Issue(f"{src}:{e.lineno}", f"not valid JSON: {e.msg}", "fix the syntax")]
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -192,7 +198,8 @@ def load_file(path: str | Path) -> tuple[list[Definition], list[Issue]]:
                 Issue(where, f"expected a detector mapping, got {_type_word(data)}", "see detectors/README.md")
             )
             continue
-        found = _definition_issues(data, node, src)
+        # A plugin JSON body (copied from the docs or a GET) is read by the model's JSON parser.
+        found = [] if is_api_form(data) else _definition_issues(data, node, src)
         if found:
             issues.extend(found)
             continue
@@ -221,6 +228,34 @@ def _compose_all(text: str) -> list[tuple[Any, Any]]:
     finally:
         loader.dispose()
     return out
+
+
+def _looks_like_json(text: str, src: str) -> bool:
+    return src.lower().endswith(".json") or text.lstrip().startswith(("{", "["))
+
+
+def _json_docs(text: str, src: str) -> list[tuple[Any, Any]]:
+    """A JSON file as one document. Read by ``json`` (YAML 1.1 reads ``1e5`` as text and refuses tabs);
+    the YAML node tree of the same text, tabs made spaces, only gives line numbers."""
+    import yaml
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        if src.lower().endswith(".json"):
+            raise
+        return _compose_all(text)  # YAML that starts with a flow mapping
+    try:
+        nodes = _compose_all(text.replace("\t", " "))  # a tab is never inside a JSON string
+        node = nodes[0][1]
+    except (yaml.YAMLError, IndexError):
+        node = None
+    if node is None or (isinstance(data, list) and len(getattr(node, "value", [])) != len(data)):
+        mark = yaml.Mark(src, 0, 0, 0, None, 0)
+        node = yaml.ScalarNode("tag:yaml.org,2002:str", "", start_mark=mark, end_mark=mark)
+        if isinstance(data, list):
+            node = yaml.SequenceNode("tag:yaml.org,2002:seq", [node] * len(data), start_mark=mark, end_mark=mark)
+    return [(data, node)]
 
 
 def _type_word(v: Any) -> str:

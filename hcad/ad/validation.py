@@ -27,6 +27,10 @@ from hcad.ad.limits import (
 )
 from hcad.errors import Issue
 
+# Keys the plugin's parser reads as an object or a list: null there fails the parse.
+NOT_NULL_KEYS = ("indices", "filter_query", "detection_interval", "window_delay", "feature_attributes",
+                 "rules", "imputation_option")  # fmt: skip
+
 if TYPE_CHECKING:
     from hcad.ad.model import Detector
 
@@ -67,10 +71,11 @@ def validate(
         add("time_field", "is required", "name the date field of the source index")
     if not det.indices:
         add("indices", "is empty", "list at least one source index")
-    # intervals
-    if det.interval is None:
-        add("interval", "is required", 'set e.g. interval: "10m"')
-    else:
+    # null where the plugin's parser expects an object or a list fails the parse
+    for key in sorted(det.null_keys & set(NOT_NULL_KEYS)):
+        add(key, "is null", "remove the key or give a value")
+    # intervals (left out, the plugin uses its default of 10 minutes)
+    if det.interval is not None:
         issues.extend(det.interval.issues("interval", positive=True))
     if det.window_delay is not None:
         issues.extend(det.window_delay.issues("window_delay", positive=False))
@@ -126,6 +131,9 @@ def validate(
         path = f"features.{f.name or '?'}"
         if not f.name or not f.name.strip():
             add(path, "feature name is empty", "name every feature")
+        if f.enabled is None:
+            # Stored as null, then the plugin fails on it (its default rules and imputation read it as a boolean).
+            add(f"{path}.enabled", "is missing (feature_enabled)", "set feature_enabled: true or false")
         q = f.aggregation_query
         if not isinstance(q, Mapping) or len(q) != 1:
             add(
@@ -178,20 +186,27 @@ def validate(
             add(attr, "only applies to a custom result index", "set result_index or remove it")
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             add(attr, f"{value!r} is not a positive whole number", "MB for min_size, days for age/ttl")
-    if det.flatten_custom_result_index is not None and ri is None:
+    flatten = det.flatten_custom_result_index
+    if flatten is not None and ri is None:
         add("flatten_custom_result_index", "only applies to a custom result index", "set result_index")
+    if flatten is not None and not isinstance(flatten, bool):
+        add("flatten_custom_result_index", f"{flatten!r} is not true or false", "the plugin ignores it; write true")
     # imputation
     if det.imputation is not None:
         imp = det.imputation
+        fill = imp.default_fill or {}
         if imp.method not in IMPUTATION_METHODS:
             add(
                 "imputation.method",
                 f"{imp.method!r} is not supported",
-                f"use {', '.join(IMPUTATION_METHODS)}",
+                f"use {', '.join(IMPUTATION_METHODS).lower()}",
             )
+        elif imp.method == "FIXED_VALUES" and not fill:
+            # 2.19 refuses this even for a detector with no enabled feature.
+            add("imputation.default_fill", "is empty", "give one value per enabled feature, or use zero or previous")
         elif imp.method == "FIXED_VALUES":
-            missing = sorted(enabled - set(imp.default_fill))
-            extra = sorted(set(imp.default_fill) - enabled)
+            missing = sorted(enabled - set(fill))
+            extra = sorted(set(fill) - enabled)
             if missing:
                 add(
                     "imputation.default_fill",
@@ -204,23 +219,17 @@ def validate(
                     f"names {', '.join(extra)}, not an enabled feature",
                     "fill only enabled features",
                 )
-        elif imp.default_fill:
-            add(
-                "imputation.default_fill",
-                f"is ignored with method {imp.method}",
-                "use FIXED_VALUES or remove it",
-            )
-        for k, fill in imp.default_fill.items():
-            if isinstance(fill, bool) or not isinstance(fill, (int, float)) or fill != fill:
-                add(f"imputation.default_fill.{k}", f"{fill!r} is not a number", "")
+        # With ZERO or PREVIOUS the plugin keeps default_fill and does not use it: not an error.
+        for k, value in fill.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                add(f"imputation.default_fill.{k}", f"{value!r} is not a number", "give a number, e.g. 0")
     # rules
     all_feats = {f.name: f.enabled for f in det.features}
     for i, rule in enumerate(det.rules or []):
         rp = f"rules[{i}]"
-        if rule.action not in RULE_ACTIONS:
-            add(f"{rp}.action", f"{rule.action!r} is not supported", f"use {', '.join(RULE_ACTIONS)}")
-        if not rule.conditions:
-            add(f"{rp}.conditions", "is empty", "add at least one condition")
+        # A rule without action or conditions is accepted and has no effect (the plugin reads neither then).
+        if rule.action is not None and rule.action not in RULE_ACTIONS:
+            add(f"{rp}.action", f"{rule.action!r} is not supported", f"use {', '.join(RULE_ACTIONS).lower()}")
         for j, c in enumerate(rule.conditions):
             cp = f"{rp}.conditions[{j}]"
             if not c.feature_name:
@@ -237,19 +246,18 @@ def validate(
                     f"feature {c.feature_name!r} is disabled",
                     "enable it or drop the rule",
                 )
-            if c.threshold_type not in THRESHOLD_TYPES:
+            if c.operator is not None and c.operator not in RULE_OPERATORS:
+                add(f"{cp}.operator", f"{c.operator!r} is not supported", f"use {', '.join(RULE_OPERATORS).lower()}")
+            if c.threshold_type is None:
+                # The plugin stores it, then fails when the model reads the rule (a switch on null).
+                add(f"{cp}.threshold_type", "is missing", f"use one of {', '.join(THRESHOLD_TYPES).lower()}")
+            elif c.threshold_type not in THRESHOLD_TYPES:
                 add(
                     f"{cp}.threshold_type",
                     f"{c.threshold_type!r} is not supported",
-                    f"use one of {', '.join(THRESHOLD_TYPES)}",
+                    f"use one of {', '.join(THRESHOLD_TYPES).lower()}",
                 )
             elif c.threshold_type in RATIO_THRESHOLDS:
-                if c.operator not in RULE_OPERATORS:
-                    add(
-                        f"{cp}.operator",
-                        f"{c.operator!r} is not supported",
-                        f"use {', '.join(RULE_OPERATORS)}",
-                    )
                 v: Any = c.value
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
                     add(f"{cp}.value", f"{v!r} is not a number", "give a positive threshold, e.g. 0.2")

@@ -179,7 +179,7 @@ def _paths(det: Detector, **kw) -> list[str]:
         ({"name": "x" * 65}, "name", "65 characters"),
         ({"description": "d" * 1001}, "description", "1001 characters"),
         ({"interval": Interval(0)}, "interval", "must be positive"),
-        ({"interval": Interval(5, "Hours")}, "interval", "not supported"),
+        ({"interval": Interval(5, "Hours")}, "interval.period.unit", "not supported"),
         ({"window_delay": Interval(-1)}, "window_delay", "must not be negative"),
         ({"shingle_size": 0}, "shingle_size", "out of range"),
         ({"shingle_size": 129}, "shingle_size", "out of range"),
@@ -191,7 +191,7 @@ def _paths(det: Detector, **kw) -> list[str]:
         ({"flatten_custom_result_index": True}, "flatten_custom_result_index", "only applies"),
         ({"imputation": Imputation("LINEAR")}, "imputation.method", "not supported"),
         ({"imputation": Imputation("FIXED_VALUES", {"cpu_avg": 1})}, "imputation.default_fill", "mem_max"),
-        ({"imputation": Imputation("ZERO", {"cpu_avg": 1})}, "imputation.default_fill", "ignored"),
+        ({"imputation": Imputation("FIXED_VALUES", {})}, "imputation.default_fill", "is empty"),
         ({"recency_emphasis": 1}, "recency_emphasis", "greater than 1"),
         ({"history": 10001}, "history", "out of range"),
         (
