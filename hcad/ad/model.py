@@ -304,7 +304,9 @@ class Detector:
             kwargs["description"] = unescape_description(kwargs["description"])
         for key in _INT_KEYS:
             if key in kwargs:
-                kwargs[key] = read_number(kwargs[key])
+                value = read_number(kwargs[key])
+                # intValue() truncates a decimal (shingle_size 8.7 is stored as 8, seen on 2.19.4.0)
+                kwargs[key] = int(value) if isinstance(value, float) and value == value else value
         if doc.get("detection_interval") is not None:
             kwargs["interval"] = Interval.from_api(doc["detection_interval"], "detection_interval")
         if doc.get("window_delay") is not None:

@@ -74,11 +74,23 @@ def validate(
     # null where the plugin's parser expects an object or a list fails the parse
     for key in sorted(det.null_keys & set(NOT_NULL_KEYS)):
         add(key, "is null", "remove the key or give a value")
+
+    def nested(path: str, extra: Mapping[str, Any]) -> None:
+        # Inside features, rules, conditions, imputation and intervals the plugin's parser does not skip
+        # an unknown object or list: it loses its place (a feature's answers 500, an imputation option's
+        # silently ends the detector there). Plain unknown values are skipped, and kept here.
+        for k, v in extra.items():
+            if isinstance(v, (Mapping, list)):
+                add(f"{path}.{k}", "is an unknown key holding an object or a list", "remove it or give a plain value")
+
     # intervals (left out, the plugin uses its default of 10 minutes)
-    if det.interval is not None:
-        issues.extend(det.interval.issues("interval", positive=True))
-    if det.window_delay is not None:
-        issues.extend(det.window_delay.issues("window_delay", positive=False))
+    for attr, iv in (("interval", det.interval), ("window_delay", det.window_delay)):
+        if iv is None:
+            continue
+        issues.extend(iv.issues(attr, positive=attr == "interval"))
+        nested(f"{attr}.period", iv.period_extra)
+        for k in iv.extra:  # the plugin reads the last key of the object as the schedule's kind
+            add(f"{attr}.{k}", "is an unknown key next to period", "remove it")
     if det.shingle_size is not None and not (1 <= det.shingle_size <= MAX_SHINGLE_SIZE):
         add(
             "shingle_size",
@@ -131,6 +143,7 @@ def validate(
         path = f"features.{f.name or '?'}"
         if not f.name or not f.name.strip():
             add(path, "feature name is empty", "name every feature")
+        nested(path, f.extra)
         if f.enabled is None:
             # Stored as null, then the plugin fails on it (its default rules and imputation read it as a boolean).
             add(f"{path}.enabled", "is missing (feature_enabled)", "set feature_enabled: true or false")
@@ -195,6 +208,7 @@ def validate(
     if det.imputation is not None:
         imp = det.imputation
         fill = imp.default_fill or {}
+        nested("imputation", imp.extra)
         if imp.method not in IMPUTATION_METHODS:
             add(
                 "imputation.method",
@@ -225,13 +239,20 @@ def validate(
                 add(f"imputation.default_fill.{k}", f"{value!r} is not a number", "give a number, e.g. 0")
     # rules
     all_feats = {f.name: f.enabled for f in det.features}
+    if det.rules and not det.features:
+        add("rules", "are given but the detector has no features", "add features or remove the rules")
     for i, rule in enumerate(det.rules or []):
         rp = f"rules[{i}]"
-        # A rule without action or conditions is accepted and has no effect (the plugin reads neither then).
-        if rule.action is not None and rule.action not in RULE_ACTIONS:
+        # A rule without conditions is accepted and has no effect. One without action is stored as null,
+        # and then the plugin cannot read the detector back (GET and DELETE answer 500, seen on 2.19.4.0).
+        if rule.action is None:
+            add(f"{rp}.action", "is missing", f"use {', '.join(RULE_ACTIONS).lower()}")
+        elif rule.action not in RULE_ACTIONS:
             add(f"{rp}.action", f"{rule.action!r} is not supported", f"use {', '.join(RULE_ACTIONS).lower()}")
+        nested(rp, rule.extra)
         for j, c in enumerate(rule.conditions):
             cp = f"{rp}.conditions[{j}]"
+            nested(cp, c.extra)
             if not c.feature_name:
                 add(f"{cp}.feature_name", "is missing", "name a feature")
             elif c.feature_name not in all_feats:
@@ -249,7 +270,7 @@ def validate(
             if c.operator is not None and c.operator not in RULE_OPERATORS:
                 add(f"{cp}.operator", f"{c.operator!r} is not supported", f"use {', '.join(RULE_OPERATORS).lower()}")
             if c.threshold_type is None:
-                # The plugin stores it, then fails when the model reads the rule (a switch on null).
+                # Stored as null; the plugin then cannot read the detector back (GET answers 500 on 2.19.4.0).
                 add(f"{cp}.threshold_type", "is missing", f"use one of {', '.join(THRESHOLD_TYPES).lower()}")
             elif c.threshold_type not in THRESHOLD_TYPES:
                 add(

@@ -157,6 +157,22 @@ def test_unknown_keys_are_kept_at_every_depth_in_both_forms():
     assert det.imputation is not None and det.imputation.default_fill == {}
 
 
+def test_unknown_objects_inside_nested_objects_are_refused_as_the_plugins_parser_cannot_skip_them():
+    assert Detector.from_api(body(**NESTED_EXTRAS)).validate() == []  # plain values are fine
+    doc = body(
+        imputation_option={"method": "ZERO", "x": {"a": 1}},
+        window_delay={"period": {"interval": 1, "unit": "Minutes"}, "note": "x"},
+        rules=[{"action": "IGNORE_ANOMALY", "conditions": [{"feature_name": "cpu", "threshold_type":
+                "ACTUAL_IS_OVER_EXPECTED", "tags": ["a"]}]}],
+    )  # fmt: skip
+    doc["feature_attributes"][0]["importance"] = {"a": 1}
+    det = Detector.from_api(doc)
+    assert sorted(paths(det)) == [
+        "features.cpu.importance", "imputation.x", "rules[0].conditions[0].tags", "window_delay.note",
+    ]  # fmt: skip
+    assert sorted(paths(yaml_again(det))) == sorted(paths(det))
+
+
 def test_fill_entries_keep_their_unknown_keys():
     fill = [{"feature_name": "cpu", "data": 1.5, "unit": "pct"}, {"feature_name": "mem", "data": 0}]
     doc = body(imputation_option={"method": "FIXED_VALUES", "default_fill": fill})
@@ -203,19 +219,33 @@ def test_fixed_values_with_an_empty_default_fill_is_refused_as_2_19_does():
 
 
 def test_what_the_plugin_accepts_in_rules_is_accepted():
-    # no action, no conditions, a ratio without operator: the plugin parses and stores each
+    # no conditions, a ratio without operator: the plugin parses, stores and reads back each
     rules = [
-        {"conditions": [{"feature_name": "cpu", "threshold_type": "ACTUAL_OVER_EXPECTED_RATIO", "value": 0.2}]},
+        {"action": "ignore_anomaly", "conditions": [
+            {"feature_name": "cpu", "threshold_type": "ACTUAL_OVER_EXPECTED_RATIO", "value": 0.2}]},
         {"action": "IGNORE_ANOMALY", "conditions": []},
-    ]
+    ]  # fmt: skip
     det = Detector.from_api(body(rules=rules, imputation_option={"method": "ZERO", "default_fill": []}))
     assert det.validate() == []
-    assert det.rules is not None and det.rules[0].action is None
     again = yaml_again(det)
     assert again.to_request() == det.to_request() and again.validate() == []
-    # a threshold type left out is stored, then fails the model: refused
+
+
+def test_what_the_plugin_stores_but_cannot_read_back_is_refused():
+    # a rule without action, a condition without threshold type: stored as null, then GET answers 500
+    no_action = Detector.from_api(body(rules=[{"conditions": []}]))
+    assert {i.path: i.message for i in no_action.validate()} == {"rules[0].action": "is missing"}
+    assert yaml_again(no_action).rules[0].action is None  # type: ignore[index]
+    assert "rules[0].action" in paths(yaml_again(no_action))
     rules = [{"action": "IGNORE_ANOMALY", "conditions": [{"feature_name": "cpu", "operator": "LTE", "value": 0.2}]}]
-    assert "rules[0].conditions[0].threshold_type" in paths(Detector.from_api(body(rules=rules)))
+    issues = {i.path: i.message for i in Detector.from_api(body(rules=rules)).validate()}
+    assert issues == {"rules[0].conditions[0].threshold_type": "is missing"}
+
+
+def test_rules_without_features_are_refused_even_without_conditions():
+    det = Detector.from_api(body(feature_attributes=[], rules=[{"action": "IGNORE_ANOMALY", "conditions": []}]))
+    assert paths(det) == ["rules"]
+    assert Detector.from_api(body(feature_attributes=[], rules=[])).validate() == []
 
 
 def test_null_where_the_plugin_expects_an_object_is_refused():
@@ -227,6 +257,7 @@ def test_null_where_the_plugin_expects_an_object_is_refused():
 def test_numbers_as_text_are_read_as_numbers():
     cond = {"feature_name": "cpu", "threshold_type": "actual_over_expected_ratio", "operator": "lte", "value": "0.3"}
     det = Detector.from_api(body(shingle_size="8", rules=[{"action": "ignore_anomaly", "conditions": [cond]}]))
+    assert Detector.from_api(body(shingle_size=8.7)).shingle_size == 8  # as the plugin stores it
     assert det.shingle_size == 8 and det.rules is not None and det.rules[0].conditions[0].value == 0.3
     assert det.validate() == []
 
