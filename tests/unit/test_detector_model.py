@@ -273,6 +273,7 @@ def test_validate_reads_a_plugin_json_body_file(tmp_path, wrap):
     assert issues == []
     assert defs[0].detector.validate() == []
     assert defs[0].detector.rules is not None and defs[0].detector.rules[0].conditions[0].value == 0.3
+    assert Detector.from_yaml(p).to_request() == defs[0].detector.to_request()  # the library reads it the same
 
 
 def test_a_plugin_json_body_with_problems_names_file_and_line(tmp_path):
@@ -287,3 +288,34 @@ def test_a_plugin_json_body_with_problems_names_file_and_line(tmp_path):
     p.write_text("{not json")
     _, issues = load_file(p)
     assert issues[0].path == f"{p}:1" and "not valid JSON" in issues[0].message
+
+
+def test_suggest_can_be_asked_for_a_detector_without_an_interval():
+    # The point of _suggest (3.3+): a detector that does not know its interval yet.
+    from test_ad import D, Server, make_client
+
+    server = Server(version="3.3.0")
+    server.route(
+        "POST", f"{D}/_suggest/detection_interval", {"interval": {"period": {"interval": 5, "unit": "Minutes"}}}
+    )
+    doc = body()
+    del doc["detection_interval"]
+    out = make_client(server).ad.suggest(Detector.from_api(doc), ["detection_interval"])
+    assert out["interval"]["period"]["interval"] == 5
+    sent = server.ad_calls()[-1][3]
+    assert "detection_interval" not in (sent if isinstance(sent, dict) else json.loads(sent))
+
+
+def test_cli_validate_offline_reads_a_plugin_json_body(tmp_path, capsys):
+    from hcad.cli.main import main
+
+    ok, bad = tmp_path / "ok.json", tmp_path / "bad.json"
+    ok.write_text(json.dumps(body(rules=[LOWER_CASE_RULE], imputation_option={"method": "zero"})))
+    bad.write_text(json.dumps(body(imputation_option={"method": "FIXED_VALUES", "default_fill": []})))
+    with pytest.raises(SystemExit) as e:
+        main(["detectors", "validate", "--offline", str(ok)])
+    assert e.value.code in (0, None) and "1 detector(s) valid" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["detectors", "validate", "--offline", str(bad)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "imputation.default_fill: is empty" in err and "Traceback" not in err
