@@ -292,8 +292,9 @@ def _settle_results(
     clock: Callable[[], float],
     until: float,
 ) -> None:
-    """Poll the finished task's result count until it is above zero and unchanged over two polls (or
-    ``until`` passes): the plugin writes results in batches, so one equal pair can fall between two."""
+    """Poll the finished task's result count until it is unchanged over two polls (three while it is
+    zero), or ``until`` passes: the plugin writes results in batches, so one equal pair can fall
+    between two."""
     task_id = task.get("task_id")
     if not task_id:
         return
@@ -303,8 +304,9 @@ def _settle_results(
     while True:
         total = ad.search_results(body, result_index=result_index).get("hits", {}).get("total", 0)
         count = int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
-        same = same + 1 if count == last and count > 0 else 0
-        if same >= 2 or clock() >= until:
+        same = same + 1 if count == last else 0
+        # Unchanged over two polls; a count still zero must hold a poll longer (results not yet flushed).
+        if same >= (2 if count else 3) or clock() >= until:
             return
         last = count
         sleep(SETTLE_POLL_S)

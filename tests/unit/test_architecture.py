@@ -19,6 +19,8 @@ PURE = (
     "hcad.sizing.model_size",
     "hcad.quality.scoring",
     "hcad.ad.model",
+    "hcad.ad.parts",
+    "hcad.ad.friendly",
     "hcad.ad.validation",
     "hcad.ad.limits",
     "hcad.ad.query",
