@@ -173,7 +173,7 @@ def test_running_detector_needs_restart_and_is_left_unchanged(capsys, ad_client,
     assert stored(ad_client, names["cpu"]) == (cpu_id, before, seq)
     assert ad_client.ad.get_state(cpu_id).realtime_running
 
-    # The plugin itself refuses to update a running detector, whatever the client does.
+    # The plugin refuses to update a running detector, so --restart stops it, updates it and starts it again.
     code, _, err = run(capsys, os_url, "detectors", "apply", str(defs), "--restart")
     assert code == 0, err
     state = ad_client.ad.get_state(cpu_id)
