@@ -129,6 +129,33 @@ def test_start_refuses_a_port_taken_by_something_else() -> None:
     assert f"port {port} is in use" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_start_refuses_a_taken_transport_port() -> None:
+    import socket
+
+    # Hold a port t whose HTTP twin t - 100 is free: start --port t-100 must stop before the JVM.
+    for _ in range(50):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        transport = holder.getsockname()[1]
+        with socket.socket() as probe:
+            if transport > 1124 and probe.connect_ex(("127.0.0.1", transport - 100)) != 0:
+                break
+        holder.close()
+    holder.listen()
+    try:
+        out = subprocess.run(
+            [sys.executable, str(SCRIPT), "start", "--port", str(transport - 100)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        holder.close()
+    assert out.returncode == 1, out.stderr
+    assert f"port {transport} (the node's transport port, --port + 100) is in use" in out.stderr
+    assert "Traceback" not in out.stderr and "Exception" not in out.stderr
+
+
 @own_node_only
 def test_assembled_modules_work(os_client, index_name: str) -> None:
     """reindex (delete-by-query, which the AD plugin uses to delete a detector's state) and painless."""
