@@ -119,8 +119,7 @@ def _graded_since(
     ids = {str(b["key"]) for b in aggs.get("models", {}).get("buckets", [])}
     if hc:
         return ids, max(len(ids), int((aggs.get("entities") or {}).get("value") or 0))
-    total = resp.get("hits", {}).get("total", 0)
-    return ids, int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
+    return ids, _hit_count(resp)
 
 
 def _not_ready(
@@ -302,14 +301,19 @@ def _settle_results(
     body = {"size": 0, "track_total_hits": True, "query": {"term": {"task_id": task_id}}}
     last, same = -1, 0
     while True:
-        total = ad.search_results(body, result_index=result_index).get("hits", {}).get("total", 0)
-        count = int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
+        count = _hit_count(ad.search_results(body, result_index=result_index))
         same = same + 1 if count == last else 0
         # Unchanged over two polls; a count still zero must hold a poll longer (results not yet flushed).
         if same >= (2 if count else 3) or clock() >= until:
             return
         last = count
         sleep(SETTLE_POLL_S)
+
+
+def _hit_count(resp: Mapping[str, Any]) -> int:
+    """``hits.total`` of a search response (an object, or a number from older servers)."""
+    total = resp.get("hits", {}).get("total", 0)
+    return int(total.get("value", 0) if isinstance(total, Mapping) else total or 0)
 
 
 def _percent(value: Any, scale: float = 1) -> float:
