@@ -27,7 +27,7 @@ from typing import Any
 from hcad.bridge.dlq import SqsDeadLetters
 from hcad.bridge.dlq import redrive as redrive_letters
 from hcad.bridge.fetch import CloudWatchFetcher, cloudwatch_client
-from hcad.bridge.mapping import BridgeConfig, live_end, load_config
+from hcad.bridge.mapping import BridgeConfig, align_down, check_retention, iso, live_end, load_config, parse_time
 from hcad.bridge.runner import Bridge, decode_shard, encode_shard, plan_shards
 from hcad.bridge.sink import OpenSearchSink
 from hcad.errors import ConfigError
@@ -94,14 +94,28 @@ def _time_left(context: Any) -> Any:
     return lambda: context.get_remaining_time_in_millis() / 1000.0
 
 
-def send_shards(bridge: Bridge, sqs: Any, now: float | None = None) -> dict[str, Any]:
-    """Discover the fleet, split it and enqueue one message per shard (the manager's work)."""
+def send_shards(
+    bridge: Bridge, sqs: Any, now: float | None = None, *, start: int | None = None, end: int | None = None
+) -> dict[str, Any]:
+    """Discover the fleet, split it and enqueue one message per shard (the manager's work).
+
+    Without ``start`` each shard reads its live window (checkpoint − overlap up to the newest period
+    old enough); with ``start`` (and ``end``) the messages carry that window: a backfill, read by the
+    same workers through the same queue, moving checkpoints forward to ``end`` at most.
+    """
     config = bridge.config
     if not config.shard_queue_url:
         raise ConfigError("no shard queue: set queues.shards or HCAD_BRIDGE_SHARD_QUEUE")
-    end = live_end(time.time() if now is None else now, config)
+    clock = time.time() if now is None else now
+    if end is None:
+        end = live_end(clock, config)
+    if start is not None:
+        start, end = align_down(start, config.period), align_down(end, config.period)
+        if end <= start:
+            raise ConfigError(f"backfill: to {iso(end)} must be after from {iso(start)}")
+        check_retention(start, clock, config.period)
     shards = plan_shards(config, bridge.discover())
-    bodies = [encode_shard(config, s, end) for s in shards]
+    bodies = [encode_shard(config, s, end, start) for s in shards]
     batch: list[dict[str, str]] = []
     size = 0
     sent = 0
@@ -128,6 +142,7 @@ def send_shards(bridge: Bridge, sqs: Any, now: float | None = None) -> dict[str,
         size += len(body)
     flush()
     return {
+        "start": start,
         "end": end,
         "shards": len(shards),
         "messages": sent,
@@ -137,9 +152,22 @@ def send_shards(bridge: Bridge, sqs: Any, now: float | None = None) -> dict[str,
 
 
 def manager(event: Any, context: Any) -> dict[str, Any]:
-    """EventBridge schedule → one SQS message per shard."""
+    """EventBridge schedule → one SQS message per shard.
+
+    An event ``{"backfill": {"from": "2025-01-31T00:00Z", "to": "now-2m"}}`` (a manual invocation)
+    enqueues that past window for every shard instead of the live one (times as ``hcad bridge backfill``).
+    """
     bridge, sqs = _bridge()
-    summary = send_shards(bridge, sqs)
+    backfill = event.get("backfill") if isinstance(event, dict) else None
+    if backfill is not None:
+        if not isinstance(backfill, dict) or "from" not in backfill:
+            raise ConfigError('manager event: backfill must be {"from": <time>, "to": <time, default now>}')
+        now = time.time()
+        start = parse_time(str(backfill["from"]), "backfill.from", now)
+        end = parse_time(str(backfill.get("to") or "now"), "backfill.to", now)
+        summary = send_shards(bridge, sqs, now, start=start, end=end)
+    else:
+        summary = send_shards(bridge, sqs)
     log.info("manager: %s", json.dumps(summary))
     return summary
 

@@ -22,7 +22,7 @@ from hcad.bridge.mapping import BridgeConfig, Entity, align_down, doc_id, iso, m
 from hcad.bridge.ratelimit import Backoff
 from hcad.bridge.runner import Bridge, Shard, encode_shard
 from hcad.bridge.sink import BulkWriter, OpenSearchSink
-from hcad.errors import HcadConnectionError
+from hcad.errors import ConfigError, HcadConnectionError
 
 ROOT = Path(__file__).resolve().parents[2]
 P = 60
@@ -405,6 +405,34 @@ def test_unreachable_cluster_fails_checkpoint_read_clearly(env, moto_url):
         bridge.run_shard(Shard("0000", ((Entity("i-1"), None),)), align_down(time.time(), P))
 
 
+def test_manager_backfill_event_enqueues_the_past_window_for_the_workers(env, moto_url, os_url, os_client):
+    """A manager event {"backfill": {"from", "to"}}: every shard message carries that window, workers index
+    it through the queue, and checkpoints end at "to" (a later live run continues from there)."""
+    now = time.time()
+    end = align_down(now, P) - 30 * P
+    start = end - 40 * P
+    put_fleet(env["cw"], range(7), start, 40)
+    queue = env["sqs"].create_queue(QueueName="shards")["QueueUrl"]
+    config = config_for(
+        env["index"], moto_url, os_url, env["dlq"], shards={"hosts_per_shard": 3},
+        queues={"dead_letters": env["dlq"], "shards": queue},
+    )  # fmt: skip
+    bridge = bridge_for(env, config)
+    summary = send_shards(bridge, env["sqs"], now=now, start=start + 17, end=end + 59)
+    assert (summary["start"], summary["end"], summary["shards"]) == (start, end, 3)
+    msgs = env["sqs"].receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert process_records(bridge, [{"messageId": m["MessageId"], "body": m["Body"]} for m in msgs]) == {
+        "batchItemFailures": []
+    }
+    assert all_docs(os_client, env["index"]) == expected(range(7), start, 40)
+    keys = [bridge.checkpoint_key(f"{i:04d}") for i in range(3)]
+    assert bridge.sink.read_checkpoints(keys) == dict.fromkeys(keys, end)
+    with pytest.raises(ConfigError, match="must be after"):
+        send_shards(bridge, env["sqs"], now=now, start=end, end=end)
+    with pytest.raises(ConfigError, match="older than"):
+        send_shards(bridge, env["sqs"], now=now, start=int(now) - 16 * 86400, end=end)
+
+
 def test_lambda_entry_points_from_environment(env, moto_url, os_url, os_client, monkeypatch):
     """manager → SQS → worker → (nothing to) redrive, configured only through the environment."""
     import hcad.bridge.handlers as handlers
@@ -453,6 +481,13 @@ def test_lambda_entry_points_from_environment(env, moto_url, os_url, os_client, 
     assert all_docs(os_client, env["index"]) == expected(range(12), end - 10 * P, 10)
     report = handlers.redrive({}, Context())
     assert report["messages"] == 0 and report["stopped"] is None
+    # A manual backfill invocation: the same shards, each message carrying the past window.
+    summary = handlers.manager({"backfill": {"from": iso(end - 10 * P), "to": iso(end - 5 * P)}}, Context())
+    assert (summary["start"], summary["end"], summary["messages"]) == (end - 10 * P, end - 5 * P, 3)
+    msgs = env["sqs"].receive_message(QueueUrl=shards_q, MaxNumberOfMessages=10)["Messages"]
+    assert {json.loads(m["Body"])["start"] for m in msgs} == {end - 10 * P}
+    with pytest.raises(ConfigError, match="backfill must be"):
+        handlers.manager({"backfill": "yesterday"}, Context())
 
 
 def test_cli_run_every_keeps_polling(env, moto_url, os_url, os_client, tmp_path):
