@@ -45,6 +45,21 @@ def _window(minutes: int, field_name: str, lag: int = 0) -> dict[str, Any]:
     }
 
 
+def _window_seconds(seconds: int, field_name: str, lag: int) -> dict[str, Any]:
+    """``field_name`` in the ``seconds`` before ``period_end``, shifted back by ``lag`` seconds."""
+    return {
+        "range": {
+            field_name: {
+                "from": f"{{{{period_end}}}}||-{seconds + lag}s",
+                "to": f"{{{{period_end}}}}||-{lag}s",
+                "include_lower": True,
+                "include_upper": False,
+                "format": "epoch_millis",
+            }
+        }
+    }
+
+
 def _num(x: float) -> str:
     """A threshold as painless source text (``0.7``, ``1.0``)."""
     return repr(float(x))
@@ -156,7 +171,10 @@ def entities_query(detector: Detector, spec: MonitorSpec, lookback_minutes: int)
         {"range": {"confidence": {"gte": spec.confidence}}},
     ]
     query: dict[str, Any] = {"bool": {"filter": filters}}
-    if spec.results == "realtime":
+    if spec.results == "realtime" and spec.result_lag_seconds is not None:
+        filters.insert(1, _window_seconds(lookback_minutes * 60, "execution_end_time", spec.result_lag_seconds))
+        query["bool"]["must_not"] = [{"exists": {"field": "task_id"}}]
+    elif spec.results == "realtime":
         filters.insert(1, _window(lookback_minutes, "execution_end_time", RESULT_LAG_MINUTES))
         query["bool"]["must_not"] = [{"exists": {"field": "task_id"}}]
     else:

@@ -49,6 +49,7 @@ SPEC_KEYS = frozenset(
         "channel",
         "throttle",
         "subject",
+        "result_lag",
     }
 )
 THRESHOLD_KEYS = frozenset({"high", "low", "confidence"})
@@ -91,6 +92,7 @@ class MonitorSpec:
     throttle_minutes: int | None = None
     subject: str | None = None
     source: str | None = None
+    result_lag_seconds: int | None = None  # None: RESULT_LAG_MINUTES
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> MonitorSpec:
@@ -146,6 +148,7 @@ class MonitorSpec:
         if throttle_minutes is not None and channel is None:
             issues.append(Issue("throttle", "needs a channel", "add 'channel: <channel name or id>'"))
         subject = text("subject")
+        result_lag = _seconds(data["result_lag"], "result_lag", issues) if data.get("result_lag") is not None else None
 
         thresholds = data.get("thresholds") or {}
         high, low, conf = DEFAULT_HIGH, DEFAULT_LOW, DEFAULT_CONFIDENCE
@@ -179,6 +182,7 @@ class MonitorSpec:
             throttle_minutes=throttle_minutes,
             subject=subject,
             source=source,
+            result_lag_seconds=result_lag,
         )
 
     @classmethod
@@ -206,6 +210,7 @@ class MonitorSpec:
             ("channel", self.channel),
             ("throttle", self.throttle_minutes),
             ("subject", self.subject),
+            ("result_lag", self.result_lag_seconds),
         ):
             if value is not None:
                 out[key] = value
@@ -217,6 +222,20 @@ def _unit(value: Any, path: str, issues: list[Issue]) -> float:
         issues.append(Issue(path, f"{value!r} is not a number in [0, 1]", "AD grades and confidences are in [0, 1]"))
         return -1.0
     return float(value)
+
+
+def _seconds(value: Any, path: str, issues: list[Issue]) -> int | None:
+    """``15`` (seconds), ``"15s"`` or ``"1m"`` → whole seconds >= 0 (a real-time monitor's result lag)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3600:
+        return value
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*(s|sec|seconds?|m|min|minutes?)?\s*", value, re.I)
+        if m:
+            n = int(m.group(1)) * (60 if (m.group(2) or "s").lower().startswith("m") else 1)
+            if n <= 3600:
+                return n
+    issues.append(Issue(path, f"{value!r} is not a duration of 0 to 3600 seconds", 'write e.g. "15s" or "1m"'))
+    return None
 
 
 def _minutes(value: Any, path: str, issues: list[Issue]) -> int | None:

@@ -486,3 +486,21 @@ def test_run_executes_a_dry_run_with_period_end(server):
     assert params == {"dryrun": "true", "period_end": "1733620875919ms"}
     assert body["name"] == "gc-time-entities"
     assert [t.name for t in report.fired] == ["gc-time-entities-P1"]
+
+
+def test_result_lag_in_seconds_shortens_the_realtime_window_shift():
+    """``result_lag: 15s``: the window is the monitor interval ending 15 s before the run (upper bound
+    exclusive, so consecutive windows tile); without it the window ends a minute before, as before."""
+    s = spec(result_lag="15s")
+    assert s.result_lag_seconds == 15 and s.to_dict()["result_lag"] == 15
+    filters = build_monitor(gc_detector(), s)["inputs"][0]["search"]["query"]["query"]["bool"]["filter"]
+    [window] = [f["range"]["execution_end_time"] for f in filters if "execution_end_time" in f.get("range", {})]
+    assert (window["from"], window["to"], window["include_upper"]) == (
+        "{{period_end}}||-1215s",
+        "{{period_end}}||-15s",
+        False,
+    )
+    assert spec(result_lag="2m").result_lag_seconds == 120 and spec(result_lag=0).result_lag_seconds == 0
+    assert "result_lag" not in spec().to_dict()
+    with pytest.raises(ValidationError, match="result_lag"):
+        spec(result_lag="soon")
