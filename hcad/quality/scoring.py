@@ -16,6 +16,9 @@ Definitions (``iv`` = the detector interval, ``tol`` = ``tolerance`` in interval
   window. It keeps one long event (many flagged intervals) from inflating precision and counts
   what an on-call engineer would see.
 - **F1** = 2PR/(P+R) with interval precision; ``alarm_f1`` uses alarm precision.
+- **False alarms per entity per day** = false alarms / entity-days, where an entity's days run from
+  its first to the end of its last result (every result row counts, flagged or not): the on-call
+  load of one series, comparable across fleets and run lengths.
 - **Time to detect** = (first flag inside the window − event start) / iv, in intervals; it can be
   negative when the flag is within the tolerance before the labelled start.
 - **Per kind**: recall and time to detect over that kind's events; precision = flags inside that
@@ -77,6 +80,8 @@ class Scores:
     ttd_median: float | None
     tolerance: int
     interval_minutes: float
+    entity_days: float = 0.0
+    false_alarms_per_entity_day: float = 0.0
     per_kind: dict[str, KindScores] = field(default_factory=dict)
     events_detail: Any = field(default=None, repr=False, compare=False)
 
@@ -128,6 +133,16 @@ def _require(frame: pd.DataFrame, cols: Sequence[str], what: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise ConfigError(f"{what} lack columns {missing} (have {list(frame.columns)})")
+
+
+def _entity_days(results_df: pd.DataFrame, ents: list[str], iv: int) -> float:
+    """Σ over entities of (last result − first result + one interval), in days."""
+    if results_df.empty:
+        return 0.0
+    frame = results_df[ents].astype(str).copy()
+    frame["t"] = _to_ns(results_df["data_start_time"], "results.data_start_time")
+    span = frame.groupby(ents, sort=False)["t"].agg(["min", "max"])
+    return float(((span["max"] - span["min"] + iv) / (86400 * 1e9)).sum())
 
 
 def score(
@@ -214,6 +229,7 @@ def score(
         alarms += int(alarm_id[-1])
         true_alarms += len(np.unique(alarm_id[inside]))
     fp = n_flags - tp
+    entity_days = _entity_days(results_df, ents, iv)
 
     ttd = np.where(detected, (first_flag - labels["s"].to_numpy()) / iv, np.nan)
     detail = labels[[*ents, "start", "end", "kind"]].copy()
@@ -270,6 +286,8 @@ def score(
         ttd_median=median,
         tolerance=tolerance,
         interval_minutes=float(interval_minutes),
+        entity_days=entity_days,
+        false_alarms_per_entity_day=_ratio(alarms - true_alarms, entity_days),
         per_kind=per_kind,
         events_detail=detail,
     )

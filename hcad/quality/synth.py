@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from hcad.connection import HcadClient
 
 KINDS: tuple[str, ...] = ("spike", "dip", "level_shift", "variance_burst", "gc_storm")
+GENERATORS: tuple[str, ...] = ("cosine", "business")
 
 #: Default magnitude (in σ of the entity's noise) and length range (intervals) of each kind.
 KIND_DEFAULTS: dict[str, tuple[float, tuple[int, int]]] = {
@@ -140,6 +141,9 @@ class FleetSpec:
     warmup_fraction: float = 0.4
     min_gap: int = 10
     name: str = "custom"
+    #: ``cosine`` (cosine waves, the seed blog's shape; this module) or ``business`` (business-hours
+    #: traffic in several time zones, batch jobs, heteroscedastic noise: :mod:`hcad.quality.realistic`).
+    generator: str = "cosine"
 
     def __post_init__(self) -> None:
         # Normalise containers and time so equal specs compare (and hash) equal.
@@ -172,6 +176,30 @@ class FleetSpec:
         )
         base.update(overrides)
         # Two events per entity unless told otherwise (60 for the default 30 entities).
+        base.setdefault("anomalies", 2 * base["hosts"] * base["processes"])
+        return cls(**base)
+
+    @classmethod
+    def business(cls, **overrides: Any) -> FleetSpec:
+        """A production-like fleet from the second generator (:mod:`hcad.quality.realistic`): 12 hosts
+        × 3 processes over 8 days at 10 minutes from a Monday, business-hours traffic in several time
+        zones, lower weekends, a nightly batch process, 1% missing intervals, and spikes, outages,
+        level shifts, GC storms and memory leaks (two events per entity)."""
+        from hcad.quality.realistic import BUSINESS_KINDS, BUSINESS_METRICS
+
+        base: dict[str, Any] = dict(
+            name="business",
+            generator="business",
+            hosts=12,
+            processes=3,
+            periods=1152,
+            metrics=BUSINESS_METRICS,
+            kinds=tuple(BUSINESS_KINDS),
+            heterogeneity=1.0,
+            missing_rate=0.01,
+            min_gap=12,
+        )
+        base.update(overrides)
         base.setdefault("anomalies", 2 * base["hosts"] * base["processes"])
         return cls(**base)
 
@@ -233,8 +261,15 @@ class FleetSpec:
             "must be one or more positive numbers of minutes",
             "use e.g. (1440,)",
         )
-        bad_kinds = [k for k in self.kinds if k not in KINDS]
-        need(not bad_kinds and bool(self.kinds), "kinds", f"unknown {bad_kinds}", f"use some of {list(KINDS)}")
+        need(
+            self.generator in GENERATORS,
+            "generator",
+            f"unknown generator {self.generator!r}",
+            f"use one of {list(GENERATORS)}",
+        )
+        known = self.known_kinds()
+        bad_kinds = [k for k in self.kinds if k not in known]
+        need(not bad_kinds and bool(self.kinds), "kinds", f"unknown {bad_kinds}", f"use some of {list(known)}")
         need(bool(self.metrics), "metrics", "needs at least one metric", "e.g. ('cpu', 'memory')")
         reserved = {TIME_FIELD, HOST_FIELD, PROCESS_FIELD}
         clash = [m for m in self.metrics if m in reserved or not m]
@@ -255,8 +290,8 @@ class FleetSpec:
         out = []
         if a.host not in self.host_names() or a.process not in self.process_names():
             out.append(Issue(path, f"entity {a.host}/{a.process} is not in the fleet", "use hostN/processN"))
-        if a.kind not in KINDS:
-            out.append(Issue(f"{path}.kind", f"unknown kind {a.kind!r}", f"use one of {list(KINDS)}"))
+        if a.kind not in self.known_kinds():
+            out.append(Issue(f"{path}.kind", f"unknown kind {a.kind!r}", f"use one of {list(self.known_kinds())}"))
         if a.length < 1:
             out.append(Issue(f"{path}.length", "must be ≥ 1 interval", "use 1 or more"))
         unknown = [m for m in a.metrics if m not in self.metrics]
@@ -277,6 +312,10 @@ class FleetSpec:
         return out
 
     # ------------------------------------------------------------------------------------ facts
+    def known_kinds(self) -> tuple[str, ...]:
+        """The anomaly kinds this spec's generator can inject."""
+        return tuple(_kind_defaults(self.generator))
+
     def host_names(self) -> list[str]:
         """``host0`` … in order."""
         return [f"host{h}" for h in range(self.hosts)]
@@ -345,7 +384,8 @@ def anomaly_specs(spec: FleetSpec) -> list[AnomalySpec]:
     to a random entity after the warm-up, at least ``min_gap`` intervals from that entity's others.
     """
     if not isinstance(spec.anomalies, int):
-        return sorted(spec.anomalies, key=lambda a: (a.host, a.process, a.start))
+        return _with_metrics(spec, sorted(spec.anomalies, key=lambda a: (a.host, a.process, a.start)))
+    kind_defaults = _kind_defaults(spec.generator)
     rng = np.random.default_rng([spec.seed, 2])
     entities = spec.entities()
     warmup = math.ceil(spec.periods * spec.warmup_fraction)
@@ -354,7 +394,7 @@ def anomaly_specs(spec: FleetSpec) -> list[AnomalySpec]:
     out: list[AnomalySpec] = []
     for k in range(spec.anomalies):
         kind = spec.kinds[k % len(spec.kinds)]
-        base_mag, (lo, hi) = KIND_DEFAULTS[kind]
+        base_mag, (lo, hi) = kind_defaults[kind]
         for _attempt in range(200):
             e = int(rng.integers(len(entities)))
             length = int(rng.integers(lo, hi + 1))
@@ -375,7 +415,24 @@ def anomaly_specs(spec: FleetSpec) -> list[AnomalySpec]:
             mag = -mag
         host, process = entities[e]
         out.append(AnomalySpec(host, process, spec.start + s * iv, length, kind, round(mag, 3)))
-    return sorted(out, key=lambda a: (a.host, a.process, a.start))
+    return _with_metrics(spec, sorted(out, key=lambda a: (a.host, a.process, a.start)))
+
+
+def _kind_defaults(generator: str) -> dict[str, tuple[float, tuple[int, int]]]:
+    if generator == "business":
+        from hcad.quality.realistic import BUSINESS_KINDS
+
+        return BUSINESS_KINDS
+    return KIND_DEFAULTS
+
+
+def _with_metrics(spec: FleetSpec, anomalies: list[AnomalySpec]) -> list[AnomalySpec]:
+    """The business generator's kinds touch fixed metrics: name them on each anomaly (labels)."""
+    if spec.generator != "business":
+        return anomalies
+    from hcad.quality.realistic import assign_metrics
+
+    return assign_metrics(anomalies, spec.metrics)
 
 
 def _affected(a: AnomalySpec, metrics: Sequence[str]) -> dict[str, float]:
@@ -414,6 +471,11 @@ def _generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec] | None = None) -
     """Yield each entity's series in host-major order; memory is O(periods), not O(fleet)."""
     if anomalies is None:
         anomalies = anomaly_specs(spec)
+    if spec.generator == "business":
+        from hcad.quality.realistic import generate
+
+        yield from generate(spec, anomalies)
+        return
     by_entity: dict[tuple[str, str], list[AnomalySpec]] = {}
     for a in anomalies:
         by_entity.setdefault((a.host, a.process), []).append(a)

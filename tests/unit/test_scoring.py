@@ -62,6 +62,9 @@ def test_hand_computed_case_tolerance_one() -> None:
     assert (s.alarms, s.true_alarms, s.false_alarms) == (7, 3, 4)
     assert s.alarm_precision == pytest.approx(3 / 7)
     assert s.alarm_f1 == pytest.approx(12 / 23)
+    # entity-days: A 00:50 → 05:10 = 260 min, B 10 min, C 10 min → 280 min; 4 false alarms
+    assert s.entity_days == pytest.approx(280 / 1440)
+    assert s.false_alarms_per_entity_day == pytest.approx(4 / (280 / 1440))
     # time to detect: E1 first flag 00:50 → −1 interval, E2 first flag 03:10 → +1
     assert s.ttd_mean == pytest.approx(0.0) and s.ttd_median == pytest.approx(0.0)
 

@@ -12,7 +12,7 @@ import pytest
 
 from hcad.errors import ConfigError, ValidationError
 from hcad.quality import synth
-from hcad.quality.synth import AnomalySpec, FleetSpec
+from hcad.quality.synth import AnomalySpec, FleetSpec, fleet_frame, fleet_labels
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -220,3 +220,85 @@ def test_labels_csv_round_trip_and_errors(tmp_path) -> None:
     worse.write_text("host,process,start,end,kind\nh,p,yesterday,2024-01-01T00:00:00Z,spike\n")
     with pytest.raises(ConfigError, match=r"worse\.csv: bad timestamp"):
         synth.read_labels(worse)
+
+
+# ------------------------------------------------------------------ the business generator
+def _business(**kw):
+    from hcad.quality.synth import FleetSpec
+
+    return FleetSpec.business(**{"hosts": 4, "seed": 3, **kw})
+
+
+def test_business_fleet_follows_local_business_hours_and_weekends() -> None:
+    from hcad.quality.realistic import host_time_zone
+
+    spec = _business(anomalies=0, missing_rate=0.0, hosts=6)
+    zones = {h: host_time_zone(spec.seed, int(h.removeprefix("host"))) for h in spec.host_names()}
+    assert len(set(zones.values())) >= 3  # several time zones
+    frame = fleet_frame(spec)
+    web = frame[frame["process"] == "process0"].copy()  # process0 is a web process
+    # Each host's busiest hour (UTC) on weekdays sits in its own time zone's working day.
+    for host, g in web.groupby("host"):
+        g = g[g["@timestamp"].dt.dayofweek < 5]
+        busy = g.groupby(g["@timestamp"].dt.hour)["cpu"].mean()
+        quiet_hours = busy.nsmallest(6).index
+        busy_hours = busy.nlargest(6).index
+        assert busy.max() > 2.5 * busy.min(), host
+        # the busiest hours are local working hours (09–18 in the host's own time zone)
+        local = [(h + zones[str(host)]) % 24 for h in busy_hours]
+        assert all(9 <= h < 18 for h in local), (host, zones[str(host)], local)
+        assert not set(quiet_hours) & set(busy_hours)
+    # Weekends are quieter than weekdays for web traffic (daily means, all hosts).
+    daily = web.set_index("@timestamp")["cpu"].resample("1D").mean()
+    weekend = daily[daily.index.dayofweek >= 5].mean()
+    weekday = daily[(daily.index.dayofweek >= 1) & (daily.index.dayofweek <= 4)].mean()
+    assert weekend < 0.8 * weekday
+
+
+def test_business_noise_grows_with_load() -> None:
+    spec = _business(anomalies=0, missing_rate=0.0)
+    frame = fleet_frame(spec)
+    g = frame[(frame["host"] == "host0") & (frame["process"] == "process0")]["cpu"].to_numpy()
+    # Interval-to-interval changes are noise (the profile is smooth): bigger when cpu is high.
+    diffs = np.abs(np.diff(g))
+    level = g[1:]
+    hi, lo = level > np.quantile(level, 0.8), level < np.quantile(level, 0.2)
+    assert np.median(diffs[hi]) > 2 * np.median(diffs[lo])
+
+
+def test_business_kinds_touch_the_metrics_the_labels_name() -> None:
+    from hcad.quality.realistic import AFFECTED
+
+    spec = _business(missing_rate=0.0)
+    clean = fleet_frame(_business(anomalies=0, missing_rate=0.0))
+    dirty = fleet_frame(spec)
+    labels = fleet_labels(spec)
+    assert set(labels["kind"]) == {"spike", "dip", "level_shift", "gc_storm", "drift"}
+    key = ["host", "process", "@timestamp"]
+    both = dirty.merge(clean, on=key, suffixes=("", "_clean"))
+    for _, ev in labels.iterrows():
+        assert ev["metric"] == ",".join(AFFECTED[ev["kind"]])
+        inside = both[(both["host"] == ev["host"]) & (both["process"] == ev["process"])]
+        inside = inside[(inside["@timestamp"] >= ev["start"]) & (inside["@timestamp"] < ev["end"])]
+        assert len(inside) == ev["length"]
+        for m in spec.metrics:
+            changed = (inside[m] != inside[f"{m}_clean"]).any()
+            assert changed == (m in ev["metric"].split(",")), (ev["kind"], m)
+    # Outside every event the data are the clean fleet's.
+    outside = both.copy()
+    for _, ev in labels.iterrows():
+        hit = (outside["host"] == ev["host"]) & (outside["process"] == ev["process"])
+        hit &= (outside["@timestamp"] >= ev["start"]) & (outside["@timestamp"] < ev["end"])
+        outside = outside[~hit]
+    for m in spec.metrics:
+        assert (outside[m] == outside[f"{m}_clean"]).all()
+
+
+def test_business_generator_validates_kinds() -> None:
+    from hcad.errors import ValidationError
+    from hcad.quality.synth import FleetSpec
+
+    with pytest.raises(ValidationError, match="variance_burst"):
+        FleetSpec.business(kinds=("spike", "variance_burst"))
+    with pytest.raises(ValidationError, match="generator"):
+        FleetSpec(generator="sine")
