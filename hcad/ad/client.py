@@ -42,6 +42,7 @@ from hcad.ad.model import (
     DEFAULT_MAX_FEATURES,
     SINCE,
     Detector,
+    Interval,
 )
 from hcad.ad.preflight import Preflight, preflight
 from hcad.ad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
@@ -90,6 +91,8 @@ _NO_PAINLESS = re.compile(r"script_lang not supported \[painless\]", re.I)
 _NOT_STARTED = re.compile(r"Detector not started|No running task found", re.I)
 # Every historical entity task slot of the node is taken (ADTaskManager / ADBatchTaskRunner).
 _NO_SLOT = re.compile(r"No available task slot", re.I)
+# _suggest on an index without (matching) data answers 500 runtime_exception (3.3.0.0).
+_NO_SUGGESTION = re.compile(r"Fail to suggest parameters Exceptions: \[(.*)\]", re.S)
 _IMMUTABLE = re.compile(r"Can't change (category field|custom result index|flatten result index)", re.I)
 
 # AnomalyDetector.parse() rejects a configuration (name, description, shingle size, category
@@ -131,6 +134,49 @@ class DetectorState:
         """True when the latest historical analysis has not finished, failed or stopped."""
         t = self.historical_task
         return bool(t and str(t.get("state", "")).upper() not in TASK_DONE)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The plugin's ``_suggest`` answer (OpenSearch 3.3+), typed.
+
+    ``history`` counts intervals of ``interval`` (the plugin sends that interval with it); ``None``
+    where the type was not asked. ``raw`` is the response as the plugin sent it.
+    """
+
+    interval: Interval | None = None
+    history: int | None = None
+    window_delay: Interval | None = None
+    raw: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_response(cls, resp: Mapping[str, Any]) -> Suggestion:
+        def interval(key: str) -> Interval | None:
+            value = resp.get(key)
+            return Interval.from_api(value, key) if isinstance(value, Mapping) else None
+
+        history = resp.get("history")
+        return cls(
+            interval=interval("interval"),
+            history=int(history) if isinstance(history, (int, float)) and not isinstance(history, bool) else None,
+            window_delay=interval("windowDelay"),
+            raw=dict(resp),
+        )
+
+    @property
+    def history_minutes(self) -> float | None:
+        """The suggested history as minutes of data (``history`` x ``interval``)."""
+        if self.history is None or self.interval is None:
+            return None
+        return self.history * self.interval.minutes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interval": None if self.interval is None else str(self.interval),
+            "history": self.history,
+            "history_minutes": self.history_minutes,
+            "window_delay": None if self.window_delay is None else str(self.window_delay),
+        }
 
 
 class AnomalyDetection:
@@ -377,21 +423,49 @@ class AnomalyDetection:
         return validation_issues(resp)
 
     def suggest(self, detector: Detector | Mapping[str, Any], types: Sequence[str] = SUGGEST_TYPES) -> dict[str, Any]:
-        """Suggested ``detection_interval``/``history``/``window_delay`` (OpenSearch 3.3+)."""
+        """Suggested ``detection_interval``/``history``/``window_delay`` (OpenSearch 3.3+), the plugin's answer.
+
+        What the 3.3.0.0 plugin does (``SuggestAnomalyDetectorParamTransportAction``), seen on a 3.3.2 node:
+
+        - ``detection_interval`` ignores the detector's interval and proposes one from the data
+          (``{"interval": {"period": {"interval": 10, "unit": "Minutes"}}}``); a detector without an
+          interval is the point, so none is sent when the detector has none.
+        - ``history`` counts intervals of the proposed interval when ``detection_interval`` is asked too,
+          else of the detector's interval, else of the parser's default of **one minute**; the answer
+          carries that ``interval`` beside ``history``.
+        - ``window_delay`` is ``(ceil(lag / interval) + 1) x interval``, the lag being now minus the newest
+          document, with the detector's interval (one minute when it has none): ``windowDelay``.
+        - An index without data fails the request ("Empty data. Cannot find a good interval.").
+
+        :meth:`suggestion` reads the answer into a :class:`Suggestion`; 2.x servers raise
+        :class:`~hcad.errors.UnsupportedFeature` before any request.
+        """
         self._require("_suggest", "_suggest (parameter suggestions)")
         bad = [t for t in types if t not in SUGGEST_TYPES]
         if bad:
             raise ConfigError(f"suggest type(s) {', '.join(bad)} not one of {', '.join(SUGGEST_TYPES)}")
+        if not types:
+            raise ConfigError(f"no suggest type given; ask for one or more of {', '.join(SUGGEST_TYPES)}")
         det, body = self._body(detector, check=True)
-        return dict(
-            self._call(
-                "POST",
-                f"{DETECTORS}/_suggest/{','.join(types)}",
-                f"suggesting for {det.name!r}",
-                body=body,
-                config_errors=True,
+        action = f"suggesting {','.join(types)} for {det.name!r}"
+        try:
+            return dict(
+                self._call("POST", f"{DETECTORS}/_suggest/{','.join(types)}", action, body=body, config_errors=True)
             )
-        )
+        except ServerError as e:
+            m = _NO_SUGGESTION.search(server_reason(e.body))
+            if not m:
+                raise
+            raise ServerError(
+                f"{action}: the plugin found nothing to suggest from ({m.group(1)}); it reads the documents of "
+                f"{', '.join(det.indices)} that match the detector's filter, by {det.time_field}",
+                status=e.status,
+                body=e.body,
+            ) from e
+
+    def suggestion(self, detector: Detector | Mapping[str, Any], types: Sequence[str] = SUGGEST_TYPES) -> Suggestion:
+        """:meth:`suggest`, read into a :class:`Suggestion` (intervals as :class:`~hcad.ad.parts.Interval`)."""
+        return Suggestion.from_response(self.suggest(detector, types))
 
     def preview(
         self,

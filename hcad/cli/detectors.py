@@ -18,7 +18,7 @@ from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_
 from hcad.errors import ConfigError, HcadError, Issue, NotFound, ValidationError
 
 if TYPE_CHECKING:
-    from hcad.ad.client import AnomalyDetection
+    from hcad.ad.client import AnomalyDetection, Suggestion
     from hcad.ad.model import Detector
     from hcad.ad.plan import Definition
 
@@ -711,6 +711,31 @@ def _period_text(value: Any) -> str:
     return str(value)
 
 
+def _history_text(s: Suggestion) -> str:
+    if s.history is None or s.interval is None:
+        return "-"
+    minutes = s.history_minutes or 0
+    span = f"{minutes / 1440:.1f} days" if minutes >= 1440 else f"{minutes / 60:.1f} h"
+    return f"{s.history} x {s.interval} ({span})"
+
+
+def _suggest_rows(
+    interval_minutes: int, shingle: int, det: Any, plugin_own: Suggestion, for_ours: Suggestion
+) -> list[list[str]]:
+    """Rows of hcad's proposal beside the plugin's ``_suggest`` (its interval, then at hcad's interval)."""
+    ours = f"{interval_minutes}m"
+    plugin_history = _history_text(plugin_own)
+    if for_ours.history is not None and str(for_ours.interval) != str(plugin_own.interval):
+        plugin_history += f"; at {ours}: {_history_text(for_ours)}"
+    delay = for_ours.window_delay
+    return [
+        ["interval", ours, str(plugin_own.interval) if plugin_own.interval else "-"],
+        ["shingle size", str(shingle), "- (not suggested)"],
+        ["history", "plugin default (shingle + its minimum samples)", plugin_history],
+        ["window delay", str(det.window_delay) if det.window_delay else "-", f"{delay} at {ours}" if delay else "-"],
+    ]
+
+
 @detectors.command("recommend", short_help="Propose interval and shingle size from an index's data.")
 @click.argument("index")
 @click.option("--field", "fields", multiple=True, required=True, help="Category field (entity); repeat for two.")
@@ -742,6 +767,8 @@ def recommend_cmd(
     data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
     own _suggest API as well.
     """
+    import dataclasses
+
     from hcad.ad.client import AnomalyDetection
     from hcad.ad.model import FEATURE_AGGS, SINCE, Detector, Interval
     from hcad.ad.preflight import preflight
@@ -780,7 +807,8 @@ def recommend_cmd(
     check.raise_for_issues(f"feature {feature} on {index}")
 
     version = client.version
-    suggest: dict[str, Any] | None = None
+    plugin_own: Suggestion | None = None  # the plugin's own interval, and history in its intervals
+    for_ours: Suggestion | None = None  # history and window delay at hcad's interval
     suggest_note = ""
     if version < SINCE["_suggest"]:
         suggest_note = (
@@ -790,7 +818,16 @@ def recommend_cmd(
     elif not has_plugin(client):
         suggest_note = "not available: the anomaly-detection plugin is not installed"
     else:
-        suggest = AnomalyDetection(client, check_plugin=False).suggest(det)
+        ad = AnomalyDetection(client, check_plugin=False)
+        # Two questions, since the plugin answers history and window delay in the body's interval: its
+        # own interval (asked without one) with the history counted in it, then history and window delay
+        # at the interval hcad proposes.
+        unsized = dataclasses.replace(det, interval=None)
+        try:
+            plugin_own = ad.suggestion(unsized, ("detection_interval", "history"))
+            for_ours = ad.suggestion(det, ("history", "window_delay"))
+        except HcadError as e:  # hcad's own proposal stands without it
+            suggest_note = f"failed: {e}"
 
     if as_json:
         echo_json(
@@ -804,7 +841,13 @@ def recommend_cmd(
                 "intervals_checked": check.intervals_checked,
                 "sparse_entities": check.sparse_entities,
                 "warnings": [str(w) for w in check.warnings],
-                "suggest": suggest,
+                "suggest": None
+                if plugin_own is None or for_ours is None
+                else {
+                    "plugin_interval": plugin_own.to_dict(),
+                    "at_recommended_interval": for_ours.to_dict(),
+                    "raw": [plugin_own.raw, for_ours.raw],
+                },
                 "suggest_note": suggest_note or None,
             }
         )
@@ -838,11 +881,9 @@ def recommend_cmd(
         click.echo(f"  ... {len(check.density) - len(rows)} more (--limit, --json)")
     for w in check.warnings:
         click.echo(f"hcad: warning: {w}", err=True)
-    if suggest is not None:
-        labels = {"interval": "interval", "history": "history", "windowDelay": "window delay"}
-        click.echo("plugin _suggest:")
-        for key, value in suggest.items():
-            text = f"{value} intervals" if key == "history" and isinstance(value, int) else _period_text(value)
-            click.echo(f"  {labels.get(key, key):<18} {text}")
+    if plugin_own is not None and for_ours is not None:
+        click.echo(f"hcad (from the data) beside the plugin's _suggest (OpenSearch {'.'.join(map(str, version))}):")
+        echo_table(_suggest_rows(rec.interval_minutes, rec.shingle_size, det, plugin_own, for_ours),
+                   ["", "hcad", "plugin _suggest"])  # fmt: skip
     else:
         click.echo(f"plugin _suggest: {suggest_note}")

@@ -2,12 +2,14 @@
 
 The expected values follow from the loaded data (the same fleet hcad.quality.evaluate's own test uses): 10-minute
 documents with 30% missing, so 10-minute intervals are 70% full and 20-minute ones the first at >= 90%;
-a daily cycle. The plugin's _suggest needs 3.3+, so on this 2.x node the command says why it is absent;
-its 3.3 path is exercised with the client's version and the plugin call stubbed.
+a daily cycle. The plugin's _suggest needs 3.3+: on a 2.x node the command says why it is absent, on a
+3.3 node (.ci/run's second leg) it shows the plugin's answer beside hcad's; the table's layout is also
+checked with the client's version and the plugin call stubbed, on either line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +55,47 @@ def test_recommend_prints_density_period_interval_shingle_and_why(os_client, os_
             "plugin _suggest: not available: the plugin's _suggest API needs OpenSearch 3.3.0+, the server is "
             + ".".join(map(str, os_client.version))
         ) in out
+    else:
+        assert "beside the plugin's _suggest (OpenSearch 3.3" in out, out
+
+
+@pytest.mark.compat
+@pytest.mark.needs_ad
+def test_plugin_suggest_live(ad_client, os_url, fleet) -> None:
+    """The plugin's own _suggest on 3.3: its interval from the data, the history counted in it, and the
+    window delay at hcad's interval, shown beside hcad's proposal. On 2.19 the same call is refused
+    before any request (the API is new in 3.3), which is what this checks there."""
+    from hcad.ad.client import Suggestion
+    from hcad.errors import UnsupportedFeature
+
+    det = Detector.hcad("hcad-suggest", fleet, "@timestamp", ["host", "process"], {"cpu": ("avg", "cpuTime")})
+    det = dataclasses.replace(det, interval=None)  # the plugin proposes one
+    if ad_client.version < (3, 3, 0):
+        with pytest.raises(UnsupportedFeature, match=r"needs 3\.3\.0\+"):
+            ad_client.ad.suggest(det)
+        return
+    own = ad_client.ad.suggestion(det, ("detection_interval", "history"))
+    assert isinstance(own, Suggestion) and own.interval is not None and own.interval.unit == "Minutes"
+    # The fleet spans three days: the history the plugin proposes stays within the data it found.
+    assert own.history is not None and 0 < own.history_minutes <= 3 * 1440 + own.interval.minutes
+    at_10 = ad_client.ad.suggestion(Detector.hcad("hcad-s10", fleet, "@timestamp", ["host"], {"c": ("avg", "cpuTime")}),
+                                    ("history", "window_delay"))  # fmt: skip
+    assert str(at_10.interval) == "10m" and at_10.window_delay is not None  # Detector.hcad's default interval
+    # The fleet ended in the past: the window delay covers the lag since its newest document.
+    newest = SPEC.start + timedelta(minutes=SPEC.interval_minutes * SPEC.periods)
+    lag_minutes = (datetime.now(newest.tzinfo) - newest).total_seconds() / 60
+    assert at_10.window_delay.minutes >= lag_minutes - SPEC.interval_minutes
+
+    result = recommend(os_url, fleet, "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert got["suggest_note"] is None
+    assert got["suggest"]["plugin_interval"]["interval"] == str(own.interval)
+    assert got["suggest"]["at_recommended_interval"]["interval"] == "20m"  # hcad's own proposal for this fleet
+    text = recommend(os_url, fleet).output
+    assert "beside the plugin's _suggest (OpenSearch 3.3" in text
+    row = next(line for line in text.splitlines() if line.startswith("interval "))
+    assert row.split()[1:] == ["20m", str(own.interval)], text
 
 
 def density_from_documents(client, index: str, interval_minutes: int, intervals: int) -> dict[str, float]:
@@ -114,27 +157,32 @@ def test_suggest_is_called_on_3_3(os_client, os_url, fleet, monkeypatch) -> None
     from hcad.ad.client import AnomalyDetection
     from hcad.connection import HcadClient
 
-    seen: list[Detector] = []
+    seen: list[tuple[Detector, tuple[str, ...]]] = []
 
-    def fake_suggest(self: AnomalyDetection, det: Detector) -> dict[str, Any]:
-        seen.append(det)
-        return {
-            "interval": {"period": {"interval": 20, "unit": "Minutes"}},
-            "history": 40,
-            "windowDelay": {"period": {"interval": 2, "unit": "Minutes"}},
-        }
+    def fake_suggest(self: AnomalyDetection, det: Detector, types: tuple[str, ...]) -> dict[str, Any]:
+        seen.append((det, tuple(types)))
+        interval = {"period": {"interval": 20 if det.interval is not None else 10, "unit": "Minutes"}}
+        out: dict[str, Any] = {"interval": interval, "history": 40 if det.interval is not None else 80}
+        if "window_delay" in types:
+            out["windowDelay"] = {"period": {"interval": 2, "unit": "Minutes"}}
+        return out
 
     monkeypatch.setattr(HcadClient, "version", property(lambda self: (3, 3, 0)))
     monkeypatch.setattr("hcad.cli.detectors.has_plugin", lambda client: True)
     monkeypatch.setattr(AnomalyDetection, "suggest", fake_suggest)
     result = recommend(os_url, fleet)
     assert result.exit_code == 0, result.output
-    assert "plugin _suggest:\n  interval           20m\n  history            40 intervals\n  window delay       2m" in (
-        result.output
-    )
-    (det,) = seen
-    assert det.category_fields == ["host", "process"] and str(det.interval) == "20m"
-    assert [f.simple for f in det.features] == [("avg", "cpuTime")]
+    lines = result.output.splitlines()
+    at = lines.index("hcad (from the data) beside the plugin's _suggest (OpenSearch 3.3.0):")
+    rows = {line.split("  ")[0]: " ".join(line.split()) for line in lines[at + 3 : at + 7]}
+    assert rows["interval"] == "interval 20m 10m"
+    assert rows["history"].endswith("80 x 10m (13.3 h); at 20m: 40 x 20m (13.3 h)")
+    assert rows["window delay"] == "window delay 1m 2m at 20m"
+    # First the plugin's own interval (asked without one), then history and window delay at hcad's.
+    (own, own_types), (ours, our_types) = seen
+    assert own.interval is None and own_types == ("detection_interval", "history")
+    assert str(ours.interval) == "20m" and our_types == ("history", "window_delay")
+    assert ours.category_fields == ["host", "process"] and [f.simple for f in ours.features] == [("avg", "cpuTime")]
 
 
 def test_bad_input_is_one_line(capsys, os_url, fleet) -> None:
