@@ -86,6 +86,21 @@ def percent_range(version: str | tuple[int, ...]) -> tuple[float, float]:
     return (0.0, 0.9) if is_current(version) else (0.0, 0.7)
 
 
+LONG_INTERVAL_MINUTES = 60
+"""``TimeSeriesSettings.HOURLY_MAINTENANCE``: from 3.2 a detector whose interval reaches it is "long frequency"."""
+
+
+def caches_models(version: str | tuple[int, ...], interval_minutes: float) -> bool:
+    """Whether the plugin keeps a detector's entity models in memory between intervals.
+
+    Up to 3.1, always (the priority cache). From 3.2 (``Config.isLongFrequency``, anomaly-detection#1513) a
+    detector whose interval is an hour or more is not cached: ``PriorityCache`` puts its entities in the
+    cold queue, each interval loads their models from checkpoints, and the profile reports no models and
+    0 bytes for it. (3.3's optional ``frequency`` counts when set; hcad's plans size by the interval.)
+    """
+    return parse_plugin_version(version) < (3, 2) or interval_minutes < LONG_INTERVAL_MINUTES
+
+
 def trcf_size_current(
     dimension: int,
     trees: int = TREES_CURRENT,

@@ -638,6 +638,11 @@ def _detector_result(spec: DetectorSpec, plan: SizingPlan) -> DetectorResult:
             f"'hcad size PLAN --measure' to count them in {where}"
         )
     used, reason, bound = cap.entities_used(spec.entities, spec.active_entities, spec.interval_minutes)
+    if not ms.caches_models(plan.plugin_version, float(spec.interval_minutes)):
+        used, reason = 0, (
+            f"interval {cap.format_interval(spec.interval_minutes)} >= 1h on plugin {plan.plugin_version}: from 3.2 "
+            "the plugin keeps no model of such a detector in memory, it reads them from checkpoints every interval"
+        )
     size, source, explain = _model_size(spec, plan.plugin_version)
     known = [x for x in (spec.entities, spec.active_entities) if x is not None]
     docs = min(known)  # one result per active entity per interval
