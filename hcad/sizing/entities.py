@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from hcad.errors import ConfigError, NotFound, ServerError
+from hcad.sizing.model_size import caches_models
 from hcad.transport import translate_errors
 
 log = logging.getLogger(__name__)
@@ -384,7 +385,14 @@ def facts_from_detector(det: Mapping[str, Any]) -> dict[str, Any]:
     unit = str(period.get("unit", "Minutes")).lower()
     # Exact (a Fraction): 20 seconds is 1/3 minute, so the 2-hour cache bound is 360 intervals, not 361.
     interval = Fraction(str(period.get("interval", 10))) * (Fraction(1, 60) if unit.startswith("second") else 1)
+    # 3.3+: how often the real-time job runs (a multiple of the interval; the interval when absent).
+    freq = (det.get("frequency") or {}).get("period") or {}
+    frequency = None
+    if freq.get("interval") is not None:
+        funit = str(freq.get("unit", "Minutes")).lower()
+        frequency = Fraction(str(freq["interval"])) * (Fraction(1, 60) if funit.startswith("second") else 1)
     return {
+        "frequency_minutes": frequency,
         "features": len(features),
         "shingle_size": int(det.get("shingle_size") or 8),
         "interval_minutes": interval,
@@ -425,7 +433,10 @@ def measure_plan(
                 index=f["index"] or s.index,
                 time_field=f["time_field"],
             )
-            s = replace(s, model_size=measured_model_size(client, spec.detector_id), model_size_source="measured")
+            # From plugin 3.2 a detector running hourly or less often keeps no model in memory: its profile
+            # reports none, so the estimate (the same number the plugin would report) stands.
+            if caches_models(plan.plugin_version, float(f["frequency_minutes"] or f["interval_minutes"])):
+                s = replace(s, model_size=measured_model_size(client, spec.detector_id), model_size_source="measured")
         if s.index and s.category_fields:
             c = distinct_entities(
                 client,

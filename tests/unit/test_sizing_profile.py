@@ -75,12 +75,16 @@ def test_facts_from_detector() -> None:
         "features": 1,
         "shingle_size": 4,
         "interval_minutes": 10.0,
+        "frequency_minutes": None,
         "category_fields": ("host", "process"),
         "index": "host-cloudwatch",
         "time_field": "@timestamp",
     }
     del det["shingle_size"]
     assert facts_from_detector(det)["shingle_size"] == 8
+    # 3.3+: the real-time job's frequency (a multiple of the interval), when the detector has one.
+    det["frequency"] = {"period": {"interval": 60, "unit": "Minutes"}}
+    assert facts_from_detector(det)["frequency_minutes"] == 60
 
 
 def test_interval_expr() -> None:
