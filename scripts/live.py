@@ -1154,7 +1154,10 @@ def run_live(
         printed = len(alerts)
         if stop_when_done and schedule:
             measured, _, _ = pipe.classify()
-            if all(m.first_alert is not None for m in measured) and time.time() > schedule[-1][0] + 4 * P:
+            if (
+                all(m.first_alert is not None for m in measured)
+                and time.time() > max(i.end for i in pipe.fleet.injections) + P
+            ):
                 break
         progress(pipe.status() + f" · injected {sum(1 for t, _, _ in schedule if t <= time.time())}/{len(schedule)}")
         time.sleep(1)
