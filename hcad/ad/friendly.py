@@ -25,7 +25,7 @@ KEYS = (
     "name", "description", "indices", "index", "time_field", "interval", "window_delay", "category_fields",
     "filter", "shingle_size", "features", "result_index", "result_index_min_size", "result_index_min_age",
     "result_index_ttl", "flatten_custom_result_index", "recency_emphasis", "history", "suggested_seasonality",
-    "imputation", "rules", "ui_metadata", "detection_date_range", "extra", "id",
+    "frequency", "imputation", "rules", "ui_metadata", "detection_date_range", "extra", "id",
 )  # fmt: skip
 # Written as they are, in both forms.
 _PLAIN = (
@@ -199,6 +199,8 @@ def to_dict(det: Detector) -> dict[str, Any]:
         out["interval"] = interval_to_friendly(det.interval)
     if det.window_delay is not None:
         out["window_delay"] = interval_to_friendly(det.window_delay)
+    if det.frequency is not None:
+        out["frequency"] = interval_to_friendly(det.frequency)
     if det.category_fields is not None:
         out["category_fields"] = list(det.category_fields)
     if det.filter_query is not None and not _is_match_all(det.filter_query):
@@ -276,6 +278,7 @@ def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
         "window_delay": Interval.parse(d["window_delay"], "window_delay")
         if d.get("window_delay") is not None
         else None,
+        "frequency": Interval.parse(d["frequency"], "frequency") if d.get("frequency") is not None else None,
         "category_fields": [str(c) for c in d["category_fields"]] if d.get("category_fields") is not None else None,
         "description": _text(d.get("description")),
         "filter_query": copy.deepcopy(dict(d["filter"])) if d.get("filter") is not None else None,

@@ -59,7 +59,11 @@ SINCE: dict[str, tuple[int, int, int]] = {
     "rules.threshold_type.ACTUAL_IS_OVER_EXPECTED": (2, 19, 0),
     "rules.threshold_type.ACTUAL_IS_BELOW_EXPECTED": (2, 19, 0),
     "_suggest": (3, 3, 0),
+    # How often the real-time job runs (a multiple of the interval): Config.FREQUENCY_FIELD, 3.3.0.0.
+    "frequency": (3, 3, 0),
 }
+# TimeSeriesSettings.MAX_FREQUENCY_MULTIPLE (3.3.0.0): frequency / interval may not exceed it.
+MAX_FREQUENCY_MULTIPLE = 10_000
 
 # Metric aggregations a feature may use in the friendly ``{agg: avg, field: cpu}`` form. The plugin
 # needs a single numeric value per interval; these all give one.

@@ -105,7 +105,7 @@ _SIMPLE_KEYS: dict[str, str] = {
     "detector_type": "detector_type",
     "detection_date_range": "detection_date_range",
 }
-_TYPED_KEYS = ("window_delay", "feature_attributes", "detection_interval", "imputation_option", "rules")
+_TYPED_KEYS = ("window_delay", "feature_attributes", "detection_interval", "imputation_option", "rules", "frequency")
 API_KEYS = frozenset(_SIMPLE_KEYS) | frozenset(_TYPED_KEYS)
 # Written by the server; never sent on create/update.
 READ_ONLY_KEYS = frozenset(
@@ -133,6 +133,7 @@ CONFIG_ATTRS = (
     "recency_emphasis",
     "history",
     "suggested_seasonality",
+    "frequency",
 )
 # Attributes that cannot change once the detector exists (PUT is refused: "Can't change ...").
 IMMUTABLE_ATTRS = ("category_fields", "result_index", "flatten_custom_result_index")
@@ -168,6 +169,8 @@ class Detector:
     recency_emphasis: int | None = None
     history: int | None = None
     suggested_seasonality: int | None = None
+    # 3.3+: how often the real-time job runs, a multiple of ``interval`` (the interval when unset).
+    frequency: Interval | None = None
     ui_metadata: dict[str, Any] | None = None
     # Read-only, set by the server.
     last_update_time: int | None = None
@@ -311,6 +314,8 @@ class Detector:
             kwargs["interval"] = Interval.from_api(doc["detection_interval"], "detection_interval")
         if doc.get("window_delay") is not None:
             kwargs["window_delay"] = Interval.from_api(doc["window_delay"], "window_delay")
+        if doc.get("frequency") is not None:
+            kwargs["frequency"] = Interval.from_api(doc["frequency"], "frequency")
         if doc.get("feature_attributes") is not None:
             kwargs["features"] = [
                 Feature.from_api(f, f"feature_attributes[{i}]")
@@ -357,6 +362,8 @@ class Detector:
             out["detection_interval"] = self.interval.to_api()
         if self.imputation is not None:
             out["imputation_option"] = self.imputation.to_api()
+        if self.frequency is not None:
+            out["frequency"] = self.frequency.to_api()
         if self.rules is not None:
             out["rules"] = [r.to_api() for r in self.rules]
         for key in _TYPED_KEYS:
@@ -462,6 +469,7 @@ class Detector:
             "result_index_ttl": self.result_index_ttl is not None,
             "imputation_option": self.imputation is not None,
             "flatten_custom_result_index": self.flatten_custom_result_index is not None,
+            "frequency": self.frequency is not None,
         }
         for c in (c for r in self.rules or [] for c in r.conditions if not self.has_builder_rules):
             used[f"rules.threshold_type.{c.threshold_type}"] = True

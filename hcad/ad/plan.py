@@ -61,6 +61,7 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "recency_emphasis": _INT,
     "history": _INT,
     "suggested_seasonality": _INT,
+    "frequency": (str, int),
     "imputation": (dict,),
     "rules": (list,),
     "ui_metadata": (dict,),
@@ -71,6 +72,7 @@ _TYPE_WORDS = {str: "text", int: "a whole number", list: "a list", dict: "a mapp
 _EXAMPLES = {
     "interval": 'interval: "10m"',
     "window_delay": 'window_delay: "2m"',
+    "frequency": 'frequency: "1h"',
     "shingle_size": "shingle_size: 8",
     "category_fields": "category_fields: [host, process]",
     "indices": "indices: [my-index]",

@@ -13,6 +13,7 @@ from hcad.ad.limits import (
     DEFAULT_MAX_FEATURES,
     IMPUTATION_METHODS,
     MAX_DESCRIPTION_LENGTH,
+    MAX_FREQUENCY_MULTIPLE,
     MAX_HISTORY_INTERVALS,
     MAX_NAME_LENGTH,
     MAX_RESULT_INDEX_LENGTH,
@@ -25,11 +26,12 @@ from hcad.ad.limits import (
     RULE_OPERATORS,
     THRESHOLD_TYPES,
 )
+from hcad.ad.parts import Interval
 from hcad.errors import Issue
 
 # Keys the plugin's parser reads as an object or a list: null there fails the parse.
 NOT_NULL_KEYS = ("indices", "filter_query", "detection_interval", "window_delay", "feature_attributes",
-                 "rules", "imputation_option")  # fmt: skip
+                 "rules", "imputation_option", "frequency")  # fmt: skip
 
 if TYPE_CHECKING:
     from hcad.ad.model import Detector
@@ -84,13 +86,25 @@ def validate(
                 add(f"{path}.{k}", "is an unknown key holding an object or a list", "remove it or give a plain value")
 
     # intervals (left out, the plugin uses its default of 10 minutes)
-    for attr, iv in (("interval", det.interval), ("window_delay", det.window_delay)):
+    for attr, iv in (("interval", det.interval), ("window_delay", det.window_delay), ("frequency", det.frequency)):
         if iv is None:
             continue
-        issues.extend(iv.issues(attr, positive=attr == "interval"))
+        issues.extend(iv.issues(attr, positive=attr != "window_delay"))
         nested(f"{attr}.period", iv.period_extra)
         for k in iv.extra:  # the plugin reads the last key of the object as the schedule's kind
             add(f"{attr}.{k}", "is an unknown key next to period", "remove it")
+    # frequency (3.3+, Config's constructor): a multiple of the interval (the plugin's default when unset),
+    # at most MAX_FREQUENCY_MULTIPLE of it
+    freq, every = det.frequency, det.interval or Interval(10, "Minutes")  # plugins.anomaly_detection.detection_interval
+    if freq is not None and freq.supported and every.supported and freq.value > 0 and every.value > 0:
+        if freq.seconds % every.seconds:
+            add("frequency", f"{freq} is not a multiple of the interval {every}", f"use {every} or a multiple of it")
+        elif freq.seconds // every.seconds > MAX_FREQUENCY_MULTIPLE:
+            add(
+                "frequency",
+                f"{freq} is {freq.seconds // every.seconds} intervals of {every}",
+                f"use at most {MAX_FREQUENCY_MULTIPLE} intervals",
+            )
     if det.shingle_size is not None and not (1 <= det.shingle_size <= MAX_SHINGLE_SIZE):
         add(
             "shingle_size",

@@ -88,3 +88,32 @@ def test_sizing_follows_the_version_for_hourly_detectors() -> None:
     assert ms.max_shingle_size("3.3") == 128
     # Below an hour nothing changes.
     assert evaluate(_plan("3.3", "30m")).total_entities == evaluate(_plan("2.19", "30m")).total_entities
+
+
+def test_frequency_is_3_3_only_and_a_multiple_of_the_interval() -> None:
+    from hcad.ad.model import Detector
+
+    base = {"name": "x", "time_field": "t", "indices": ["i"], "interval": "10m",
+            "features": {"c": {"agg": "avg", "field": "cpu"}}}  # fmt: skip
+    det = Detector.from_dict({**base, "frequency": "1h"})
+    assert det.to_request()["frequency"] == {"period": {"interval": 60, "unit": "Minutes"}}
+    assert det.validate() == [] and det.unsupported_by((3, 3, 2)) == []
+    # 2.19's parser skips the key: the detector would silently run every interval, so hcad refuses it.
+    (issue,) = det.unsupported_by((2, 19, 4))
+    assert issue.path == "frequency" and "needs OpenSearch 3.3.0+" in issue.message
+    assert [i.path for i in Detector.from_dict({**base, "frequency": "25m"}).validate()] == ["frequency"]
+    assert Detector.from_dict({**base, "interval": "1m", "frequency": "10001m"}).validate()[0].message.startswith(
+        "10001m is 10001 intervals"
+    )
+    assert Detector.from_api(det.to_api()) == det and Detector.from_yaml(det.to_yaml()) == det
+
+
+def test_frequency_is_refused_before_a_request_to_2_19() -> None:
+    from hcad.ad.parts import Interval
+
+    server = Server(version="2.19.4")
+    det = detector()
+    det.frequency = Interval.parse("20m", "frequency")
+    with pytest.raises(UnsupportedFeature, match="frequency"):
+        make_client(server).ad.create(det)
+    assert server.ad_calls() == []
