@@ -1,4 +1,11 @@
-"""Integration fixtures for the bridge: moto in server mode (CloudWatch, SQS) and a fault proxy.
+"""Integration fixtures for the bridge (moto in server mode, a fault proxy), and the ``compat`` subset.
+
+``COMPAT`` names the plugin-facing tests that .ci/run also runs against the second release line
+(OpenSearch 3.3.2), marked ``compat`` here in one place: together they touch every endpoint hcad calls
+(detectors create/validate/preview/get/update/delete, real-time start/stop, historical analysis and its
+results, profile, stats, _suggest, monitors create/run/delete, notification channels, sizing --measure,
+entities, the node's plugins and modules). ``pytest -m compat`` runs them on any node; the slow ones
+that only repeat these endpoints (the 4-minute real-time alert, the acceptance run) stay out.
 
 The proxy sits between the bridge and the real OpenSearch node so faults can be injected without
 touching the shared node: ``stop()`` makes the cluster unreachable (connection refused) and
@@ -17,6 +24,58 @@ from typing import Any
 
 import pytest
 import requests
+
+# file -> tests (a name matches its parametrized cases too); test_compat_live.py is marked in itself.
+COMPAT: dict[str, tuple[str, ...]] = {
+    "test_local_opensearch.py": (
+        "test_server_is_a_pinned_release",
+        "test_cat_plugins_lists_the_five_and_status_the_modules",
+        "test_assembled_modules_work",
+        "test_cli_cluster_reports_version_plugins_and_ad_counts",
+    ),
+    "test_cli_detectors_live.py": (
+        "test_plan_then_apply_creates_and_a_second_apply_changes_nothing",
+        "test_changed_field_is_planned_and_applied_then_a_dropped_value_is_the_plugin_default",
+        "test_running_detector_needs_restart_and_is_left_unchanged",
+        "test_export_round_trips_and_copy_leaves_the_running_original_alone",
+        "test_history_with_progress_then_delete",
+    ),
+    "test_detector_model_live.py": (
+        "test_what_the_plugin_accepts_hcad_accepts_and_keeps",
+        "test_no_detection_interval_is_stored_as_the_plugins_default",
+        "test_what_the_plugin_refuses_hcad_refuses",
+        "test_what_the_plugin_stores_but_cannot_read_back_hcad_refuses",
+    ),
+    "test_ad_acceptance.py": ("test_limit_client_side_then_raw",),
+    "test_cli_recommend.py": ("test_recommend_prints_density_period_interval_shingle_and_why",),
+    "test_size_measure.py": (
+        "test_measure_reads_heap_setting_counts_and_profile_size",
+        "test_measure_counts_an_index_and_flags_win_over_the_cluster",
+    ),
+    "test_entities.py": (
+        "test_estimator_matches_live_profile",
+        "test_two_fields_approximate_with_painless",
+        "test_cli_entities_json",
+    ),
+    "test_monitors_live.py": ("test_channel_is_checked_before_anything",),
+    # A webhook channel and an entities monitor applied from YAML, executed for real, then deleted.
+    "test_notifications_live.py": ("test_webhook_channel_receives_the_injected_entities",),
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    defined: dict[str, set[str]] = {}
+    for item in items:
+        file = item.path.name
+        if file not in defined:
+            defined[file] = {n for n in dir(getattr(item, "module", None)) if n.startswith("test_")}
+        name = getattr(item, "originalname", None) or item.name.split("[")[0]
+        if name in COMPAT.get(file, ()):
+            item.add_marker(pytest.mark.compat)
+    # A renamed or removed test must not leave the subset silently (checked for the files collected here).
+    gone = [f"{f}::{n}" for f, names in COMPAT.items() if f in defined for n in names if n not in defined[f]]
+    if gone:
+        raise pytest.UsageError(f"tests/integration/conftest.py COMPAT names tests that do not exist: {gone}")
 
 
 @pytest.fixture(scope="session")
