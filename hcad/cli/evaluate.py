@@ -27,9 +27,11 @@ def _spec(dataset: str, overrides: dict[str, Any]) -> FleetSpec:
         return FleetSpec.blog(**given)
     if dataset == "fleet":
         return FleetSpec.fleet(**given)
+    if dataset == "business":
+        return FleetSpec.business(**given)
     path = Path(dataset)
     if not path.is_file():
-        raise ConfigError(f"--dataset {dataset!r} is neither blog, fleet nor a JSON spec file")
+        raise ConfigError(f"--dataset {dataset!r} is neither blog, fleet, business nor a JSON spec file")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -103,8 +105,9 @@ def build_configs(
     "--dataset",
     default="blog",
     show_default=True,
-    metavar="blog|fleet|SPEC.json",
-    help="The seed blog's cosine waves, the harder fleet, or a spec file from scripts/gen_fleet.py.",
+    metavar="blog|fleet|business|SPEC.json",
+    help="The seed blog's cosine waves, the harder fleet, the business-hours fleet (hcad.quality.realistic), "
+    "or a spec file from scripts/gen_fleet.py.",
 )
 @click.option("--hosts", type=click.IntRange(min=1), help="Override the dataset's number of hosts.")
 @click.option("--processes", type=click.IntRange(min=1), help="Override the number of processes per host.")

@@ -261,6 +261,7 @@ class ConfigResult:
             "f1": s.f1 if s else None,
             "alarm_precision": s.alarm_precision if s else None,
             "alarms": s.alarms if s else None,
+            "fa_per_entity_day": round(s.false_alarms_per_entity_day, 3) if s else None,
             "ttd": s.ttd_mean if s else None,
             "seconds": round(self.seconds, 1),
             "error": self.error,

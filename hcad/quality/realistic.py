@@ -31,21 +31,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from hcad.quality.synth import AnomalySpec, FleetSpec, _EntitySeries
+    from hcad.quality.synth import AnomalySpec, FleetSpec
+
+#: One entity's series: host, process, the interval numbers present, metric → values.
+Series = tuple[str, str, np.ndarray, dict[str, np.ndarray]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Kinds the business generator injects, with (magnitude in σ, (min, max) length in intervals).
 BUSINESS_KINDS: dict[str, tuple[float, tuple[int, int]]] = {
-    "spike": (8.0, (1, 3)),
+    "spike": (10.0, (1, 3)),
     "dip": (0.0, (2, 6)),  # an outage: the level falls to 5–20%; magnitude is not used
-    "level_shift": (6.0, (12, 36)),
-    "gc_storm": (8.0, (3, 8)),
-    "drift": (10.0, (36, 72)),
+    "level_shift": (8.0, (12, 36)),
+    "gc_storm": (10.0, (3, 8)),
+    "drift": (12.0, (36, 72)),
 }
 
 #: Metrics each kind touches (the labels name them; a detector without them cannot see the event).
@@ -112,10 +116,8 @@ def assign_metrics(anomalies: Sequence[AnomalySpec], metrics: Sequence[str]) -> 
     return out
 
 
-def generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec]) -> Iterator[_EntitySeries]:
+def generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec]) -> Iterator[Series]:
     """Yield each entity's series (host-major), like ``synth._generate`` does for the cosine fleet."""
-    from hcad.quality.synth import _EPOCH, _EntitySeries
-
     by_entity: dict[tuple[str, str], list[AnomalySpec]] = {}
     for a in anomalies:
         by_entity.setdefault((a.host, a.process), []).append(a)
@@ -142,7 +144,7 @@ def generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec]) -> Iterator[_Ent
         day_factor = np.exp(rng.normal(0.0, 0.06, int(days.max() - days.min()) + 1))[days - days.min()]
         load = np.clip(load * day_factor, 0.0, 1.2)
         missing = rng.random(n) < spec.missing_rate
-        series = _EntitySeries(host, process, t)
+        values: dict[str, np.ndarray] = {}
         mine = by_entity.get((host, process), [])
         sigmas: dict[str, np.ndarray] = {}
         clean: dict[str, np.ndarray] = {}
@@ -160,12 +162,12 @@ def generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec]) -> Iterator[_Ent
                 noise = rng.standard_t(4, n) / np.sqrt(2.0)  # occasional larger collections
             sigmas[metric] = sigma
             clean[metric] = level
-            series.values[metric] = level + sigma * noise
+            values[metric] = level + sigma * noise
         for a in mine:
             s = int((a.start - spec.start) / iv)
             sl = slice(s, s + a.length)
             m = a.magnitude
-            v = series.values
+            v = values
             if a.kind == "spike":
                 for metric in ("cpu", "network"):
                     if metric in v:
@@ -191,12 +193,9 @@ def generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec]) -> Iterator[_Ent
             elif a.kind == "drift" and "memory" in v:
                 v["memory"][sl] += m * float(np.median(sigmas["memory"])) * np.linspace(1.0 / a.length, 1.0, a.length)
         for metric in spec.metrics:
-            series.values[metric] = np.round(np.clip(series.values[metric], 0.0, None), 4)
+            values[metric] = np.round(np.clip(values[metric], 0.0, None), 4)
         for a in mine:  # an event always has its data
             s = int((a.start - spec.start) / iv)
             missing[s : s + a.length] = False
-        if missing.any():
-            keep_rows = ~missing
-            series.index = t[keep_rows]
-            series.values = {k: v[keep_rows] for k, v in series.values.items()}
-        yield series
+        keep_rows = ~missing
+        yield host, process, t[keep_rows], {k: v[keep_rows] for k, v in values.items()}

@@ -474,7 +474,8 @@ def _generate(spec: FleetSpec, anomalies: Sequence[AnomalySpec] | None = None) -
     if spec.generator == "business":
         from hcad.quality.realistic import generate
 
-        yield from generate(spec, anomalies)
+        for host, process, index, values in generate(spec, anomalies):
+            yield _EntitySeries(host, process, index, values)
         return
     by_entity: dict[tuple[str, str], list[AnomalySpec]] = {}
     for a in anomalies:

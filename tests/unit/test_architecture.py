@@ -18,6 +18,8 @@ PURE = (
     "hcad.sizing.capacity",
     "hcad.sizing.model_size",
     "hcad.quality.scoring",
+    "hcad.quality.tuning",
+    "hcad.quality.realistic",
     "hcad.ad.model",
     "hcad.ad.parts",
     "hcad.ad.friendly",

@@ -46,7 +46,7 @@ def test_axes_multiply_and_defaults_fill_the_rest() -> None:
     ("args", "message"),
     [
         (["--feature", "avg:cpu"], "['cpu'] are not fields of the dataset"),
-        (["--dataset", "nowhere.json"], "neither blog, fleet nor a JSON spec file"),
+        (["--dataset", "nowhere.json"], "neither blog, fleet, business nor a JSON spec file"),
         (["--hosts", "0"], "Invalid value for '--hosts'"),
     ],
 )

@@ -1,0 +1,48 @@
+"""hcad.quality.trial: configs tried on the user's own data (the plugin's model run locally)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hcad.errors import ConfigError
+from hcad.quality.trial import Candidate, trial
+
+
+def _flat_fleet(level: float, sigma: float, entities: int = 3, days: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(9)
+    t = pd.date_range("2024-03-04", periods=days * 144, freq="10min", tz="UTC")
+    return pd.concat(
+        [pd.DataFrame({"ts": t, "svc": f"s{e}", "qps": level + rng.normal(0, sigma, len(t))}) for e in range(entities)],
+        ignore_index=True,
+    )
+
+
+def test_the_plugins_20_percent_rule_hides_10_percent_events_and_the_trial_sees_it() -> None:
+    # Injected spikes and shifts are ~8–10σ = 8–10% of the level: inside the plugin's default ±20%
+    # rule, outside a 5% one. Outages (a fall to 10%) are caught by both.
+    frame = _flat_fleet(1000.0, 10.0)
+    feats = (("avg", "qps"),)
+    cands = [
+        Candidate("plugin defaults", feats, 8, None),
+        Candidate("s4 rule 0.05", feats, 4, 0.05),
+    ]
+    res = trial(frame, ["svc"], ["qps"], time_field="ts", interval_minutes=10, configs=cands, per_entity=3, seed=2)
+    by = {r.candidate.name: r.scores for r in res.results}
+    assert res.events == 9
+    plugin, tight = by["plugin defaults"], by["s4 rule 0.05"]
+    assert plugin.per_kind["spike"].recall + plugin.per_kind["level_shift"].recall == 0.0
+    assert plugin.per_kind["dip"].recall == 1.0
+    assert tight.recall > plugin.recall + 0.3
+    assert res.winner.candidate.name == "s4 rule 0.05"
+    assert "s4 rule 0.05" in res.reason and "9 injected events" in res.reason
+    assert {row["config"] for row in res.to_dict()["candidates"]} == {"plugin defaults", "s4 rule 0.05"}
+
+
+def test_too_little_history_is_one_clear_error() -> None:
+    frame = _flat_fleet(100.0, 1.0, days=1).head(60)
+    with pytest.raises(ConfigError, match="too little data"):
+        trial(frame, ["svc"], ["qps"], time_field="ts", interval_minutes=10)
+    with pytest.raises(ConfigError, match="no configs"):
+        trial(_flat_fleet(100.0, 1.0), ["svc"], ["qps"], time_field="ts", interval_minutes=10, configs=[])
