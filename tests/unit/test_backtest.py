@@ -140,14 +140,19 @@ def test_java_model_is_built_with_plugin_parameters(jars):
     assert got["ignore_near_expected"]["above_ratio"] == (0, 0, 0)
 
 
-def test_sequential_fast_path_equals_pointwise(jars):
+@pytest.mark.parametrize("batch", [True, False], ids=["java-batch", "python-per-point"])
+def test_sequential_fast_path_equals_pointwise(jars, batch):
+    from hcad.quality.backtest.jvm import rcf
+
+    if batch and rcf().Batch is None:
+        pytest.skip(f"no batch helper here: {rcf().batch_note}")
     c = cfg()
     p = model_params(c)
     b = to_buckets(wave_docs(hosts=("a",), n=400, spikes=(300,)), c)
     t = (b["data_start_time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().astype("int64").to_numpy()
     v = b[["cpu"]].to_numpy()
-    fast = run_entity(("a",), t, v, p, c, seed=11)
-    slow = run_entity(("a",), t, v, p, c, seed=11, force_pointwise=True)
+    fast = run_entity(("a",), t, v, p, c, seed=11, batch=batch)
+    slow = run_entity(("a",), t, v, p, c, seed=11, force_pointwise=True, batch=batch)
     np.testing.assert_array_equal(fast.grade, slow.grade)
     np.testing.assert_array_equal(fast.confidence, slow.confidence)
     np.testing.assert_array_equal(fast.score, slow.score)

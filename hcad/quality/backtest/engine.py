@@ -10,9 +10,14 @@ one. Rules of type ACTUAL_IS_OVER/BELOW_EXPECTED zero the grade afterwards, as `
 does. The plugin analyses only the top 1,000 entities by document count
 (``max_top_entities_for_historical_analysis``); so does the backtest by default.
 
-An entity with no gap and no missing value goes through ``processSequentially`` in one Java call
-(same results: the imputing preprocessor only uses timestamp differences relative to their mean);
-others are processed point by point.
+An entity with no gap and no missing value goes through ``processSequentially`` (same results:
+the imputing preprocessor only uses timestamp differences relative to their mean); others are
+processed point by point with ``process``. Either way the whole entity is one Java call into the
+``HcadBatch`` helper (see :mod:`hcad.quality.backtest.jvm`), which returns primitive arrays; the
+direction rules are applied to them afterwards. JPype releases the GIL during that call, so worker
+threads score entities on all cores. Without the helper (no ``javac``), or with
+``HCAD_BACKTEST_BATCH=0``, the reference path calls Java from Python per point (a Python callback
+per descriptor): identical results, slower.
 """
 
 from __future__ import annotations
@@ -78,8 +83,15 @@ def run_entity(
     *,
     seed: int | None = None,
     force_pointwise: bool = False,
+    batch: bool | None = None,
 ) -> _EntityResult:
-    """Score one entity's buckets (times: bucket starts in epoch seconds, sorted, unique)."""
+    """Score one entity's buckets (times: bucket starts in epoch seconds, sorted, unique).
+
+    ``force_pointwise`` uses ``process`` per point even for a gapless entity; ``batch`` True runs the
+    entity in one call to the Java helper (an error when it is unavailable), False calls Java per
+    point from Python (the reference), None (default) uses the helper when available unless
+    ``HCAD_BACKTEST_BATCH=0``.
+    """
     global _COLLECT
     from hcad.quality.backtest.jvm import rcf
 
@@ -127,7 +139,16 @@ def run_entity(
             g = _apply_direction_rules(g, d, res, i, params, config)
         res.grade[i] = max(0.0, g)
 
-    if gapless and not force_pointwise:
+    sequential = gapless and not force_pointwise
+    use_batch = batch_enabled() if batch is None else batch
+    if use_batch and j.Batch is not None:
+        _run_batched(j, trcf, res, sequential, step, params, config)
+        return res
+    if batch:
+        from hcad.errors import ConfigError
+
+        raise ConfigError(f"the backtest's Java batch helper is unavailable: {j.batch_note}")
+    if sequential:
         if _COLLECT is None:
             _COLLECT = _collector_class()
         trcf.processSequentially(j.JDouble2(values), _COLLECT(record))
@@ -138,6 +159,38 @@ def run_entity(
             missing = j.JInt(miss.tolist()) if len(miss) else None
             record(trcf.process(rows[i], int(times[i] + step), missing))
     return res
+
+
+def batch_enabled() -> bool:
+    """False when ``HCAD_BACKTEST_BATCH=0`` asks for the per-point reference path."""
+    return os.environ.get("HCAD_BACKTEST_BATCH", "1").strip() != "0"
+
+
+def _run_batched(
+    j: Any, trcf: Any, res: _EntityResult, sequential: bool, step: int, params: ModelParams, config: BacktestConfig
+) -> None:
+    """The whole entity in one Java call (``HcadBatch.run``); fills ``res`` like the reference path."""
+    n, nf = res.values.shape
+    ends = j.jpype.JArray(j.jpype.JLong)((res.times + step).astype(np.int64))
+    out = j.Batch.run(trcf, j.JDouble2(res.values), ends, sequential)
+    raw = np.array(out.grade, dtype=float)
+    res.score[:] = np.array(out.score, dtype=float)
+    res.confidence[:] = np.array(out.confidence, dtype=float)  # capped at 1 in Java
+    res.threshold[:] = np.array(out.threshold, dtype=float)
+    res.relative[:] = np.array(out.relative, dtype=np.int64)
+    res.expected[:] = np.array(out.expected, dtype=float).reshape(n, nf)
+    grade = np.where(raw > 0, raw, 0.0)  # max(0.0, g), NaN included
+    if params.direction_rules:
+        past = np.array(out.past, dtype=float).reshape(n, nf)
+        attribution = np.array(out.attribution, dtype=float).reshape(n, nf)
+        has_past = np.array(out.hasPast, dtype=bool)
+        has_attribution = np.array(out.hasAttribution, dtype=bool)
+        for i in np.flatnonzero(raw > 0):
+            actual = past[i] if has_past[i] else res.values[i]
+            attr = attribution[i] if has_attribution[i] else None
+            if _direction_hit(actual, res.expected[i], attr, params, config):
+                grade[i] = 0.0
+    res.grade[:] = grade
 
 
 def _apply_direction_rules(
@@ -152,24 +205,40 @@ def _apply_direction_rules(
     if past is not None and int(d.getRelativeIndex()) < 0 and len(past) == len(names):
         actual = np.asarray(past, dtype=float)
     attribution = d.getRelevantAttribution()
-    top = list(range(len(names)))
+    attr = None
     if attribution is not None and len(attribution) == len(names):
+        attr = np.asarray(attribution, dtype=float)
+    return 0.0 if _direction_hit(actual, res.expected[i], attr, params, config) else grade
+
+
+def _direction_hit(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    attribution: np.ndarray | None,
+    params: ModelParams,
+    config: BacktestConfig,
+) -> bool:
+    """Whether a direction rule ignores this anomaly: one of its top-attributed features (all when
+    there is no attribution; attribution rounded to 0.01, ties kept) is on the rule's side."""
+    names = config.feature_names
+    top = list(range(len(names)))
+    if attribution is not None:
         rounded = [round(float(a) * 100) / 100 for a in attribution]
         best = max(rounded)
         top = [k for k, r in enumerate(rounded) if r == best]
     for k in top:
-        expected = res.expected[i][k]
+        exp = expected[k]
         value = actual[k]
-        if np.isnan(expected) or np.isnan(value):
+        if np.isnan(exp) or np.isnan(value):
             continue
         for feature_name, kind in params.direction_rules:
             if feature_name != names[k]:
                 continue
-            if (kind == "ACTUAL_IS_BELOW_EXPECTED" and value < expected) or (
-                kind == "ACTUAL_IS_OVER_EXPECTED" and value > expected
+            if (kind == "ACTUAL_IS_BELOW_EXPECTED" and value < exp) or (
+                kind == "ACTUAL_IS_OVER_EXPECTED" and value > exp
             ):
-                grade = 0.0
-    return grade
+                return True
+    return False
 
 
 def entity_ranges(

@@ -6,16 +6,24 @@ The AD plugin 2.18–3.x bundles ``randomcutforest-core`` and ``randomcutforest-
 writes). The jars are not shipped with hcad: :func:`fetch_jars` (or ``scripts/fetch_rcf_jars``)
 copies them with ``mvn dependency:copy`` into the cache, so Maven's own settings and mirrors apply.
 
+The engine runs each entity in one Java call through a small helper (``HcadBatch.java``, shipped
+with this package), compiled on first use with the ``javac`` of the JDK the JVM comes from (else
+``$JAVA_HOME/bin/javac`` or the one on ``PATH``) against the RCF jars into the jar cache, keyed by a
+hash of its source and the RCF version. Without a ``javac`` (a JRE only) the backtest says so once
+and calls the model point by point from Python: same results, a few times slower.
+
 Environment: ``HCAD_JAR_DIR`` (jar cache, default ``~/.cache/hcad/jars``), ``HCAD_JVM_HEAP``
 (maximum heap, default ``512m``), ``JAVA_HOME`` (which Java to load).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +37,10 @@ RCF_ARTIFACTS = ("randomcutforest-core", "randomcutforest-parkservices")
 DEFAULT_HEAP = "512m"
 FETCH_HINT = "run scripts/fetch_rcf_jars (needs mvn) or put the jars in $HCAD_JAR_DIR"
 MVN_TIMEOUT_S = 600  # per artifact
+HELPER_SOURCE = Path(__file__).with_name("HcadBatch.java")
+HELPER_CLASS = "hcadbatch.HcadBatch"
+HELPER_RELEASE = "11"  # class files any Java 11+ JVM loads, whichever javac compiled them
+JAVAC_TIMEOUT_S = 300
 
 _lock = threading.Lock()
 _classes: SimpleNamespace | None = None
@@ -112,12 +124,66 @@ def jvm_path() -> str:
         ) from None
 
 
+def find_javac(libjvm: str | None = None) -> str | None:
+    """The ``javac`` of the JDK that ``libjvm`` belongs to, else ``$JAVA_HOME``'s, else ``PATH``'s."""
+    candidates: list[Path] = []
+    if libjvm:
+        # <home>/lib/server/libjvm.so (Java 9+) or <home>/jre/lib/<arch>/server/libjvm.so (Java 8)
+        candidates += [parent / "bin" / "javac" for parent in list(Path(libjvm).resolve().parents)[:4]]
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        candidates.append(Path(home) / "bin" / "javac")
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    return shutil.which("javac")
+
+
+def helper_classes(jars: list[Path], libjvm: str | None = None) -> tuple[Path | None, str]:
+    """Compile ``HcadBatch.java`` into the jar cache once; returns (class dir, "") or (None, why not)."""
+    try:
+        source = HELPER_SOURCE.read_bytes()
+    except OSError as e:
+        return None, f"the batch helper source {HELPER_SOURCE} is unreadable ({e.strerror or e})"
+    key = hashlib.sha256(source + f"|rcf {RCF_VERSION}|release {HELPER_RELEASE}".encode()).hexdigest()[:16]
+    cache = jars[0].parent
+    target = cache / f"hcad-batch-{key}"
+    if (target / HELPER_CLASS.replace(".", "/")).with_suffix(".class").is_file():
+        return target, ""
+    javac = find_javac(libjvm)
+    if javac is None:
+        return None, "no javac next to the JVM, in $JAVA_HOME or on PATH (a JRE only?)"
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".hcad-batch-", dir=cache))
+    except OSError as e:
+        return None, f"cannot write the compiled helper into {cache} ({e.strerror or e})"
+    cmd = [javac, "--release", HELPER_RELEASE, "-nowarn", "-cp", os.pathsep.join(map(str, jars))]
+    cmd += ["-d", str(tmp), str(HELPER_SOURCE)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=JAVAC_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None, f"{javac} could not compile the batch helper ({e})"
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tail = " ".join((proc.stdout + proc.stderr).split()[-30:])
+        return None, f"{javac} could not compile the batch helper (exit {proc.returncode}): {tail}"
+    try:
+        tmp.rename(target)  # atomic; another process may have won the race, which is as good
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.is_dir():
+            return None, f"cannot move the compiled helper into {target}"
+    return target, ""
+
+
 def rcf() -> SimpleNamespace:
     """Start the JVM on first use (thread-safe) and return the RCF classes the backtest uses.
 
     The returned namespace has ``TRCF`` (ThresholdedRandomCutForest), ``ForestMode``,
     ``TransformMethod``, ``ImputationMethod``, ``Precision``, ``Function``, ``JDouble`` and ``JInt``
-    arrays and the ``jpype`` module itself.
+    arrays, the ``jpype`` module itself, and ``Batch``: the compiled ``HcadBatch`` helper, or None
+    (then ``batch_note`` says why and the engine goes point by point).
     """
     global _classes
     if _classes is not None:
@@ -136,15 +202,17 @@ def rcf() -> SimpleNamespace:
         path = jvm_path()
         import jpype
 
+        helper, note = helper_classes(jars, path)
+        classpath = [str(j) for j in jars] + ([str(helper)] if helper is not None else [])
         if not jpype.isJVMStarted():
             try:
-                jpype.startJVM(path, f"-Xmx{heap_size()}", "-Xss4m", classpath=[str(j) for j in jars])
+                jpype.startJVM(path, f"-Xmx{heap_size()}", "-Xss4m", classpath=classpath)
             except OSError as e:
                 raise ConfigError(f"the JVM at {path} did not start ({e}); check JAVA_HOME") from None
         else:
             # Someone else started the JVM: the jars can still be added before the first class lookup.
-            for j in jars:
-                jpype.addClassPath(str(j))
+            for j in classpath:
+                jpype.addClassPath(j)
         try:
             ns = SimpleNamespace(
                 jpype=jpype,
@@ -162,6 +230,15 @@ def rcf() -> SimpleNamespace:
             raise ConfigError(
                 f"the RCF classes could not be loaded from {jars[0].parent} ({e}); {FETCH_HINT}"
             ) from None
+        ns.Batch = None
+        if helper is not None:
+            try:
+                ns.Batch = jpype.JClass(HELPER_CLASS)
+            except Exception as e:  # e.g. a JVM started elsewhere without a dynamic class path
+                note = f"the batch helper did not load from {helper} ({e})"
+        ns.batch_note = note
+        if ns.Batch is None:
+            print(f"hcad: warning: {note}; the backtest runs point by point (same results, slower)", file=sys.stderr)
         _classes = ns
         return ns
 
