@@ -203,3 +203,12 @@ def test_direction_rules_on_late_anomalies_use_past_values(batch, seed):
     _assert_identical(fast, ref)
     assert (ref.relative < 0).any()  # late anomalies happened (they keep their relative index)
 
+
+def test_jvm_options_default_to_the_throughput_collector(monkeypatch):
+    from hcad.quality.backtest import jvm
+
+    monkeypatch.delenv("HCAD_JVM_OPTS", raising=False)
+    monkeypatch.setenv("HCAD_JVM_HEAP", "1g")
+    assert jvm.jvm_options() == ["-Xmx1g", "-Xss4m", "-XX:+UseParallelGC"]
+    monkeypatch.setenv("HCAD_JVM_OPTS", "-XX:+UseSerialGC -Dhcad.x='a b'")
+    assert jvm.jvm_options() == ["-Xmx1g", "-Xss4m", "-XX:+UseSerialGC", "-Dhcad.x=a b"]
