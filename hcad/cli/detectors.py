@@ -765,7 +765,8 @@ def recommend_cmd(
     the spacing of the data, the share of intervals with data, the feature's dominant period. Then
     measures each entity's density at the proposed interval (the pre-flight check: the plugin needs
     data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
-    own _suggest API as well.
+    own _suggest API as well: its interval with the history counted in it, and history and window delay
+    at the proposed interval, printed beside hcad's proposal.
     """
     import dataclasses
 
