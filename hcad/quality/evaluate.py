@@ -634,18 +634,18 @@ def _dominant_period(
     return float(lag * iv)
 
 
-def recommend_from_index(
+def read_documents(
     client: HcadClient,
     index: str,
     fields: Sequence[str],
-    feature: str,
+    metrics: Sequence[str],
     *,
     time_field: str = TIME_FIELD,
     max_entities: int = 50,
     docs_per_entity: int = 5000,
-) -> Recommendation:
-    """:func:`recommend` on the most recent ``docs_per_entity`` documents of up to ``max_entities``
-    entities of ``index`` (entities found with a composite aggregation)."""
+) -> pd.DataFrame:
+    """The most recent ``docs_per_entity`` documents (time, ``fields``, ``metrics``) of up to
+    ``max_entities`` entities of ``index`` (entities found with a composite aggregation)."""
     import pandas as pd
 
     from hcad.transport import translate_errors
@@ -675,13 +675,32 @@ def recommend_from_index(
                     "size": docs_per_entity,
                     "query": query,
                     "sort": [{time_field: "desc"}],
-                    "_source": [time_field, feature],
+                    "_source": [time_field, *metrics],
                 },
             )["hits"]["hits"]
         for h in hits:
             src = h.get("_source") or {}
-            rows.append({time_field: src.get(time_field), **key, feature: src.get(feature)})
-    frame = pd.DataFrame(rows, columns=[time_field, *fields, feature])
+            rows.append({time_field: src.get(time_field), **key, **{m: src.get(m) for m in metrics}})
+    return pd.DataFrame(rows, columns=[time_field, *fields, *metrics])
+
+
+def recommend_from_index(
+    client: HcadClient,
+    index: str,
+    fields: Sequence[str],
+    feature: str,
+    *,
+    time_field: str = TIME_FIELD,
+    max_entities: int = 50,
+    docs_per_entity: int = 5000,
+    frame: pd.DataFrame | None = None,
+) -> Recommendation:
+    """:func:`recommend` on the documents :func:`read_documents` reads (or on ``frame``, already read)."""
+    if frame is None:
+        frame = read_documents(
+            client, index, fields, [feature], time_field=time_field, max_entities=max_entities,
+            docs_per_entity=docs_per_entity,
+        )  # fmt: skip
     return recommend(frame, fields, feature, time_field=time_field, max_entities=max_entities)
 
 

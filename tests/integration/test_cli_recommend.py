@@ -199,3 +199,41 @@ def test_bad_input_is_one_line(capsys, os_url, fleet) -> None:
         lines = [line for line in err.splitlines() if line.strip()]
         assert e.value.code == code and len(lines) == 1 and lines[0].startswith("hcad: error: "), err
         assert words in lines[0], err
+
+
+def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, os_url, index_name) -> None:
+    """--trial on an index whose series are flat and quiet (1000 ± 10): injected spikes and shifts are
+    ~8–10% of the level, inside the plugin's default ±20% rule. The trial must show the plugin's
+    defaults missing them and propose a config with a tighter rule, read from the index's documents."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    start = datetime(2024, 3, 4)
+    os_client.indices.create(
+        index=index_name,
+        body={"mappings": {"properties": {"@timestamp": {"type": "date"}, "svc": {"type": "keyword"},
+                                          "qps": {"type": "double"}}}},
+    )  # fmt: skip
+    docs = [
+        {"_index": index_name, "_source": {"@timestamp": (start + timedelta(minutes=10 * i)).isoformat() + "Z",
+                                           "svc": f"s{e}", "qps": float(1000 + rng.normal(0, 10))}}
+        for e in range(3)
+        for i in range(144 * 4)
+    ]  # fmt: skip
+    helpers.bulk(os_client, docs, refresh=True)
+    args = ["--url", os_url, "detectors", "recommend", index_name, "--field", "svc", "--feature", "avg:qps"]
+    result = CliRunner().invoke(cli, [*args, "--trial", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    trial = json.loads(result.output)["trial"]
+    rows = {r["config"]: r for r in trial["candidates"]}
+    assert trial["events"] == 6  # two per entity, after each one's warm-up
+    plugin = rows["plugin defaults"]
+    assert plugin["recall_by_kind"].get("spike", 0) == 0 and plugin["recall_by_kind"].get("level_shift", 0) == 0
+    winner = trial["winner"]
+    assert winner["config"] != "plugin defaults" and winner["recall"] > plugin["recall"]
+    assert winner["rule"] != "plugin default (20%)"
+    assert winner["false_alarms_per_entity_day"] <= 0.1
+    # The text form names the proposal and the table.
+    text = CliRunner().invoke(cli, [*args, "--trial"], catch_exceptions=False).output
+    assert "configs tried on this data at 10m with 6 injected anomalies" in text
+    assert f"proposed: {winner['config']}" in text

@@ -1,0 +1,277 @@
+"""``hcad detectors recommend``: interval, shingle size and (``--trial``) the winning config, from an
+index's own data. pandas and the backtest load inside the command."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
+from hcad.cli.results import has_plugin, iso, parse_time
+from hcad.errors import ConfigError, HcadError, ValidationError
+
+if TYPE_CHECKING:
+    from hcad.ad.client import Suggestion
+
+
+# --------------------------------------------------------------------------- recommend
+class _InRange:
+    """A client whose searches see only documents with ``time_field`` in ``[start_ms, end_ms)``.
+
+    :func:`hcad.quality.evaluate.recommend_from_index` takes no time range; every search it sends goes
+    through here, so both its entity listing and its document reads are limited to the range.
+    """
+
+    def __init__(self, client: Any, time_field: str, start_ms: int | None, end_ms: int | None) -> None:
+        self._client = client
+        bounds: dict[str, Any] = {"format": "epoch_millis"}
+        if start_ms is not None:
+            bounds["gte"] = start_ms
+        if end_ms is not None:
+            bounds["lt"] = end_ms
+        self._range = {"range": {time_field: bounds}}
+
+    def search(self, *args: Any, body: dict[str, Any] | None = None, **kw: Any) -> Any:
+        body = dict(body or {})
+        query = body.get("query")
+        body["query"] = {"bool": {"filter": [query, self._range] if query else [self._range]}}
+        return self._client.search(*args, body=body, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _period_text(value: Any) -> str:
+    """``{"period": {"interval": 10, "unit": "Minutes"}}`` (the plugin's form) as ``10m``; others as they are."""
+    if isinstance(value, dict) and isinstance(value.get("period"), dict):
+        from hcad.ad.model import Interval
+
+        try:
+            return str(Interval.from_api(value))
+        except ValidationError:
+            pass
+    return str(value)
+
+
+def _history_text(s: Suggestion) -> str:
+    if s.history is None or s.interval is None:
+        return "-"
+    minutes = s.history_minutes or 0
+    span = f"{minutes / 1440:.1f} days" if minutes >= 1440 else f"{minutes / 60:.1f} h"
+    return f"{s.history} x {s.interval} ({span})"
+
+
+def _suggest_rows(
+    interval_minutes: int, shingle: int, det: Any, plugin_own: Suggestion, for_ours: Suggestion
+) -> list[list[str]]:
+    """Rows of hcad's proposal beside the plugin's ``_suggest`` (its interval, then at hcad's interval)."""
+    ours = f"{interval_minutes}m"
+    plugin_history = _history_text(plugin_own)
+    if for_ours.history is not None and str(for_ours.interval) != str(plugin_own.interval):
+        plugin_history += f"; at {ours}: {_history_text(for_ours)}"
+    delay = for_ours.window_delay
+    return [
+        ["interval", ours, str(plugin_own.interval) if plugin_own.interval else "-"],
+        ["shingle size", str(shingle), "- (not suggested)"],
+        ["history", "plugin default (shingle + its minimum samples)", plugin_history],
+        ["window delay", str(det.window_delay) if det.window_delay else "-", f"{delay} at {ours}" if delay else "-"],
+    ]
+
+
+@click.command("recommend", short_help="Propose interval and shingle size from an index's data.")
+@click.argument("index")
+@click.option("--field", "fields", multiple=True, required=True, help="Category field (entity); repeat for two.")
+@click.option("--feature", required=True, metavar="AGG:FIELD", help="The feature to inspect, e.g. avg:jvmGcTime.")
+@click.option("--time-field", default="@timestamp", show_default=True, help="The index's date field.")
+@click.option("--from", "start", default=None, help="Only documents from here: ISO-8601, epoch ms or now-7d.")
+@click.option("--to", "end", default=None, help="Only documents before here (default: all).")
+@click.option("--max-entities", default=50, show_default=True, type=click.IntRange(min=1), help="Entities inspected.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0), help="Entities listed (sparsest).")
+@click.option("--trial", is_flag=True,
+              help="Also try detector configs on this data with injected anomalies (the plugin's model run "
+              "locally; needs Java) and propose the one that wins.")  # fmt: skip
+@click.option("--seed", default=0, show_default=True, type=int, help="--trial: where anomalies are injected.")
+@json_option
+@pass_cli
+def recommend_cmd(
+    cli: CliContext,
+    index: str,
+    fields: tuple[str, ...],
+    feature: str,
+    time_field: str,
+    start: str | None,
+    end: str | None,
+    max_entities: int,
+    limit: int,
+    trial: bool,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Propose a detector interval and shingle size for INDEX from its own data.
+
+    Reads the newest documents of up to --max-entities entities (hcad.quality.evaluate.recommend_from_index):
+    the spacing of the data, the share of intervals with data, the feature's dominant period. Then
+    measures each entity's density at the proposed interval (the pre-flight check: the plugin needs
+    data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
+    own _suggest API as well: its interval with the history counted in it, and history and window delay
+    at the proposed interval, printed beside hcad's proposal.
+
+    With --trial it also adds labelled anomalies (spikes, outages, level shifts sized by each series'
+    own noise) to the documents it read, runs the plugin's defaults, hcad's defaults and variations
+    of shingle size, rule and confidence threshold through the local backtest at the proposed
+    interval, and proposes the config with the best F1 within 0.1 false alarms per entity per day
+    (hcad.quality.trial). Real anomalies already in the data count as false alarms for every config
+    alike, so the ranking is fair and the false-alarm rates are upper bounds.
+    """
+    import dataclasses
+
+    from hcad.ad.client import AnomalyDetection
+    from hcad.ad.model import FEATURE_AGGS, SINCE, Detector, Interval
+    from hcad.ad.preflight import preflight
+    from hcad.quality.evaluate import read_documents, recommend_from_index
+
+    agg, sep, fld = feature.partition(":")
+    agg = {"count": "value_count", "average": "avg", "mean": "avg"}.get(agg.lower(), agg.lower())
+    if not sep or not fld or agg not in FEATURE_AGGS:
+        aggs = ", ".join(FEATURE_AGGS)
+        raise ConfigError(f"--feature {feature!r} is not AGG:FIELD; write e.g. avg:cpu (AGG one of {aggs})")
+    if len(fields) > 2:
+        raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
+    start_ms = parse_time(start, "--from")
+    end_ms = parse_time(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"--to {end} is not after --from {start}")
+    client = cli.client
+    source: Any = client if start_ms is None and end_ms is None else _InRange(client, time_field, start_ms, end_ms)
+    frame = read_documents(source, index, list(fields), [fld], time_field=time_field, max_entities=max_entities)
+    rec = recommend_from_index(
+        source, index, list(fields), fld, time_field=time_field, max_entities=max_entities, frame=frame
+    )
+
+    # The detector these choices give, checked against the data like 'apply' does.
+    det = Detector.hcad(
+        "hcad-recommend",
+        index,
+        time_field,
+        list(fields),
+        {f"{fld}_{agg}": (agg, fld)},
+        f"{rec.interval_minutes}m",
+        shingle_size=rec.shingle_size,
+    )
+    interval = Interval(rec.interval_minutes)
+    lookback = None
+    if start_ms is not None and end_ms is not None:
+        lookback = max(1, -(-(end_ms - start_ms) // (interval.seconds * 1000)))
+    check = preflight(client, det, max_entities=max_entities, lookback_intervals=lookback, end=end_ms)
+    check.raise_for_issues(f"feature {feature} on {index}")
+
+    version = client.version
+    plugin_own: Suggestion | None = None  # the plugin's own interval, and history in its intervals
+    for_ours: Suggestion | None = None  # history and window delay at hcad's interval
+    suggest_note = ""
+    if version < SINCE["_suggest"]:
+        suggest_note = (
+            f"not available: the plugin's _suggest API needs OpenSearch {'.'.join(map(str, SINCE['_suggest']))}+, "
+            f"the server is {'.'.join(map(str, version))}"
+        )
+    elif not has_plugin(client):
+        suggest_note = "not available: the anomaly-detection plugin is not installed"
+    else:
+        ad = AnomalyDetection(client, check_plugin=False)
+        # Two questions, since the plugin answers history and window delay in the body's interval: its
+        # own interval (asked without one) with the history counted in it, then history and window delay
+        # at the interval hcad proposes.
+        unsized = dataclasses.replace(det, interval=None)
+        try:
+            plugin_own = ad.suggestion(unsized, ("detection_interval", "history"))
+            for_ours = ad.suggestion(det, ("history", "window_delay"))
+        except HcadError as e:  # hcad's own proposal stands without it
+            suggest_note = f"failed: {e}"
+
+    tried = None
+    if trial:
+        from hcad.quality.trial import candidates
+        from hcad.quality.trial import trial as run_trial
+
+        tried = run_trial(
+            frame, list(fields), [fld], time_field=time_field, interval_minutes=rec.interval_minutes,
+            configs=[_with_agg(c, agg) for c in candidates([fld], rec.shingle_size)], seed=seed,
+        )  # fmt: skip
+
+    if as_json:
+        echo_json(
+            {
+                "index": index,
+                "fields": list(fields),
+                "feature": {"agg": agg, "field": fld},
+                "range": {"from": start_ms, "to": end_ms},
+                "recommendation": rec.to_dict(),
+                "density_per_entity": check.density,
+                "intervals_checked": check.intervals_checked,
+                "sparse_entities": check.sparse_entities,
+                "warnings": [str(w) for w in check.warnings],
+                "suggest": None
+                if plugin_own is None or for_ours is None
+                else {
+                    "plugin_interval": plugin_own.to_dict(),
+                    "at_recommended_interval": for_ours.to_dict(),
+                    "raw": [plugin_own.raw, for_ours.raw],
+                },
+                "suggest_note": suggest_note or None,
+                "trial": tried.to_dict() if tried is not None else None,
+            }
+        )
+        return
+    rng = (
+        f", {iso(start_ms) if start_ms else 'start'} to {iso(end_ms) if end_ms else 'end'}"
+        if source is not client
+        else ""
+    )
+    click.echo(f"{index}: {rec.entities} entities ({', '.join(fields)}), feature {agg}({fld}){rng}")
+    spacing = f"{rec.data_interval_minutes:g} min" if rec.data_interval_minutes else "unknown"
+    click.echo(f"  data spacing       {spacing} per entity")
+    period = rec.dominant_period_minutes
+    click.echo(f"  dominant period    {f'{period:g} min ({period / 60:.1f} h)' if period else 'none found'}")
+    click.echo(
+        f"  interval           {rec.interval_minutes}m  (intervals with data: {rec.density:.0%} median entity, "
+        f"{rec.density_min:.0%} sparsest)"
+    )
+    click.echo(f"  shingle size       {rec.shingle_size}")
+    click.echo("  why:")
+    for r in rec.reasons:
+        click.echo(f"    - {r}")
+    click.echo(
+        f"density per entity at {interval} over the last {check.intervals_checked} intervals "
+        f"({len(check.sparse_entities)} of {check.entities_checked} below the plugin's 25%):"
+    )
+    rows = sorted(check.density.items(), key=lambda kv: (kv[1], kv[0]))[:limit]
+    if rows:
+        echo_table([[k, f"{v:.0%}"] for k, v in rows], ["entity", "density"])
+    if len(check.density) > len(rows):
+        click.echo(f"  ... {len(check.density) - len(rows)} more (--limit, --json)")
+    for w in check.warnings:
+        click.echo(f"hcad: warning: {w}", err=True)
+    if plugin_own is not None and for_ours is not None:
+        click.echo(f"hcad (from the data) beside the plugin's _suggest (OpenSearch {'.'.join(map(str, version))}):")
+        echo_table(_suggest_rows(rec.interval_minutes, rec.shingle_size, det, plugin_own, for_ours),
+                   ["", "hcad", "plugin _suggest"])  # fmt: skip
+    else:
+        click.echo(f"plugin _suggest: {suggest_note}")
+    if tried is not None:
+        click.echo(f"configs tried on this data at {rec.interval_minutes}m with {tried.events} injected anomalies:")
+        table = []
+        for res in sorted(tried.results, key=lambda t: (-t.scores.f1, t.scores.false_alarms_per_entity_day)):
+            s = res.scores
+            mark = "*" if res is tried.winner else ""
+            table.append([f"{mark}{res.candidate.name}", f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}",
+                          f"{s.false_alarms_per_entity_day:.2f}"])  # fmt: skip
+        echo_table(table, ["config", "precision", "recall", "F1", "false alarms/entity/day"])
+        click.echo(f"proposed: {tried.reason}")
+
+
+def _with_agg(candidate: Any, agg: str) -> Any:
+    """The candidate with every feature using the user's aggregation (candidates() averages)."""
+    import dataclasses
+
+    return dataclasses.replace(candidate, features=tuple((agg, f) for _a, f in candidate.features))
