@@ -59,12 +59,18 @@ def size(cli: CliContext, plan_file: str | None, as_json: bool, **opts: Any) -> 
     if opts["measure"]:
         plan = _measure(cli, plan, opts, quiet=as_json)
     report = evaluate(plan)
+    nodes = _nodes(cli, report) if opts["measure"] else None
     if opts["plot"]:
         _plot(plan, report, opts["plot"])
     if as_json:
-        echo_json(report.to_dict())
+        out = report.to_dict()
+        if nodes is not None:
+            out["nodes_measured"] = nodes
+        echo_json(out)
     else:
         click.echo(report.to_text())
+        if nodes is not None:
+            click.echo(_nodes_text(nodes))
         if opts["plot"]:
             click.echo(f"\nplot written to {opts['plot']}")
 
@@ -142,6 +148,43 @@ def _measure(cli: CliContext, plan: Any, opts: dict[str, Any], quiet: bool) -> A
                             exact=opts["exact"], progress=bar.update)  # fmt: skip
     finally:
         bar.close()
+
+
+def _nodes(cli: CliContext, report: Any) -> dict[str, Any]:
+    """Per data node: the published N = floor(H x P / S) and hcad's corrected one next to the models held."""
+    from hcad.sizing.capacity import models_held_per_node
+    from hcad.sizing.live import measure_nodes
+
+    measured = measure_nodes(cli.client, report.max_model_size, report.percent)
+    # The entities the hash ring routes to one node: each detector's E spread evenly over the data nodes.
+    share = [-(-d.used // max(1, len(measured))) for d in report.detectors]
+    rows = []
+    for n in measured:
+        d = n.to_dict()
+        d["corrected_models"] = models_held_per_node(n.budget_bytes, report.max_model_size, entities_on_node=share)
+        rows.append(d)
+    return {
+        "model_size_bytes": report.max_model_size,
+        "model_max_size_percent": report.percent,
+        "source": "held = model_count per node of GET _plugins/_anomaly_detection/stats",
+        "nodes": rows,
+    }
+
+
+def _nodes_text(nodes: dict[str, Any]) -> str:
+    lines = [
+        "",
+        f"Entity models per node, predicted vs held (S = {nodes['model_size_bytes']:,} B, "
+        f"P = {nodes['model_max_size_percent']:g}; {nodes['source']}):",
+        f"  {'node':<20}{'heap':>15}{'budget H x P':>15}{'published N':>13}{'corrected':>11}{'held':>7}",
+    ]
+    for n in nodes["nodes"]:
+        held = "-" if n["held_models"] is None else f"{n['held_models']:,}"
+        lines.append(
+            f"  {n['name']:<20}{n['heap_bytes']:>15,}{n['budget_bytes']:>15,}{n['predicted_models']:>13,}"
+            f"{n['corrected_models']:>11,}{held:>7}"
+        )
+    return "\n".join(lines)
 
 
 def _plot(plan: Any, report: Any, path: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -302,3 +303,54 @@ def shard_guidance(retained_primary_bytes: int, replicas: int, nodes: int, heap_
 def _positive_int(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{name} {value!r} must be a whole number > 0")
+
+
+#: ``plugins.anomaly_detection.dedicated_cache_size``: entity slots each HC detector reserves per node.
+DEFAULT_DEDICATED_CACHE = 10
+
+
+def models_held_per_node(
+    budget_bytes: int,
+    model_size_bytes: int,
+    detectors: int = 1,
+    entities_on_node: Sequence[int] | None = None,
+    dedicated: int = DEFAULT_DEDICATED_CACHE,
+) -> int:
+    """Entity models the plugin's cache holds on one node: the published N corrected by the plugin's rules.
+
+    From ``PriorityCache``/``CacheBuffer``/``MemoryTracker`` (AD 2.x): each HC detector with models on the
+    node first reserves ``dedicated x S`` of the budget ``H x P`` (``canAllocateReserved``; a detector whose
+    reservation does not fit gets no cache at all); its first ``dedicated`` entities live in that reserved
+    part, the rest in shared slots, added while ``total + S <= budget`` (``canAllocate``). So:
+
+    - with every detector having at least ``dedicated`` entities on the node the answer is the published
+      ``floor(H x P / S)`` (reserved + shared = the whole budget);
+    - a detector with fewer entities on the node wastes the reserved slots it does not use;
+    - a node never holds more models than entities are routed to it (the hash ring spreads entities over
+      the data nodes: a node's share can be below N even when the cluster total is above D x N).
+
+    ``entities_on_node`` gives, per detector, the entities routed to this node (None: enough of them).
+    """
+    _positive_int(model_size_bytes, "model_size")
+    if budget_bytes <= 0:
+        return 0
+    counts = list(entities_on_node) if entities_on_node is not None else [None] * detectors
+    reservation = dedicated * model_size_bytes
+    reserved = 0
+    dedicated_used = 0
+    demand: int | None = 0
+    for e in counts:
+        if e is not None and e <= 0:
+            continue  # the cache buffer (and its reservation) is made when a first entity comes
+        if reserved + reservation > budget_bytes:
+            continue  # no cache for this detector on this node
+        reserved += reservation
+        if e is None:
+            dedicated_used += dedicated
+            demand = None
+        else:
+            dedicated_used += min(dedicated, e)
+            if demand is not None:
+                demand += max(0, e - dedicated)
+    shared = (budget_bytes - reserved) // model_size_bytes
+    return dedicated_used + (shared if demand is None else min(shared, demand))

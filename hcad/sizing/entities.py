@@ -399,6 +399,8 @@ def facts_from_detector(det: Mapping[str, Any]) -> dict[str, Any]:
         "category_fields": tuple(det.get("category_field") or ()),
         "index": ",".join(det.get("indices") or []) or None,
         "time_field": det.get("time_field") or "@timestamp",
+        # A custom result index (alias or name) when the detector has one; None: the plugin's default.
+        "result_index": det.get("result_index") or None,
     }
 
 
@@ -437,6 +439,12 @@ def measure_plan(
             # reports none, so the estimate (the same number the plugin would report) stands.
             if caches_models(plan.plugin_version, float(f["frequency_minutes"] or f["interval_minutes"])):
                 s = replace(s, model_size=measured_model_size(client, spec.detector_id), model_size_source="measured")
+            # The real bytes per result document of the detector's result indices, instead of the blog's 1 KB.
+            from hcad.sizing.live import result_doc_size
+
+            rd = result_doc_size(client, f["result_index"])
+            if rd is not None:
+                s = replace(s, doc_bytes=rd.bytes_per_doc, doc_size_source=rd.note())
         if s.index and s.category_fields:
             c = distinct_entities(
                 client,

@@ -119,3 +119,135 @@ def apply_cluster_facts(plan: SizingPlan, facts: ClusterFacts, keep: frozenset[s
         major, minor = parse_plugin_version(facts.plugin_version)
         changes["plugin_version"] = f"{major}.{minor}"
     return dataclasses.replace(plan, **changes)
+
+
+# ---------------------------------------------------------------- per-node: predicted vs held, result bytes
+
+AD_STATS = "/_plugins/_anomaly_detection/stats"
+DEFAULT_RESULT_INDEX = ".opendistro-anomaly-results*"
+
+
+@dataclass(frozen=True)
+class NodeModels:
+    """One data node: its heap, the models the formula predicts it holds, and what the plugin holds."""
+
+    node_id: str
+    name: str
+    heap_bytes: int
+    budget_bytes: int  # heap x P, what the plugin's MemoryTracker budgets with
+    predicted: int  # N = floor(H x P / S), the published formula for this node's own heap
+    held: int | None  # entity models in memory (AD stats model_count); None when the stats say nothing
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.held is None else self.held - self.predicted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "name": self.name,
+            "heap_bytes": self.heap_bytes,
+            "budget_bytes": self.budget_bytes,
+            "predicted_models": self.predicted,
+            "held_models": self.held,
+            "difference": self.difference,
+        }
+
+
+def held_models_by_node(stats: Mapping[str, Any]) -> dict[str, int]:
+    """``{node id: entity models in memory}`` from ``GET _plugins/_anomaly_detection/stats``.
+
+    Each node reports ``model_count`` and the ``models`` list (entity models only: single-stream models
+    are not in the entity cache); the count is taken, the list's length when the count is absent.
+    """
+    out: dict[str, int] = {}
+    for node_id, node in (stats.get("nodes") or {}).items():
+        if not isinstance(node, Mapping):
+            continue
+        count = node.get("model_count")
+        if isinstance(count, int):
+            out[str(node_id)] = count
+        elif isinstance(node.get("models"), list):
+            out[str(node_id)] = len(node["models"])
+    return out
+
+
+def nodes_predicted_vs_held(
+    nodes_stats: Mapping[str, Any], ad_stats: Mapping[str, Any], percent: float, model_size: int
+) -> list[NodeModels]:
+    """Per data node: ``floor(heap x P / S)`` next to the models the plugin holds (pure; see :func:`measure_nodes`)."""
+    held = held_models_by_node(ad_stats)
+    out: list[NodeModels] = []
+    for node_id, node in (nodes_stats.get("nodes") or {}).items():
+        roles = [str(r) for r in node.get("roles") or []]
+        if not any(r == "data" or r.startswith("data_") for r in roles):
+            continue
+        heap = ((node.get("jvm") or {}).get("mem") or {}).get("heap_max_in_bytes")
+        if not isinstance(heap, int) or heap <= 0:
+            continue
+        budget = int(heap * percent)
+        out.append(
+            NodeModels(str(node_id), str(node.get("name") or node_id), heap, budget, budget // model_size,
+                       held.get(str(node_id)))
+        )  # fmt: skip
+    return sorted(out, key=lambda n: n.name)
+
+
+def measure_nodes(client: Any, model_size: int, percent: float | None = None) -> list[NodeModels]:
+    """Read each data node's heap and the AD stats: predicted models per node vs the models held."""
+    from hcad.transport import translate_errors
+
+    with translate_errors("reading node heaps (_nodes/stats/jvm)"):
+        nodes_stats = client.transport.perform_request("GET", "/_nodes/stats/jvm")
+    if percent is None:
+        with translate_errors("reading cluster settings"):
+            settings = client.transport.perform_request(
+                "GET", "/_cluster/settings", params={"include_defaults": "true", "flat_settings": "true"}
+            )
+        percent = effective_percent(settings)[0]
+    with translate_errors("reading the AD stats (_plugins/_anomaly_detection/stats)"):
+        ad_stats = client.transport.perform_request("GET", AD_STATS)
+    return nodes_predicted_vs_held(nodes_stats, ad_stats, percent, model_size)
+
+
+@dataclass(frozen=True)
+class ResultDocSize:
+    """Bytes per result document measured on result indices (primaries only)."""
+
+    index: str
+    store_bytes: int
+    docs: int
+
+    @property
+    def bytes_per_doc(self) -> int:
+        return max(1, round(self.store_bytes / self.docs))
+
+    def note(self) -> str:
+        return (
+            f"measured: {self.store_bytes:,} B primary store / {self.docs:,} result documents of {self.index} "
+            f"= {self.bytes_per_doc:,} B per document"
+        )
+
+
+def result_doc_size(client: Any, index: str | None = None) -> ResultDocSize | None:
+    """Primary store bytes / top-level result documents of a detector's result indices; None without any.
+
+    ``index`` is the detector's custom result index (alias or pattern), else the plugin's default
+    ``.opendistro-anomaly-results*``. The document count is ``_count`` (top-level documents): the index
+    stats' ``docs.count`` counts Lucene documents, which includes the nested ``feature_data``/``entity``
+    objects of every result and would make a result look several times smaller. On the shared default
+    index the bytes per document are an average over every detector writing there.
+    """
+    from hcad.transport import translate_errors
+
+    target = index or DEFAULT_RESULT_INDEX
+    params = {"expand_wildcards": "all", "ignore_unavailable": "true", "allow_no_indices": "true"}
+    with translate_errors(f"reading the store size of {target}"):
+        stats = client.transport.perform_request("GET", f"/{target}/_stats/store", params=params)
+    store = (((stats.get("_all") or {}).get("primaries") or {}).get("store") or {}).get("size_in_bytes") or 0
+    with translate_errors(f"counting the result documents of {target}"):
+        body = client.transport.perform_request("GET", f"/{target}/_count", params=params)
+    docs = int(body.get("count") or 0)
+    if docs <= 0 or store <= 0:
+        return None
+    return ResultDocSize(target, int(store), docs)

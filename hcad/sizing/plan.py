@@ -21,6 +21,7 @@ from hcad.errors import ConfigError, HcadError, Issue, ValidationError
 from hcad.sizing import capacity as cap
 from hcad.sizing import model_size as ms
 from hcad.sizing.capacity import Units, parse_interval
+from hcad.sizing.prices import PriceTable
 
 _SIZE_UNITS = {
     "": 1,
@@ -84,6 +85,8 @@ class DetectorSpec:
     model_size: int | None = None
     model_size_source: str = "given"
     doc_bytes: int = cap.DEFAULT_DOC_BYTES
+    # Where doc_bytes comes from: the blog's assumption, the plan, or the detector's result indices.
+    doc_size_source: str = "assumed: the blog's 1 KB per result document"
     # Where to measure it live (``hcad size --measure``).
     index: str | None = None
     time_field: str = "@timestamp"
@@ -100,7 +103,8 @@ class DetectorSpec:
             "features": self.features,
             "shingle_size": self.shingle_size,
             "model_size": self.model_size,
-            "doc_size": self.doc_bytes,
+            # Only a size that is not the blog's assumption (a round trip keeps where it came from).
+            "doc_size": None if self.doc_size_source == DetectorSpec.doc_size_source else self.doc_bytes,
             "index": self.index,
             "time_field": self.time_field if self.index else None,
             "category_fields": list(self.category_fields) or None,
@@ -404,6 +408,10 @@ def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[
         )
     model_size = get("model_size", lambda v: parse_bytes(v, "model_size"), None)
     doc_bytes = get("doc_size", lambda v: parse_bytes(v, "doc_size"), doc_default)
+    doc_source = (
+        "given" if raw.get("doc_size") is not None or doc_default != cap.DEFAULT_DOC_BYTES
+        else DetectorSpec.doc_size_source
+    )
     cats = raw.get("category_fields") or ()
     if isinstance(cats, str):
         cats = (cats,)
@@ -422,6 +430,7 @@ def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[
         model_size=model_size,
         model_size_source="given",
         doc_bytes=doc_bytes,
+        doc_size_source=doc_source,
         index=None if raw.get("index") is None else str(raw["index"]),
         time_field=str(raw.get("time_field") or "@timestamp"),
         category_fields=tuple(cats),
@@ -450,6 +459,8 @@ class DetectorResult:
     model_size_explain: str
     docs_per_interval: int
     storage: cap.ResultStorage
+    doc_bytes: int = cap.DEFAULT_DOC_BYTES
+    doc_size_source: str = DetectorSpec.doc_size_source
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -465,6 +476,8 @@ class DetectorResult:
             "model_size_bytes": self.model_size,
             "model_size_source": self.model_size_source,
             "model_size_explain": self.model_size_explain,
+            "result_doc_bytes": self.doc_bytes,
+            "result_doc_bytes_source": self.doc_size_source,
             "result_docs_per_interval": self.docs_per_interval,
             "result_docs_per_day": self.storage.docs_per_day,
             "result_bytes_per_day": self.storage.bytes_per_day,
@@ -480,6 +493,8 @@ class TypeOption:
     heap_bytes: int
     models_per_node: int
     data_nodes: int
+    hourly_usd: float | None = None  # one node, On-Demand (hcad/sizing/prices.json); None: not in the table
+    monthly_usd: float | None = None  # data_nodes x hourly x hours per month
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -488,6 +503,8 @@ class TypeOption:
             "heap_bytes": self.heap_bytes,
             "models_per_node": self.models_per_node,
             "data_nodes": self.data_nodes,
+            "hourly_usd_per_node": self.hourly_usd,
+            "monthly_usd": self.monthly_usd,
         }
 
 
@@ -596,12 +613,16 @@ class SizingReport:
         lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)]
         lines += ["", "Shards:"] + [f"  - {n}" for n in self.shards.notes]
         if self.comparison:
-            lines += ["", "Instance types compared (fewest data nodes first):"]
+            from hcad.sizing.prices import price_table
+
+            lines += ["", "Instance types compared (cheapest per month first; unpriced last, fewest nodes first):"]
             for o in self.comparison:
+                cost = f"${o.monthly_usd:>11,.2f}/month" if o.monthly_usd is not None else "  (no price in table)"
                 lines.append(
                     f"  {o.instance_type:<14} RAM {o.ram_gib:>4g} GiB  heap {fmt(o.heap_bytes, u):>10}  "
-                    f"N = {o.models_per_node:>7,}  D = {o.data_nodes:,}"
+                    f"N = {o.models_per_node:>7,}  D = {o.data_nodes:<4,} {cost}"
                 )
+            lines.append(f"  ({price_table().note()})")
         if self.fit:
             lines += ["", f"On {self.fit['data_nodes']} data nodes:"]
             lines.append(f"  entities that fit         {self.fit['entities_that_fit']:,}")
@@ -661,6 +682,8 @@ def _detector_result(spec: DetectorSpec, plan: SizingPlan) -> DetectorResult:
         model_size_explain=explain,
         docs_per_interval=docs,
         storage=storage,
+        doc_bytes=spec.doc_bytes,
+        doc_size_source=spec.doc_size_source,
     )
 
 
@@ -732,7 +755,8 @@ def evaluate(plan: SizingPlan) -> SizingReport:
         steps.append(
             f"{d.name}: results/day = {d.docs_per_interval:,} x {_per_interval(1440, d.interval_minutes)} "
             f"= {st.docs_per_day:,} "
-            f"docs x {plan_doc(plan, d.name):,} B = {fmt(st.bytes_per_day, u)}"
+            f"docs x {plan_doc(plan, d.name):,} B = {fmt(st.bytes_per_day, u)} "
+            f"(result document size: {next(s.doc_size_source for s in plan.detectors if s.name == d.name)})"
         )
     steps.append(
         f"retained = {fmt(storage_total.bytes_per_day, u)}/day x {plan.retention_days:g} days = "
@@ -811,14 +835,19 @@ def _workload(plan: SizingPlan) -> tuple[int, int]:
     return sum(d.used for d in dets), max(d.model_size for d in dets)
 
 
-def compare_instance_types(plan: SizingPlan, types: Sequence[str]) -> list[TypeOption]:
-    """Each type's data-node count for the plan's workload, fewest nodes first (then least RAM).
+def compare_instance_types(
+    plan: SizingPlan, types: Sequence[str], prices: PriceTable | None = None
+) -> list[TypeOption]:
+    """Each type's data-node count and monthly On-Demand cost for the plan's workload, cheapest first.
 
-    The first entry is the cheapest of the list by node count. Types where one node cannot hold a single
-    model are left out.
+    Types with a price (``prices``, else the packaged table, :func:`hcad.sizing.prices.price_table`) come
+    first by monthly cost (``D x $/hour x 730``), then fewer nodes, less RAM and name; types without a
+    price follow, fewest nodes first. Types where one node cannot hold a single model are left out.
     """
     from hcad.sizing.instances import get_instance_type
+    from hcad.sizing.prices import price_table
 
+    table = prices or price_table()
     total, max_size = _workload(plan)
     out: list[TypeOption] = []
     for name in dict.fromkeys(types):
@@ -826,8 +855,19 @@ def compare_instance_types(plan: SizingPlan, types: Sequence[str]) -> list[TypeO
         heap = cap.heap_bytes_for_ram(it.ram_gib, plan.units)
         n, d = _nodes_for(plan, total, max_size, heap)
         if n > 0:
-            out.append(TypeOption(it.short_name, it.ram_gib, heap, n, max(d, plan.replicas + 1)))
-    return sorted(out, key=lambda o: (o.data_nodes, o.ram_gib, o.instance_type))
+            nodes = max(d, plan.replicas + 1)
+            out.append(
+                TypeOption(
+                    it.short_name, it.ram_gib, heap, n, nodes, table.hourly(it.short_name),
+                    table.monthly(it.short_name, nodes),
+                )
+            )  # fmt: skip
+    return sorted(
+        out,
+        key=lambda o: (
+            o.monthly_usd is None, o.monthly_usd or 0.0, o.data_nodes, o.ram_gib, o.instance_type
+        ),
+    )  # fmt: skip
 
 
 def fit_on_cluster(plan: SizingPlan, nodes: int) -> dict[str, Any]:

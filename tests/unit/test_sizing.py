@@ -306,11 +306,66 @@ def test_replicas_can_bind() -> None:
     assert "replica" in report.binding_constraint
 
 
-def test_compare_orders_by_node_count() -> None:
+def test_compare_ranks_by_monthly_cost_not_node_count() -> None:
+    # 1M entities, S = 400,768, P = 0.5, decimal: N = 9,980 / 19,961 / 39,923 -> D = 121 / 61 / 31 for
+    # r6g.large / xlarge / 2xlarge (ceil(1.2e6 / N)). At the packaged prices (0.167, 0.335, 0.669 $/h)
+    # x 730 h: 121 x 0.167 x 730 = 14,751.11 < 61 x 0.335 x 730 = 14,917.55 < 31 x 0.669 x 730 = 15,139.47.
+    # The fewest nodes is the most expensive of the three; a type with no price (t3.small) comes last.
     plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000_000}]))
-    opts = compare_instance_types(plan, ["r6g.large", "r6g.2xlarge", "r6g.xlarge"])
-    assert [o.instance_type for o in opts] == ["r6g.2xlarge", "r6g.xlarge", "r6g.large"]
-    assert opts[0].data_nodes < opts[1].data_nodes < opts[2].data_nodes
+    opts = compare_instance_types(plan, ["r6g.2xlarge", "t3.small", "r6g.large", "r6g.xlarge"])
+    assert [o.instance_type for o in opts] == ["r6g.large", "r6g.xlarge", "r6g.2xlarge", "t3.small"]
+    assert [o.data_nodes for o in opts[:3]] == [121, 61, 31]
+    assert [o.monthly_usd for o in opts[:3]] == [14_751.11, 14_917.55, 15_139.47]
+    assert opts[3].monthly_usd is None and opts[3].hourly_usd is None
+
+
+def test_compare_with_own_price_table_and_ties() -> None:
+    from hcad.sizing.prices import price_table_from_dict
+
+    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000_000}]))
+    table = price_table_from_dict(
+        {"prices": {"r6g.large": 1.0, "r6g.xlarge": 1.0, "r6g.2xlarge": 2.0}, "hours_per_month": 100,
+         "region": "test", "source": "unit test", "date": "today"}
+    )  # fmt: skip
+    opts = compare_instance_types(plan, ["r6g.large", "r6g.xlarge", "r6g.2xlarge"], prices=table)
+    # 61 x 1 x 100 = 6,100 < 31 x 2 x 100 = 6,200 < 121 x 1 x 100 = 12,100
+    assert [(o.instance_type, o.monthly_usd) for o in opts] == [
+        ("r6g.xlarge", 6_100.0), ("r6g.2xlarge", 6_200.0), ("r6g.large", 12_100.0)
+    ]  # fmt: skip
+    assert table.hourly("R6G.LARGE.search") == 1.0 and table.monthly("m5.large", 3) is None
+
+
+def test_packaged_price_table_states_source_date_and_region() -> None:
+    from hcad.sizing.instances import get_instance_type
+    from hcad.sizing.prices import price_table
+
+    table = price_table()
+    assert table.source and table.date and table.region and table.currency == "USD"
+    assert "us-east-1" in table.region and table.hours_per_month == 730
+    note = table.note()
+    assert table.source in note and table.date in note
+    for name, price in table.prices.items():
+        get_instance_type(name)  # every priced type is in the catalog
+        assert 0 < price < 20
+
+
+def test_compare_text_shows_cost_and_price_source() -> None:
+    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000_000}], compare=["r6g.large", "r6g.2xlarge"]))
+    text = evaluate(plan).to_text()
+    assert "cheapest per month first" in text and "$  14,751.11/month" in text and "source:" in text
+    d = evaluate(plan).to_dict()["comparison"][0]
+    assert d["monthly_usd"] == 14_751.11 and d["hourly_usd_per_node"] == 0.167
+
+
+def test_result_document_size_source_is_reported() -> None:
+    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000}]))
+    det = evaluate(plan).to_dict()["detectors"][0]
+    assert det["result_doc_bytes"] == 1000 and "assumed" in det["result_doc_bytes_source"]
+    given = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000, "doc_size": 2345}]))
+    report = evaluate(given)
+    assert report.to_dict()["detectors"][0]["result_doc_bytes_source"] == "given"
+    assert any("2,345 B" in s and "(result document size: given)" in s for s in report.steps)
+    assert SizingPlan.from_dict(given.to_dict()).detectors[0].doc_size_source == "given"
 
 
 def test_fit_on_cluster_smallest_type() -> None:

@@ -1,0 +1,108 @@
+"""Per-node capacity: the published N = floor(H x P / S), the plugin's cache rules (hcad's correction),
+the AD stats parsing for models held per node, and the bytes per result document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hcad.sizing.capacity import models_held_per_node, models_per_node
+from hcad.sizing.live import ResultDocSize, held_models_by_node, nodes_predicted_vs_held, result_doc_size
+
+S = 400_768  # 1 feature, shingle 8, plugin 2.19
+HEAP = 671_088_640  # -Xmx640m
+
+
+def test_one_detector_with_enough_entities_is_the_published_formula() -> None:
+    # budget = trunc(671,088,640 x 0.02) = 13,421,772; reserved 10 x S, shared floor((13,421,772 - 4,007,680) / S) = 23
+    budget = int(HEAP * 0.02)
+    assert budget == 13_421_772
+    assert models_per_node(HEAP, 0.02, S) == 33
+    assert models_held_per_node(budget, S) == 33
+    assert models_held_per_node(budget, S, entities_on_node=[53]) == 33
+
+
+def test_a_node_never_holds_more_than_the_entities_routed_to_it() -> None:
+    budget = int(HEAP * 0.02)
+    assert models_held_per_node(budget, S, entities_on_node=[28]) == 28
+    assert models_held_per_node(budget, S, entities_on_node=[10]) == 10
+
+
+def test_unused_dedicated_slots_of_small_detectors_are_lost() -> None:
+    # Two detectors on a node: one with 3 entities there, one with 100. Each reserves 10 x S = 20 x S in all;
+    # the small one uses 3 of its 10, the big one 10 + floor((33.49 S - 20 S) / S) = 10 + 13 shared.
+    budget = int(HEAP * 0.02)
+    assert models_held_per_node(budget, S, entities_on_node=[3, 100]) == 3 + 10 + 13
+    assert models_held_per_node(budget, S, entities_on_node=[3, 100]) < models_per_node(HEAP, 0.02, S)
+
+
+def test_a_detector_whose_reservation_does_not_fit_gets_no_cache() -> None:
+    # budget of 25 models: two reservations of 10 fit, the third does not (20 + 10 > 25).
+    budget = 25 * S
+    assert models_held_per_node(budget, S, entities_on_node=[50, 50, 50]) == 25
+    assert models_held_per_node(budget, S, entities_on_node=[1, 1, 50]) == 2
+    assert models_held_per_node(0, S) == 0
+
+
+def _stats(counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "anomaly_detectors_index_status": "green",
+        "nodes": {
+            n: {"model_count": c, "models": [{"model_id": f"m{i}"} for i in range(c)]} for n, c in counts.items()
+        },
+    }
+
+
+def test_held_models_come_from_model_count_per_node() -> None:
+    assert held_models_by_node(_stats({"a": 33, "b": 31})) == {"a": 33, "b": 31}
+    assert held_models_by_node({"nodes": {"a": {"models": [{}, {}]}}}) == {"a": 2}
+
+
+def test_predicted_vs_held_per_data_node() -> None:
+    nodes = {
+        "nodes": {
+            "a": {"name": "n1", "roles": ["data"], "jvm": {"mem": {"heap_max_in_bytes": HEAP}}},
+            "b": {"name": "n2", "roles": ["data"], "jvm": {"mem": {"heap_max_in_bytes": 2 * HEAP}}},
+            "c": {"name": "m", "roles": ["cluster_manager"], "jvm": {"mem": {"heap_max_in_bytes": HEAP}}},
+        }
+    }
+    rows = nodes_predicted_vs_held(nodes, _stats({"a": 33, "b": 60}), 0.02, S)
+    assert [(r.name, r.predicted, r.held, r.difference) for r in rows] == [("n1", 33, 33, 0), ("n2", 66, 60, -6)]
+    assert rows[0].to_dict()["budget_bytes"] == 13_421_772
+
+
+class _Transport:
+    def __init__(self, store: int, count: int) -> None:
+        self.store, self.count, self.calls = store, count, []
+
+    def perform_request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
+        self.calls.append(path)
+        if path.endswith("/_stats/store"):
+            return {
+                "_all": {
+                    "primaries": {"store": {"size_in_bytes": self.store}},
+                    "total": {"store": {"size_in_bytes": 2 * self.store}},
+                }
+            }
+        return {"count": self.count}
+
+
+class _Client:
+    def __init__(self, store: int, count: int) -> None:
+        self.transport = _Transport(store, count)
+
+
+def test_result_doc_size_is_primary_store_over_top_level_documents() -> None:
+    c = _Client(store=2_345_000, count=1_000)
+    rd = result_doc_size(c)
+    assert rd == ResultDocSize(".opendistro-anomaly-results*", 2_345_000, 1_000)
+    assert rd.bytes_per_doc == 2_345 and "2,345 B per document" in rd.note()
+    assert c.transport.calls == ["/.opendistro-anomaly-results*/_stats/store", "/.opendistro-anomaly-results*/_count"]
+    assert result_doc_size(_Client(store=0, count=0)) is None
+    assert result_doc_size(_Client(1, 1), "my-results").index == "my-results"
+
+
+@pytest.mark.parametrize("entities", [0, -1])
+def test_no_entities_no_models(entities: int) -> None:
+    assert models_held_per_node(int(HEAP * 0.02), S, entities_on_node=[entities]) == 0
