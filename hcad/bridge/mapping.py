@@ -242,10 +242,24 @@ def parse_config(raw: Any, source: str | None = None) -> BridgeConfig:
 
     def number(node: Mapping[str, Any], key: str, default: float, path: str, lo: float) -> float:
         v = node.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo:
             issues.append(Issue(path, f"{v!r} is not a number ≥ {lo}"))
             return default
         return float(v)
+
+    def section(key: str, what: str) -> Mapping[str, Any]:
+        node = raw.get(key) or {}
+        if not isinstance(node, Mapping):
+            issues.append(Issue(key, f"must be a mapping of {what}, not {type(node).__name__}"))
+            return {}
+        return node
+
+    def text(node: Mapping[str, Any], key: str, path: str) -> str | None:
+        v = node.get(key)
+        if v is None or isinstance(v, str):
+            return v
+        issues.append(Issue(path, f"{v!r} is not a string"))
+        return None
 
     known = {
         "index", "name", "period", "lag", "overlap", "initial_lookback", "max_window", "region", "entity",
@@ -357,12 +371,12 @@ def parse_config(raw: Any, source: str | None = None) -> BridgeConfig:
             if inv_procs and inv_hosts is None:
                 issues.append(Issue("inventory.hosts", "is required when inventory.processes is given"))
 
-    shards = raw.get("shards") or {}
+    shards = section("shards", "shard settings")
     hosts_per_shard = integer(shards, "hosts_per_shard", 500, "shards.hosts_per_shard", 1, 5000)
-    queues = raw.get("queues") or {}
-    endpoints = raw.get("endpoints") or {}
+    queues = section("queues", "queue URLs")
+    endpoints = section("endpoints", "endpoint URLs")
 
-    f = raw.get("fetch") or {}
+    f = section("fetch", "fetch settings")
     fetch = FetchSettings(
         tps=number(f, "tps", 40.0, "fetch.tps", 0.1),
         burst=integer(f, "burst", 5, "fetch.burst", 1, 1000),
@@ -381,7 +395,7 @@ def parse_config(raw: Any, source: str | None = None) -> BridgeConfig:
         ),
     )
 
-    o = raw.get("opensearch") or {}
+    o = section("opensearch", "connection settings")
     auth = o.get("auth")
     if auth is not None and auth not in ("none", "basic", "sigv4"):
         issues.append(Issue("opensearch.auth", f"{auth!r} is not none, basic or sigv4"))
@@ -389,14 +403,14 @@ def parse_config(raw: Any, source: str | None = None) -> BridgeConfig:
     if service not in ("es", "aoss"):
         issues.append(Issue("opensearch.service", f"{service!r} is not es or aoss"))
     opensearch = OpenSearchSettings(
-        url=o.get("url"),
+        url=text(o, "url", "opensearch.url"),
         auth=auth,
-        user=o.get("user"),
-        password=o.get("password"),
+        user=text(o, "user", "opensearch.user"),
+        password=text(o, "password", "opensearch.password"),
         region=o.get("region") or raw.get("region"),
         service=service,
         verify=bool(o.get("verify", True)),
-        ca_certs=o.get("ca_certs"),
+        ca_certs=text(o, "ca_certs", "opensearch.ca_certs"),
         timeout=number(o, "timeout", 30.0, "opensearch.timeout", 0.1),
         bulk_docs=integer(o, "bulk_docs", 500, "opensearch.bulk_docs", 1, 100_000),
         bulk_bytes=integer(o, "bulk_bytes", 5_000_000, "opensearch.bulk_bytes", 1000, 100_000_000),
@@ -429,11 +443,11 @@ def parse_config(raw: Any, source: str | None = None) -> BridgeConfig:
         inventory_processes=tuple(dict.fromkeys(inv_procs)),
         recently_active=recently_active,
         hosts_per_shard=hosts_per_shard,
-        shard_queue_url=queues.get("shards"),
-        dlq_url=queues.get("dead_letters"),
-        dlq_dir=queues.get("dead_letter_dir"),
-        cloudwatch_endpoint=endpoints.get("cloudwatch"),
-        sqs_endpoint=endpoints.get("sqs"),
+        shard_queue_url=text(queues, "shards", "queues.shards"),
+        dlq_url=text(queues, "dead_letters", "queues.dead_letters"),
+        dlq_dir=text(queues, "dead_letter_dir", "queues.dead_letter_dir"),
+        cloudwatch_endpoint=text(endpoints, "cloudwatch", "endpoints.cloudwatch"),
+        sqs_endpoint=text(endpoints, "sqs", "endpoints.sqs"),
         opensearch=opensearch,
         fetch=fetch,
     )
