@@ -38,6 +38,8 @@ from hcad.transport import (  # noqa: F401
     ALERTING_PLUGIN,
     JOB_SCHEDULER_PLUGIN,
     NOTIFICATIONS_PLUGIN,
+    RETRY_ON_STATUS,
+    RetryingTransport,
     parse_version,
     translate_errors,
 )
@@ -299,8 +301,10 @@ def client_from_settings(s: ConnectionSettings, boto3_session: Any = None) -> Hc
         "timeout": s.timeout,
         "max_retries": s.max_retries,
         "retry_on_timeout": True,
-        # Retry once more on gateway errors: a node restarting behind a load balancer answers 502-504.
-        "retry_on_status": (502, 503, 504),
+        # Retried with backoff (RetryingTransport): an overloaded node answers 429, a node restarting
+        # behind a load balancer 502-504. At most max_retries times, then a one-line error.
+        "retry_on_status": RETRY_ON_STATUS,
+        "transport_class": RetryingTransport,
         "http_compress": True,
     }
     if urlsplit(s.url).scheme == "https":

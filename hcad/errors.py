@@ -7,6 +7,7 @@ Every error carries a one-line message a user can act on, and an ``exit_code`` t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,15 @@ class HcadConnectionError(HcadError):
 
 
 def server_reason(body: Any) -> str:
-    """Extract the most specific human message from an OpenSearch error body."""
+    """Extract the most specific human message from an OpenSearch error body, as one line.
+
+    Also reads the bodies of what stands in front of clusters: a proxy's HTML error page (its title)
+    and AWS's ``{"message": ...}`` (whose multi-line signature reports are folded onto one line).
+    """
+    return " ".join(_reason(body).split())
+
+
+def _reason(body: Any) -> str:
     if isinstance(body, Mapping):
         err = body.get("error", body)
         if isinstance(err, Mapping):
@@ -124,8 +133,14 @@ def server_reason(body: Any) -> str:
                 return str(err["type"])
         elif err:
             return str(err)
-        if body.get("message"):
-            return str(body["message"])
+        for key in ("message", "Message"):
+            if body.get(key):
+                return str(body[key])[:500]
     if body is None:
         return "no details"
-    return " ".join(str(body).split())[:500]
+    text = str(body)
+    if "<" in text:  # an HTML error page: its title says it ("401 Authorization Required")
+        m = re.search(r"<title>(.*?)</title>", text, re.S | re.I) or re.search(r"<h1>(.*?)</h1>", text, re.S | re.I)
+        if m:
+            return m.group(1)
+    return " ".join(text.split())[:500]

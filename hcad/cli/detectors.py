@@ -134,7 +134,10 @@ def apply_cmd(cli: CliContext, paths: tuple[str, ...], restart: bool, as_json: b
         return
     report = ApplyReport(plan)
 
+    current: list[Step] = []
+
     def on_step(s: Step) -> None:
+        current[:] = [s]
         if not as_json:
             click.echo(f"{s.action:<7} {s.name}" + (f" ({s.detector_id})" if s.detector_id else "") + " ...")
 
@@ -151,6 +154,12 @@ def apply_cmd(cli: CliContext, paths: tuple[str, ...], restart: bool, as_json: b
         with _interrupt(resume):
             apply_plan(ad, plan, restart=restart, on_step=on_step, report=report)
     except HcadError as e:
+        from hcad.errors import HcadConnectionError
+
+        lost = isinstance(e, HcadConnectionError) and current and current[0] not in report.steps
+        if lost:
+            # The connection broke during a request: the server may or may not have applied it.
+            raise HcadConnectionError(f"{e}; whether '{current[0]}' was applied is unknown; {resume()}") from e
         if not report.steps:
             raise
         # Part of the plan was applied: say what, and what is left stopped.
@@ -662,6 +671,13 @@ def history_cmd(
     try:
         with _interrupt(resume):
             task = ad.wait_historical(det_id, task_id, timeout=timeout, poll=poll, progress=on_poll)
+    except HcadError as e:
+        from hcad.errors import HcadConnectionError, ServerError
+
+        if not isinstance(e, HcadConnectionError) and not (isinstance(e, ServerError) and (e.status or 0) >= 429):
+            raise
+        # The cluster went away while waiting; the analysis itself may well still be running there.
+        raise type(e)(f"{e}; {resume().replace('keeps running', 'may still be running')}") from e
     finally:
         bar.close()
     out["task"] = task

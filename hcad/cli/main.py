@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
+import re
 import sys
 import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -91,14 +95,78 @@ def error_lines(e: Exception, prog: str = "hcad") -> str:
     return f"{prog}: error: {e}"
 
 
+def secrets_of(args: list[str], env: Mapping[str, str]) -> list[str]:
+    """The secrets this run knows (password, AWS keys), as given and as a basic-auth header carries them."""
+    import base64
+
+    found: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--password" and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif a.startswith("--password="):
+            found.append(a.split("=", 1)[1])
+    found += [env[k] for k in ("HCAD_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if env.get(k)]
+    user = env.get("HCAD_USER") or next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--user"), None)
+    for secret in list(found):
+        if user:
+            found.append(base64.b64encode(f"{user}:{secret}".encode()).decode())
+    return [x for x in found if len(x) >= 4]
+
+
+class Redact(logging.Filter):
+    """Masks known secrets and any Authorization header value in log records (used by --debug)."""
+
+    HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|aws4-hmac-sha256)?\s*[^'\",\s]+")
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return self.HEADER.sub(lambda m: f"{m.group(1)}{m.group(2) or ''} ***", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+@contextmanager
+def _debug_logging(redact: Redact, enabled: bool) -> Iterator[None]:
+    """--debug: one line per HTTP request (method, URL, status, time) and hcad's retries, on stderr."""
+    if not enabled:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("hcad: debug: %(name)s: %(message)s"))
+    handler.addFilter(redact)
+    loggers = [logging.getLogger(name) for name in ("opensearch", "hcad")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:  # main() may run many times in one process (tests): leave logging as it was
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one line and exit non-zero, without a traceback."""
+    import os
+
     from hcad.errors import HcadError
 
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    redact = Redact(secrets_of(args, os.environ))
     try:
-        rv = cli.main(args=args, prog_name="hcad", standalone_mode=False)
+        with _debug_logging(redact, debug):
+            rv = cli.main(args=args, prog_name="hcad", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("hcad: aborted", err=True)
         sys.exit(130)
@@ -109,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except HcadError as e:
         if debug:
-            traceback.print_exc()
-        click.echo(error_lines(e), err=True)
+            click.echo(redact.redact(traceback.format_exc()), err=True, nl=False)
+        click.echo(redact.redact(error_lines(e)), err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("hcad: interrupted", err=True)
