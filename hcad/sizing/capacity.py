@@ -313,7 +313,7 @@ def models_held_per_node(
     budget_bytes: int,
     model_size_bytes: int,
     detectors: int = 1,
-    entities_on_node: Sequence[int] | None = None,
+    entities_on_node: Sequence[int | None] | None = None,
     dedicated: int = DEFAULT_DEDICATED_CACHE,
 ) -> int:
     """Entity models the plugin's cache holds on one node: the published N corrected by the plugin's rules.
@@ -329,12 +329,13 @@ def models_held_per_node(
     - a node never holds more models than entities are routed to it (the hash ring spreads entities over
       the data nodes: a node's share can be below N even when the cluster total is above D x N).
 
-    ``entities_on_node`` gives, per detector, the entities routed to this node (None: enough of them).
+    ``entities_on_node`` gives, per detector, the entities routed to this node (None for a detector: more
+    than fit; None for the argument: ``detectors`` detectors, each with more than fit).
     """
     _positive_int(model_size_bytes, "model_size")
     if budget_bytes <= 0:
         return 0
-    counts = list(entities_on_node) if entities_on_node is not None else [None] * detectors
+    counts: list[int | None] = list(entities_on_node) if entities_on_node is not None else [None] * detectors
     reservation = dedicated * model_size_bytes
     reserved = 0
     dedicated_used = 0

@@ -67,9 +67,17 @@ def interval_expr(minutes: Fraction | float) -> str:
 
 
 def entity_query(
-    fields: Sequence[str], time_field: str, start: str | None, end: str | None, *, require_fields: bool = True
+    fields: Sequence[str],
+    time_field: str,
+    start: str | None,
+    end: str | None,
+    *,
+    require_fields: bool = True,
+    filter_query: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Documents that form an entity (every category field present) inside ``[start, end]``.
+
+    ``filter_query`` is a detector's own ``filter_query``: only the documents it matches make its entities.
 
     Composite ``terms`` sources already skip documents missing a field, so their callers pass
     ``require_fields=False`` and save an ``exists`` filter per document (about half the time at 1M docs).
@@ -78,6 +86,8 @@ def entity_query(
     rng = {k: v for k, v in (("gte", start), ("lte", end)) if v is not None}
     if rng:
         filters.append({"range": {time_field: rng}})
+    if filter_query and "match_all" not in filter_query:
+        filters.append(dict(filter_query))
     return {"bool": {"filter": filters}} if filters else {"match_all": {}}
 
 
@@ -126,6 +136,7 @@ def max_active_entities(
     precision_threshold: int = MAX_PRECISION_THRESHOLD,
     page_size: int = DEFAULT_PAGE,
     progress: Progress | None = None,
+    filter_query: Mapping[str, Any] | None = None,
 ) -> ActiveEntities:
     """Maximum distinct entities in one ``interval_minutes`` bucket over ``[start, end]``.
 
@@ -135,9 +146,9 @@ def max_active_entities(
     """
     fs = _fields(fields)
     fixed = interval_expr(interval_minutes)
-    query = entity_query(fs, time_field, start, end)
+    query = entity_query(fs, time_field, start, end, filter_query=filter_query)
     if exact:
-        bare = entity_query(fs, time_field, start, end, require_fields=False)
+        bare = entity_query(fs, time_field, start, end, require_fields=False, filter_query=filter_query)
         return _max_active_exact(client, index, fs, fixed, time_field, bare, page_size, progress)
     if not 0 < precision_threshold <= MAX_PRECISION_THRESHOLD:
         raise ConfigError(f"precision_threshold {precision_threshold} must be 1 to {MAX_PRECISION_THRESHOLD}")
@@ -168,7 +179,7 @@ def max_active_entities(
         # Several fields need a painless script; a cluster without lang-painless gets the exact mode.
         if len(fs) > 1 and _painless_unavailable(e):
             log.info("no painless on the cluster (%s); counting active entities exactly", e)
-            bare = entity_query(fs, time_field, start, end, require_fields=False)
+            bare = entity_query(fs, time_field, start, end, require_fields=False, filter_query=filter_query)
             return _max_active_exact(client, index, fs, fixed, time_field, bare, page_size, progress)
         raise
     aggs = resp.get("aggregations", {})
@@ -261,11 +272,12 @@ def distinct_entities(
     end: str | None = None,
     page_size: int = DEFAULT_PAGE,
     progress: Progress | None = None,
+    filter_query: Mapping[str, Any] | None = None,
 ) -> int:
     """The exact number of distinct entities (value combinations of ``fields``) in ``[start, end]``."""
     fs = _fields(fields)
     sources = [{f"f{i}": {"terms": {"field": f}}} for i, f in enumerate(fs)]
-    query = entity_query(fs, time_field, start, end, require_fields=False)
+    query = entity_query(fs, time_field, start, end, require_fields=False, filter_query=filter_query)
     total = 0
     for page in _composite_pages(client, index, sources, query, page_size, f"counting entities in {index}"):
         total += len(page)
@@ -401,6 +413,7 @@ def facts_from_detector(det: Mapping[str, Any]) -> dict[str, Any]:
         "time_field": det.get("time_field") or "@timestamp",
         # A custom result index (alias or name) when the detector has one; None: the plugin's default.
         "result_index": det.get("result_index") or None,
+        "filter_query": det.get("filter_query") or None,
     }
 
 
@@ -424,6 +437,7 @@ def measure_plan(
     specs = []
     for spec in plan.detectors:
         s = spec
+        filter_query = None
         if spec.detector_id:
             f = detector_facts(client, spec.detector_id)
             s = replace(
@@ -435,6 +449,7 @@ def measure_plan(
                 index=f["index"] or s.index,
                 time_field=f["time_field"],
             )
+            filter_query = f["filter_query"]  # its entities are those of the documents it selects
             # From plugin 3.2 a detector running hourly or less often keeps no model in memory: its profile
             # reports none, so the estimate (the same number the plugin would report) stands.
             if caches_models(plan.plugin_version, float(f["frequency_minutes"] or f["interval_minutes"])):
@@ -454,6 +469,7 @@ def measure_plan(
                 start=start,
                 end=end,
                 progress=progress,
+                filter_query=filter_query,
             )
             a = max_active_entities(
                 client,
@@ -465,6 +481,7 @@ def measure_plan(
                 end=end,
                 exact=exact,
                 progress=progress,
+                filter_query=filter_query,
             )
             if c == 0:
                 raise NotFound(f"detector {s.name}: no documents with {list(s.category_fields)} in {s.index}")

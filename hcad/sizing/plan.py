@@ -538,6 +538,9 @@ class SizingReport:
     warnings: list[str] = field(default_factory=list)
     comparison: list[TypeOption] = field(default_factory=list)
     fit: dict[str, Any] | None = None
+    # hcad's correction of N and D for the plugin's dedicated cache (see cap.models_held_per_node).
+    models_per_node_corrected: int = 0
+    data_nodes_corrected: int = 0
 
     @property
     def unit_convention(self) -> str:
@@ -565,6 +568,8 @@ class SizingReport:
             "data_nodes_by_constraint": dict(self.constraints),
             "binding_constraint": self.binding_constraint,
             "models_per_node_at_data_nodes": self.models_per_node_at_d,
+            "models_per_node_corrected": self.models_per_node_corrected,
+            "data_nodes_corrected": self.data_nodes_corrected,
             "model_bytes_per_node": self.used_bytes_per_node,
             "headroom_bytes_per_node": self.headroom_bytes,
             "headroom_fraction": round(self.headroom_fraction, 6),
@@ -600,6 +605,13 @@ class SizingReport:
             f"  data nodes needed        {self.data_nodes:,}  (binding: {self.binding_constraint})",
             f"  entity models per node   {self.models_per_node:,} max, {self.models_per_node_at_d:,} at "
             f"{self.data_nodes:,} nodes",
+        ]
+        if (self.models_per_node_corrected, self.data_nodes_corrected) != (self.models_per_node, self.data_nodes):
+            lines.append(
+                f"  corrected (hcad)         N' = {self.models_per_node_corrected:,} models per node, "
+                f"D' = {self.data_nodes_corrected:,} data nodes (the published N, D ignore the dedicated cache)"
+            )
+        lines += [
             f"  AD memory per node       {fmt(self.used_bytes_per_node, u)} of {fmt(self.budget_bytes, u)} "
             f"(headroom {fmt(self.headroom_bytes, u)}, {self.headroom_fraction:.1%})",
             f"  results per day          {self.storage.docs_per_day:,} docs, {fmt(self.storage.bytes_per_day, u)}",
@@ -743,6 +755,13 @@ def evaluate(plan: SizingPlan) -> SizingReport:
     steps.append(
         f"D = ceil({plan.overhead:g} x sum(E) / N) = ceil({plan.overhead:g} x {total:,} / {n:,}) = {memory_nodes:,}"
     )
+    n_corr, d_corr = corrected_capacity(budget, max_size, [d.used for d in dets], plan.overhead, d_nodes)
+    if (n_corr, d_corr) != (n, d_nodes):
+        steps.append(
+            f"corrected: each detector reserves {cap.DEFAULT_DEDICATED_CACHE} x S per node for its dedicated cache; "
+            f"with ceil(E / D') of its entities per node it leaves the unused slots empty: N' = {n_corr:,} models "
+            f"per node, D' = {d_corr:,} (published: N = {n:,}, D = {d_nodes:,})"
+        )
     if binding != "AD model memory":
         steps.append(f"D = {d_nodes} because {binding} (memory alone needs {memory_nodes})")
     steps.append(
@@ -803,12 +822,55 @@ def evaluate(plan: SizingPlan) -> SizingReport:
         shards=shards,
         steps=steps,
         warnings=warnings,
+        models_per_node_corrected=n_corr,
+        data_nodes_corrected=d_corr,
     )
+    if len(dets) * cap.DEFAULT_DEDICATED_CACHE * max_size > budget:
+        warnings.append(
+            f"{len(dets)} detectors each reserve {cap.DEFAULT_DEDICATED_CACHE} x S per node but the budget holds "
+            f"{budget // max_size} models: only {budget // (cap.DEFAULT_DEDICATED_CACHE * max_size)} of them get a "
+            "cache on a node, the others' entities are all read from disk there"
+        )
+    if d_corr > d_nodes:
+        warnings.append(
+            f"detectors with fewer than {cap.DEFAULT_DEDICATED_CACHE} entities per node waste their dedicated cache: "
+            f"{d_corr} data nodes, not {d_nodes}"
+        )
     if plan.compare:
         report.comparison = compare_instance_types(plan, plan.compare)
     if plan.data_nodes:
         report.fit = fit_on_cluster(plan, plan.data_nodes)
     return report
+
+
+def corrected_capacity(
+    budget: int, model_size: int, entities: Sequence[int], overhead: float, published_nodes: int
+) -> tuple[int, int]:
+    """hcad's corrected (N', D'): models one node really holds and the data nodes that takes.
+
+    Each detector's entities spread over D' nodes (``ceil(E / D')`` per node, the hash ring's even share);
+    per node the plugin's cache rules apply (:func:`hcad.sizing.capacity.models_held_per_node`): a
+    detector with fewer than ``dedicated_cache_size`` entities there leaves the rest of its reservation
+    empty. D' is the smallest node count, from the published D up, where N'(D') with the overhead covers
+    the entities. With every detector at ``dedicated_cache_size`` or more entities per node, N' = N, D' = D.
+    """
+    active = [e for e in entities if e > 0]
+    if not active or len(active) * cap.DEFAULT_DEDICATED_CACHE * model_size > budget:
+        # no detector, or not every detector's reservation fits one node: the plugin gives some detectors
+        # no cache at all there (evaluate warns); no node count makes that right
+        return budget // model_size, published_nodes
+
+    def per_node(d: int) -> int:
+        # N'(d) = floor((budget - sum over detectors of (dedicated - share) x S) / S): the reserved slots a
+        # detector with fewer entities per node than its dedicated cache leaves empty are lost to the others.
+        empty = sum(max(0, cap.DEFAULT_DEDICATED_CACHE - -(-e // d)) for e in active)
+        return max(0, (budget - empty * model_size) // model_size)
+
+    d = max(1, published_nodes)
+    limit = 10 * d + 1000  # many tiny detectors can waste every slot; stop and report what was reached
+    while d < limit and (per_node(d) <= 0 or math.ceil(overhead * sum(active) / per_node(d)) > d):
+        d += 1
+    return per_node(d), d
 
 
 def plan_doc(plan: SizingPlan, name: str) -> int:

@@ -106,3 +106,43 @@ def test_result_doc_size_is_primary_store_over_top_level_documents() -> None:
 @pytest.mark.parametrize("entities", [0, -1])
 def test_no_entities_no_models(entities: int) -> None:
     assert models_held_per_node(int(HEAP * 0.02), S, entities_on_node=[entities]) == 0
+
+
+def test_corrected_capacity_in_the_plan_report() -> None:
+    # Issue 15's live run: 640 MB heaps, P = 0.02, S = 400,768: published N = 33. A second detector with 6
+    # entities has 2 per node on 3 nodes and leaves 8 of its 10 reserved slots empty: N'(3) = 33 - 8 = 25
+    # (held on the live cluster: 24, 25, 26). Sized from scratch: at D' = 9 its share is 1 per node,
+    # N' = floor(33.49 - 9) = 24 and ceil(1.2 x 165 / 24) = 9.
+    from hcad.sizing import SizingPlan, evaluate
+    from hcad.sizing.plan import corrected_capacity
+
+    budget = int(HEAP * 0.02)
+    assert corrected_capacity(budget, S, [159, 6], 1.2, 6) == (24, 9)
+    assert corrected_capacity(budget, S, [159], 1.2, 6) == (33, 6)  # no small detector: the published answer
+    plan = SizingPlan.from_dict(
+        {
+            "name": "t",
+            "node": {"heap": HEAP, "model_max_size_percent": 0.02},
+            "detectors": [
+                {"name": "big", "entities": 159, "interval": "1m", "model_size": S},
+                {"name": "small", "entities": 6, "interval": "1m", "model_size": S},
+            ],
+        }
+    )
+    report = evaluate(plan)
+    assert (report.models_per_node, report.data_nodes) == (33, 6)
+    assert (report.models_per_node_corrected, report.data_nodes_corrected) == (24, 9)
+    text = report.to_text()
+    assert "N' = 24 models per node, D' = 9 data nodes" in text
+    assert any("9 data nodes, not 6" in w for w in report.warnings)
+    d = report.to_dict()
+    assert d["data_nodes_corrected"] == 9 and d["data_nodes"] == 6
+
+
+def test_too_many_detectors_for_their_reservations_is_a_warning() -> None:
+    from hcad.sizing import SizingPlan, evaluate
+
+    dets = [{"name": f"d{i}", "entities": 3, "interval": "1m", "model_size": S} for i in range(5)]
+    report = evaluate(SizingPlan.from_dict({"name": "t", "node": {"heap": HEAP, "model_max_size_percent": 0.02},
+                                            "detectors": dets}))  # fmt: skip
+    assert any("only 3 of them get a cache" in w for w in report.warnings)
