@@ -307,6 +307,9 @@ def _positive_int(value: object, name: str) -> None:
 
 #: ``plugins.anomaly_detection.dedicated_cache_size``: entity slots each HC detector reserves per node.
 DEFAULT_DEDICATED_CACHE = 10
+#: ``plugins.anomaly_detection.expected_cold_entity_execution_time_in_millisecs``: the cold-entity worker
+#: takes ``checkpoint_read_queue_batch_size`` (25) entities per 25 x this, i.e. one per 3 s per node.
+DEFAULT_COLD_ENTITY_MS = 3000
 
 
 def models_held_per_node(

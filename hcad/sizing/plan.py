@@ -638,6 +638,13 @@ class SizingReport:
         if self.fit:
             lines += ["", f"On {self.fit['data_nodes']} data nodes:"]
             lines.append(f"  entities that fit         {self.fit['entities_that_fit']:,}")
+            if self.fit.get("entities_from_disk"):
+                f = self.fit
+                lines.append(
+                    f"  in memory / from disk     {f['entities_in_memory']:,} / {f['entities_from_disk']:,} "
+                    f"(of those, per interval: about {f['from_disk_scored_per_interval']:,} scored from "
+                    f"checkpoints, {f['from_disk_unscored_per_interval']:,} not scored)"
+                )
             sp = self.fit.get("smallest_percent")
             lines.append(
                 "  smallest model_max_size_percent  "
@@ -959,9 +966,20 @@ def fit_on_cluster(plan: SizingPlan, nodes: int) -> dict[str, Any]:
         if n > 0 and d <= nodes:
             smallest_type = it.short_name
             break
+    # Entities beyond what the nodes hold are served from disk (checkpoints) by each node's cold-entity
+    # worker, one per expected_cold_entity_execution_time (3 s) on average; a request older than one
+    # interval is dropped, so per interval a node scores at most interval / 3 s of them.
+    held = nodes * cap.models_per_node(heap, plan.percent, max_size) if heap * plan.percent >= max_size else 0
+    interval_s = min(float(d.interval_minutes) for d in plan.detectors) * 60
+    from_disk = max(0, total - held)
+    cold_rate = nodes * int(interval_s * 1000 // cap.DEFAULT_COLD_ENTITY_MS)
     return {
         "data_nodes": nodes,
         "entities_that_fit": fit,
+        "entities_in_memory": min(total, held),
+        "entities_from_disk": from_disk,
+        "from_disk_scored_per_interval": min(from_disk, cold_rate),
+        "from_disk_unscored_per_interval": max(0, from_disk - cold_rate),
         "workload_entities": total,
         "fits": fit >= total,
         "smallest_percent": smallest if lo < smallest <= hi else None,

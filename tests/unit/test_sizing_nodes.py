@@ -146,3 +146,35 @@ def test_too_many_detectors_for_their_reservations_is_a_warning() -> None:
     report = evaluate(SizingPlan.from_dict({"name": "t", "node": {"heap": HEAP, "model_max_size_percent": 0.02},
                                             "detectors": dets}))  # fmt: skip
     assert any("only 3 of them get a cache" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "entities", "percent", "expect"),
+    [
+        # issue 15, 3 nodes: 99 in memory, 60 from disk, 3 x 20 scored per minute: all 60 got 5 of 5 results
+        (3, 159, 0.02, (99, 60, 60, 0)),
+        # reference run, 1 node of 1 GiB, P = 0.01: 26 in memory, 54 from disk, 20 scored a minute (observed:
+        # 25 entities got 8 of 10 results = 20 a minute, 29 got none)
+        (1, 80, None, (26, 54, 20, 34)),
+    ],
+)
+def test_entities_served_from_disk(nodes: int, entities: int, percent: float | None, expect: tuple) -> None:
+    from hcad.sizing import SizingPlan
+    from hcad.sizing.plan import fit_on_cluster
+
+    node = (
+        {"heap": HEAP, "model_max_size_percent": percent}
+        if percent
+        else {"heap": 2**30, "model_max_size_percent": 0.01}
+    )
+    plan = SizingPlan.from_dict(
+        {
+            "name": "t",
+            "node": node,
+            "detectors": [{"name": "a", "entities": entities, "interval": "1m", "model_size": S}],
+        }
+    )
+    fit = fit_on_cluster(plan, nodes)
+    got = (fit["entities_in_memory"], fit["entities_from_disk"], fit["from_disk_scored_per_interval"],
+           fit["from_disk_unscored_per_interval"])  # fmt: skip
+    assert got == expect
