@@ -85,7 +85,9 @@ def test_fidelity_with_plugin_historical_analysis(ad_client, index_name, jars, p
 
     spec = getattr(FleetSpec, preset)(hosts=40, processes=2, periods=1008, seed=11)
     load_fleet(ad_client, index_name, spec, progress=False)
-    ev = EvalConfig(rule_ratio=0.05)
+    # The business fleet's events touch cpu, network, GC time or memory: every metric is a feature there.
+    feats = tuple(("avg", m) for m in spec.metrics) if preset == "business" else (("avg", "jvmGcTime"),)
+    ev = EvalConfig(features=feats, rule_ratio=0.05)
     plugin = run_historical(ad_client, ev, index_name, spec, timeout=1200)
     local = backtest(fleet_frame(spec), ev.detector(index_name), seed=None)
     labels = fleet_labels(spec)
