@@ -350,7 +350,8 @@ def test_packaged_price_table_states_source_date_and_region() -> None:
 
 
 def test_compare_text_shows_cost_and_price_source() -> None:
-    plan = SizingPlan.from_dict(_plan(detectors=[{"name": "a", "entities": 1_000_000}], compare=["r6g.large", "r6g.2xlarge"]))
+    det = [{"name": "a", "entities": 1_000_000}]
+    plan = SizingPlan.from_dict(_plan(detectors=det, compare=["r6g.large", "r6g.2xlarge"]))
     text = evaluate(plan).to_text()
     assert "cheapest per month first" in text and "$  14,751.11/month" in text and "source:" in text
     d = evaluate(plan).to_dict()["comparison"][0]

@@ -79,6 +79,8 @@ def test_facts_from_detector() -> None:
         "category_fields": ("host", "process"),
         "index": "host-cloudwatch",
         "time_field": "@timestamp",
+        "result_index": None,
+        "filter_query": None,
     }
     del det["shingle_size"]
     assert facts_from_detector(det)["shingle_size"] == 8
@@ -99,3 +101,18 @@ def test_entity_query_requires_every_field() -> None:
     assert {"exists": {"field": "host"}} in q["bool"]["filter"]
     assert {"exists": {"field": "process"}} in q["bool"]["filter"]
     assert {"range": {"ts": {"gte": "now-7d"}}} in q["bool"]["filter"]
+
+
+def test_facts_carry_result_index_and_filter_query_and_counting_applies_the_filter() -> None:
+    from hcad.sizing.entities import entity_query
+
+    f = facts_from_detector(
+        {"indices": ["i"], "result_index": "opensearch-ad-plugin-result-x",
+         "filter_query": {"bool": {"filter": [{"terms": {"entity": ["a", "b"]}}]}}}
+    )  # fmt: skip
+    assert f["result_index"] == "opensearch-ad-plugin-result-x"
+    q = entity_query(["entity"], "@timestamp", "now-1h", None, require_fields=False, filter_query=f["filter_query"])
+    assert {"bool": {"filter": [{"terms": {"entity": ["a", "b"]}}]}} in q["bool"]["filter"]
+    # the plugin's default filter (match_all) adds nothing
+    q = entity_query(["entity"], "@timestamp", None, None, require_fields=False, filter_query={"match_all": {}})
+    assert q == {"match_all": {}}
