@@ -645,6 +645,10 @@ class SizingReport:
                     f"(of those, per interval: about {f['from_disk_scored_per_interval']:,} scored from "
                     f"checkpoints, {f['from_disk_unscored_per_interval']:,} not scored)"
                 )
+                lines.append(
+                    "  which: the plugin keeps the most frequent entities (time-decayed hit count); the rarest "
+                    "are read from disk"
+                )
             sp = self.fit.get("smallest_percent")
             lines.append(
                 "  smallest model_max_size_percent  "
