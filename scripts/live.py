@@ -16,7 +16,7 @@ What runs where:
   container serves them, so every CloudWatch call goes through its one token bucket. Dead letters go to
   an SQS dead-letter queue that ``redrive`` empties. History is backfilled through the same path: a
   manager invocation with a ``{"backfill": {from, to}}`` event, then the workers.
-- **OpenSearch**: the detector (``Detector.hcad``: hcad's recommended shingle 4 and 5 % rule), its
+- **OpenSearch**: the detector (``Detector.hcad``: hcad's recommended shingle 2 and the plugin's rule), its
   pre-flight, ``wait_initialized`` for readiness, a monitor (``kind: entities``) with a webhook channel
   to a receiver on 127.0.0.1 — all through hcad's public API.
 

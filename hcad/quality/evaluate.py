@@ -27,6 +27,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hcad.ad.limits import (
+    RECOMMENDED_MIN_CONFIDENCE,
+    RECOMMENDED_MIN_GRADE,
+    RECOMMENDED_RULE_RATIO,
+    RECOMMENDED_SHINGLE_SIZE,
+)
 from hcad.errors import ConfigError, HcadError, Issue, ValidationError
 from hcad.quality.scoring import Scores, score
 from hcad.quality.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec
@@ -518,11 +524,10 @@ def recommend(
       ``min_density`` of an entity's intervals have data (median over entities); the plugin needs
       dense series.
     - dominant period: the strongest autocorrelation peak of the feature, averaged over entities.
-    - shingle size: hcad's default ``RECOMMENDED["shingle_size"]`` (4, picked from a grid run of
-      ``scripts/evaluate.py`` on the synthetic fleets, issue 8; the tests do not re-run that grid, and
-      the plugin's own default is 8) unless the dominant period is shorter than 16 intervals, in which
-      case one whole period (≥ 4), so a regular cycle is part of each shingle instead of looking like
-      an anomaly.
+    - shingle size: hcad's default ``RECOMMENDED["shingle_size"]`` (2, chosen by
+      ``scripts/tune_defaults.py`` on tuning fleets and checked on held-out ones; the plugin's own
+      default is 8) unless the dominant period is shorter than 16 intervals, in which case one whole
+      period (≥ 4), so a regular cycle is part of each shingle instead of looking like an anomaly.
     """
     import numpy as np
     import pandas as pd
@@ -571,7 +576,10 @@ def recommend(
 
     period = _dominant_period(groups, time_field, feature, chosen)
     best = int(RECOMMENDED["shingle_size"])
-    why_best = f"shingle size {best}: hcad's default, picked from an hcad eval grid run (the plugin's is 8)"
+    why_best = (
+        f"shingle size {best}: hcad's default, chosen on tuning fleets and checked on held-out ones "
+        f"(scripts/tune_defaults.py; the plugin's is 8)"
+    )
     shingle = best
     if period is not None:
         p_iv = period / chosen
@@ -704,21 +712,28 @@ def recommend_from_index(
     return recommend(frame, fields, feature, time_field=time_field, max_entities=max_entities)
 
 
-#: hcad's defaults, picked from one grid run of scripts/evaluate.py (issue 8; numbers in
-#: detectors/README.md): every metric as an average, the data's own 10-minute interval, shingle size 4,
-#: a 5% ignore-near-expected rule instead of the plugin's default 20% (which drops most real spikes) and
-#: a trigger at confidence ≥ 0.9 (cold-start flags have low confidence). No test re-runs that grid, so
-#: nothing here proves they are still the grid's best.
-RECOMMENDED = {"interval_minutes": 10, "shingle_size": 4, "rule_ratio": 0.05, "min_confidence": 0.9}
+#: hcad's defaults (the detector's in :mod:`hcad.ad.limits`, plus the monitor's thresholds), chosen by
+#: scripts/tune_defaults.py on tuning fleets and checked on held-out ones (issue 17; numbers in
+#: detectors/README.md): every metric averaged at the data's own 10-minute interval, shingle size 2, the
+#: plugin's own 20% rule (``rule_ratio`` None), alerts at grade > 0.3 and confidence ≥ 0.9.
+RECOMMENDED: dict[str, Any] = {
+    "interval_minutes": 10,
+    "shingle_size": RECOMMENDED_SHINGLE_SIZE,
+    "rule_ratio": RECOMMENDED_RULE_RATIO,
+    "min_grade": RECOMMENDED_MIN_GRADE,
+    "min_confidence": RECOMMENDED_MIN_CONFIDENCE,
+}
 
 
 def recommended_config(spec: FleetSpec) -> EvalConfig:
-    """hcad's default config (:data:`RECOMMENDED`, picked from an earlier grid run) for the metrics of ``spec``."""
+    """hcad's default config (:data:`RECOMMENDED`) for the metrics of ``spec``."""
+    rule = RECOMMENDED["rule_ratio"]
     return EvalConfig(
         features=tuple(("avg", m) for m in spec.metrics),
         interval_minutes=int(RECOMMENDED["interval_minutes"]),
         shingle_size=int(RECOMMENDED["shingle_size"]),
-        rule_ratio=float(RECOMMENDED["rule_ratio"]),
+        rule_ratio=None if rule is None else float(rule),
+        min_grade=float(RECOMMENDED["min_grade"]),
         min_confidence=float(RECOMMENDED["min_confidence"]),
     )
 

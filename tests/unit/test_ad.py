@@ -507,8 +507,13 @@ def test_wait_historical_failed(ad, server):
         ad.wait_historical("abc", sleep=lambda s: None)
 
 
-def test_builder_default_rules_are_dropped_with_a_warning_before_2_15_and_user_rules_refused():
+def test_builder_default_rules_are_dropped_with_a_warning_before_2_15_and_user_rules_refused(monkeypatch):
+    import hcad.ad.model as model
     from hcad.ad.model import Rule
+
+    # hcad's default has no rule since issue 17; the machinery is for a default with one.
+    monkeypatch.setattr(model, "RECOMMENDED_RULE_RATIO", 0.05)
+    monkeypatch.setattr(model, "RECOMMENDED_SHINGLE_SIZE", 4)
 
     server = Server(version="2.14.0")
     server.route("POST", D, load("detector_get_full.json"), 201)

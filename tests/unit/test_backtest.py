@@ -93,10 +93,15 @@ def test_from_detector_adapter():
     assert [(f.name, f.agg, f.field) for f in c.features] == [("cpu", "avg", "cpu"), ("n", "value_count", "pid")]
     assert (c.interval_minutes, c.shingle_size, c.time_field, c.indices) == (5, 8, "ts", ("idx",))
     assert c.rules is None and model_params(c).default_rule
-    # hcad's builder defaults (shingle 4, a 5% rule per feature) reach the model, replacing the default rule.
+    # hcad's builder defaults (shingle 2, no rule of its own) reach the model, which keeps the plugin's rule.
     c2 = BacktestConfig.from_detector(Detector.hcad("d2", "idx", "ts", ["host"], feats, "5m"))
-    assert c2.shingle_size == 4 and c2.rules and len(c2.rules) == 2
-    assert not model_params(c2).default_rule
+    assert c2.shingle_size == 2 and c2.rules is None and model_params(c2).default_rule
+    # Explicit rules replace the default rule.
+    from hcad.ad.model import Rule as AdRule
+
+    rules = [AdRule.ignore_within("cpu", 0.05), AdRule.ignore_within("n", 0.05)]
+    c3 = BacktestConfig.from_detector(Detector.hcad("d3", "idx", "ts", ["host"], feats, "5m", rules=rules))
+    assert c3.rules and len(c3.rules) == 2 and not model_params(c3).default_rule
 
 
 # ------------------------------------------------------------------ the Java model

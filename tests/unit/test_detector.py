@@ -128,9 +128,10 @@ def test_builder_request_shape():
         "aggregation_query": {"mem_max": {"max": {"field": "mem"}}},
     }
     assert "feature_id" not in body["feature_attributes"][0]
-    # The defaults issue 8's evaluation chose (hcad.quality.evaluate.RECOMMENDED), unless the caller says otherwise.
-    assert body["shingle_size"] == 4
-    assert body["rules"] == [Rule.ignore_within("cpu_avg", 0.05).to_api(), Rule.ignore_within("mem_max", 0.05).to_api()]
+    # The defaults issue 17's tuning chose (hcad.ad.limits), unless the caller says otherwise: shingle 2 and
+    # no rule of hcad's (the plugin's default 20% rule applies).
+    assert body["shingle_size"] == 2
+    assert "rules" not in body
 
 
 @pytest.mark.parametrize(
@@ -280,7 +281,7 @@ def test_diff_ignores_server_defaults_and_shows_real_changes():
         {
             "filter_query": {"match_all": {"boost": 1.0}},
             "recency_emphasis": 2560,
-            "history": 36,  # 32 + the builder's shingle size 4
+            "history": 34,  # 32 + the builder's shingle size 2
             "schema_version": 0,
             "last_update_time": 1,
             "detector_type": "MULTI_ENTITY",
@@ -295,7 +296,7 @@ def test_diff_ignores_server_defaults_and_shows_real_changes():
     changed.features[0] = Feature.max("cpu_avg", "cpu")
     lines = changed.diff(server)
     assert "interval: '1200s' -> '600s'" in lines
-    assert "shingle_size: 16 -> 4" in lines
+    assert "shingle_size: 16 -> 2" in lines
     assert any(line.startswith("features.cpu_avg.aggregation_query:") for line in lines)
     assert changed.id is None
 
@@ -350,16 +351,43 @@ def test_diff_value_dropped_from_the_file_means_the_plugin_default():
     assert [line.split(":")[0] for line in custom.diff(dropped)] == ["rules"]
 
 
-def test_builder_defaults_are_the_evaluation_winner_unless_the_caller_says_otherwise():
-    # The constants follow what `hcad eval` found (issue 8).
-    from hcad.ad.model import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE
+def test_builder_defaults_are_the_tuned_ones_unless_the_caller_says_otherwise():
+    # One place for the constants (hcad.ad.limits); the evaluation harness reads the same ones.
+    from hcad.ad.model import (
+        RECOMMENDED_MIN_CONFIDENCE,
+        RECOMMENDED_MIN_GRADE,
+        RECOMMENDED_RULE_RATIO,
+        RECOMMENDED_SHINGLE_SIZE,
+    )
     from hcad.quality import evaluate
 
     assert (
         evaluate.RECOMMENDED["shingle_size"],
         evaluate.RECOMMENDED["rule_ratio"],
+        evaluate.RECOMMENDED["min_grade"],
         evaluate.RECOMMENDED["min_confidence"],
-    ) == (RECOMMENDED_SHINGLE_SIZE, RECOMMENDED_RULE_RATIO, RECOMMENDED_MIN_CONFIDENCE)
+    ) == (RECOMMENDED_SHINGLE_SIZE, RECOMMENDED_RULE_RATIO, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE)
+    assert (RECOMMENDED_SHINGLE_SIZE, RECOMMENDED_RULE_RATIO) == (2, None)  # what scripts/tune_defaults.py chose
+    feats = {"cpu_avg": ("avg", "cpu"), "off": {"agg": "max", "field": "cpu", "enabled": False}}
+    det = Detector.hcad("d", "i", "t", ["host"], feats)
+    assert (det.shingle_size, det.rules, det.has_builder_rules) == (2, None, False)
+    assert "rules" not in det.to_request() and det.effective_shingle_size == 2
+    plain = Detector.hcad("d", "i", "t", ["host"], feats, plugin_defaults=True)
+    assert (plain.shingle_size, plain.rules, plain.effective_shingle_size) == (None, None, 8)
+    d = Detector.hcad("d", "i", "t", ["host"], feats, shingle_size=8, rules=[Rule.ignore_within("cpu_avg", 0.3)])
+    assert (d.shingle_size, d.rules, d.has_builder_rules) == (8, [Rule.ignore_within("cpu_avg", 0.3)], False)
+    single = Detector.single_stream("s", "i", "t", feats)
+    assert (single.shingle_size, single.rules) == (None, None)
+    assert Detector.single_stream("s", "i", "t", feats, plugin_defaults=False).shingle_size == 2
+
+
+def test_builder_rules_when_the_default_has_a_rule(monkeypatch):
+    """The builder-rules machinery (a default rule per enabled feature, dropped for servers without rules)
+    for a default with a rule ratio, as hcad shipped before issue 17 and may again."""
+    import hcad.ad.model as model
+
+    monkeypatch.setattr(model, "RECOMMENDED_RULE_RATIO", 0.05)
+    monkeypatch.setattr(model, "RECOMMENDED_SHINGLE_SIZE", 4)
     feats = {"cpu_avg": ("avg", "cpu"), "off": {"agg": "max", "field": "cpu", "enabled": False}}
     det = Detector.hcad("d", "i", "t", ["host"], feats)
     assert det.shingle_size == 4
@@ -390,7 +418,11 @@ def test_builder_defaults_are_the_evaluation_winner_unless_the_caller_says_other
     assert again.rules == [Rule.ignore_within("cpu_avg", 0.05)] and not again.has_builder_rules
 
 
-def test_builder_rules_are_left_out_for_servers_without_rules_and_user_rules_are_refused():
+def test_builder_rules_are_left_out_for_servers_without_rules_and_user_rules_are_refused(monkeypatch):
+    import hcad.ad.model as model
+
+    monkeypatch.setattr(model, "RECOMMENDED_RULE_RATIO", 0.05)  # a default with a rule (see above)
+    monkeypatch.setattr(model, "RECOMMENDED_SHINGLE_SIZE", 4)
     det = good()
     assert det.unsupported_by((2, 14, 0)) == []  # left out, not refused
     old, notes = det.for_version((2, 14, 0))

@@ -83,6 +83,7 @@ def test_backtest_run_end_to_end_writes_outputs(tmp_path) -> None:
     spec_file.write_text(json.dumps(spec.to_dict()))
     out = tmp_path / "out"
     args = ["--feature", "avg:cpuTime,avg:jvmGcTime", "--shingle", "4", "--rule", "0.05", "--min-confidence", "0"]
+    args += ["--min-grade", "0"]
     proc = hcad("eval", "--dataset", str(spec_file), *args, "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
