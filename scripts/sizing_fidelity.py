@@ -68,8 +68,9 @@ def load_history(client: Any, index: str, entities: int, hours: float, ahead_min
         for m in range(-ahead_min, int(hours * 60)):
             ts = iso(now - dt.timedelta(minutes=m))
             for e in range(entities):
-                # Bursty entities report only in the history and in one minute of every 10 ahead of now.
-                if e >= steady and m < 0 and m % 10:
+                # Bursty entities report in the history, then one minute in 10 ahead of now, staggered (a tenth
+                # of them each minute): active per interval A = steady + bursty / 10, total C = entities.
+                if e >= steady and m < 0 and (m + e) % 10:
                     continue
                 yield {"_index": index, "@timestamp": ts, "entity": f"e{e:04d}",
                        "value": 50.0 + 10 * math.sin((m + e) / 30) + rng.gauss(0, 1)}  # fmt: skip
@@ -223,10 +224,12 @@ def main() -> int:
             t.perform_request("PUT", "/_cluster/settings", body={"transient": {PERCENT_SETTING: previous}})
     final = out.get("final") or {"nodes": []}
     print(f"\nmodel_max_size_percent {args.percent}, S = {final.get('model_size', s_est):,} B, {entities} entities")
-    print(f"{'node':<14}{'heap':>12}{'budget H*P':>12}{'N=floor(HP/S)':>15}{'held':>6}{'diff':>6}")
+    print(f"{'node':<14}{'heap':>12}{'budget H*P':>12}{'published N':>12}{'corrected':>10}{'held':>6}"
+          f"{'held-N':>7}{'held-corr':>10}")  # fmt: skip
     for n in final["nodes"]:
-        print(f"{n['name']:<14}{n['heap_bytes']:>12,}{n['budget_bytes']:>12,}{n['predicted_models']:>15}"
-              f"{n['held_models']!s:>6}{n['difference']!s:>6}")  # fmt: skip
+        held, corr = n["held_models"], n["corrected_models"]
+        print(f"{n['name']:<14}{n['heap_bytes']:>12,}{n['budget_bytes']:>12,}{n['predicted_models']:>12}"
+              f"{corr:>10}{held!s:>6}{n['difference']!s:>7}{'-' if held is None else held - corr:>10}")  # fmt: skip
     if "entities_not_in_memory" in out:
         print(f"entities in memory {out['entities_in_memory']}, not in memory {out['entities_not_in_memory']}")
         print(f"results in the last 5 min, by count -> entities: {json.dumps(out['results_last_5_min'])}")
