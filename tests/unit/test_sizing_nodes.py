@@ -178,3 +178,34 @@ def test_entities_served_from_disk(nodes: int, entities: int, percent: float | N
     got = (fit["entities_in_memory"], fit["entities_from_disk"], fit["from_disk_scored_per_interval"],
            fit["from_disk_unscored_per_interval"])  # fmt: skip
     assert got == expect
+
+
+def test_cli_per_node_table_shows_published_corrected_and_held() -> None:
+    from types import SimpleNamespace
+
+    from hcad.cli.size import _nodes, _nodes_text
+    from hcad.sizing import SizingPlan, evaluate
+
+    class T:
+        def perform_request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
+            if path == "/_nodes/stats/jvm":
+                jvm = {"mem": {"heap_max_in_bytes": HEAP}}
+                return {"nodes": {f"id{i}": {"name": f"hcad-local-{i}", "roles": ["data"], "jvm": jvm} for i in (1, 2, 3)}}
+            assert path == "/_plugins/_anomaly_detection/stats"
+            return _stats({"id1": 24, "id2": 25, "id3": 26})
+
+    plan = SizingPlan.from_dict(
+        {
+            "name": "t",
+            "node": {"heap": HEAP, "model_max_size_percent": 0.02},
+            "detectors": [
+                {"name": "big", "entities": 159, "interval": "1m", "model_size": S},
+                {"name": "small", "entities": 6, "interval": "1m", "model_size": S},
+            ],
+        }
+    )
+    nodes = _nodes(SimpleNamespace(client=SimpleNamespace(transport=T())), evaluate(plan))
+    rows = [(n["name"], n["predicted_models"], n["corrected_models"], n["held_models"]) for n in nodes["nodes"]]
+    assert rows == [("hcad-local-1", 33, 25, 24), ("hcad-local-2", 33, 25, 25), ("hcad-local-3", 33, 25, 26)]
+    text = _nodes_text(nodes)
+    assert "published N" in text and "corrected" in text and "model_count" in text
