@@ -190,7 +190,9 @@ def test_cli_per_node_table_shows_published_corrected_and_held() -> None:
         def perform_request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
             if path == "/_nodes/stats/jvm":
                 jvm = {"mem": {"heap_max_in_bytes": HEAP}}
-                return {"nodes": {f"id{i}": {"name": f"hcad-local-{i}", "roles": ["data"], "jvm": jvm} for i in (1, 2, 3)}}
+                return {
+                    "nodes": {f"id{i}": {"name": f"hcad-local-{i}", "roles": ["data"], "jvm": jvm} for i in (1, 2, 3)}
+                }
             assert path == "/_plugins/_anomaly_detection/stats"
             return _stats({"id1": 24, "id2": 25, "id3": 26})
 
