@@ -35,14 +35,22 @@ HOSTS, PROCESSES, INJECTED_HOSTS = 8, 4, 3
 
 
 def _detector(name: str, index: str) -> Detector:
+    # Tuned for this data (cosine waves with clean 16-sigma spikes, like the blog's): shingle 4 and a 5%
+    # rule, as detectors/detect_gc_time.yaml. hcad's general defaults (shingle 2 and the plugin's 20%
+    # rule, chosen for seasonal fleets) keep only ~40% of these spikes (backtest: recall 0.42 vs 1.0).
+    from hcad.ad.model import Rule
+
+    feats = {"cpu": ("avg", "cpu"), "memory": ("avg", "memory")}
     return Detector.hcad(
         name,
         index,
         "@timestamp",
         ["host", "process"],
-        {"cpu": ("avg", "cpu"), "memory": ("avg", "memory")},
+        feats,
         f"{INTERVAL_MIN}m",
         window_delay="0m",
+        shingle_size=4,
+        rules=[Rule.ignore_within(f, 0.05) for f in feats],
         description="hcad acceptance test",
     )
 

@@ -38,7 +38,8 @@ def test_client_ad_without_plugin_names_plugin_and_cluster(os_url):
 def test_preflight_against_live_index(os_client, index_name):
     spec = FleetSpec(hosts=3, processes=2, periods=60, interval_minutes=10, start=START, anomalies=0)
     load_fleet(os_client, index_name, spec, progress=False)
-    # One sparse entity: data in only 5 of the last 36 intervals (the history: 32 + the builder's shingle 4).
+    # One sparse entity: data in only 5 of the last 32 + shingle intervals (the history the plugin needs),
+    # 8 intervals apart, so all five fall inside it for any shingle size.
     last = START + timedelta(minutes=10 * (spec.periods - 1))
     sparse = [
         {
@@ -61,9 +62,10 @@ def test_preflight_against_live_index(os_client, index_name):
     )
     report = preflight(os_client, good)
     assert report.ok, report.issues
-    assert report.entities_checked == 7 and report.intervals_checked == 36
+    history = 32 + good.effective_shingle_size  # 34 with the builder's shingle 2
+    assert report.entities_checked == 7 and report.intervals_checked == history
     assert report.density["host0|process0"] == 1.0
-    assert report.density["rare|cron"] == pytest.approx(5 / 36)
+    assert report.density["rare|cron"] == pytest.approx(5 / history)
     assert report.sparse_entities == ["rare|cron"]
     assert len(report.warnings) == 1 and "1 of 7 entities" in report.warnings[0].message
 
