@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hcad.errors import ConfigError
 from hcad.quality.scoring import Scores, score
-from hcad.quality.tuning import MAX_FALSE_ALARMS, inject_anomalies
+from hcad.quality.tuning import MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,15 +55,10 @@ class TrialResult:
     scores: Scores
 
     def row(self) -> dict[str, Any]:
-        s = self.scores
         return {
             "config": self.candidate.name,
             **self.candidate.settings(),
-            "precision": round(s.precision, 3),
-            "recall": round(s.recall, 3),
-            "f1": round(s.f1, 3),
-            "false_alarms_per_entity_day": round(s.false_alarms_per_entity_day, 3),
-            "recall_by_kind": {k: round(v.recall, 3) for k, v in s.per_kind.items()},
+            **score_row(self.scores),
         }
 
 
@@ -161,18 +156,21 @@ def trial(
             min_confidence=c.min_confidence,
         )  # fmt: skip
         results.append(TrialResult(c, s))
-    within = [r for r in results if r.scores.false_alarms_per_entity_day <= max_false_alarms]
-    if within:
-        winner = max(within, key=lambda r: (r.scores.f1, -r.scores.false_alarms_per_entity_day))
+    # One dataset: the worst and the mean false-alarm rate are the same number.
+    rows = [
+        (r, r.scores.f1, r.scores.false_alarms_per_entity_day, r.scores.false_alarms_per_entity_day) for r in results
+    ]
+    (winner, *_), tier, n = choose(rows, max_false_alarms)
+    fa = winner.scores.false_alarms_per_entity_day
+    if tier == "everywhere":
         reason = (
             f"{winner.candidate.name}: the best F1 ({winner.scores.f1:.2f}) on your data with {len(labels)} injected "
-            f"events, among the {len(within)} of {len(results)} configs with at most {max_false_alarms:g} false "
-            f"alarms per entity per day ({winner.scores.false_alarms_per_entity_day:.2f})"
+            f"events, among the {n} of {len(results)} configs with at most {max_false_alarms:g} false "
+            f"alarms per entity per day ({fa:.2f})"
         )
     else:
-        winner = min(results, key=lambda r: (r.scores.false_alarms_per_entity_day, -r.scores.f1))
         reason = (
             f"{winner.candidate.name}: no config stayed within {max_false_alarms:g} false alarms per entity per day "
-            f"on your data; this one raised the fewest ({winner.scores.false_alarms_per_entity_day:.2f})"
+            f"on your data; this one raised the fewest ({fa:.2f})"
         )
     return Trial(tuple(results), winner, len(labels), reason)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hcad.quality.evaluate import ConfigResult, EvalConfig, EvalReport
+    from hcad.quality.scoring import Scores
 
 #: The issue's goal for on-call load: at most one false alarm per entity every ten days.
 MAX_FALSE_ALARMS = 0.1
@@ -61,6 +62,33 @@ class Choice:
     reason: str
 
 
+Row = tuple[Any, float, float, float]
+
+
+def choose(rows: Sequence[Row], max_false_alarms: float) -> tuple[Row, str, int]:
+    """The selection rule on ``(item, F1, worst false alarms, mean false alarms)`` rows: the best F1
+    (ties: fewer false alarms on average) among rows within the budget on every dataset
+    (``"everywhere"``), else among those within it on average (``"on_average"``), else the row with
+    the fewest false alarms on average (``"fewest"``). Returns the row, its tier and the tier's size."""
+    for tier, col in (("everywhere", 2), ("on_average", 3)):
+        within = [r for r in rows if r[col] <= max_false_alarms]
+        if within:
+            return max(within, key=lambda r: (r[1], -r[3])), tier, len(within)
+    return min(rows, key=lambda r: (r[3], -r[1])), "fewest", len(rows)
+
+
+def score_row(s: Scores) -> dict[str, Any]:
+    """The scores a report row shows: precision, recall, F1, false alarms per entity per day and
+    recall per kind, rounded to 3 places."""
+    return {
+        "precision": round(s.precision, 3),
+        "recall": round(s.recall, 3),
+        "f1": round(s.f1, 3),
+        "false_alarms_per_entity_day": round(s.false_alarms_per_entity_day, 3),
+        "recall_by_kind": {k: round(v.recall, 3) for k, v in s.per_kind.items()},
+    }
+
+
 def _by_key(report: EvalReport) -> dict[tuple[Any, ...], ConfigResult]:
     return {config_key(r.config): r for r in report.results if r.scores is not None}
 
@@ -82,22 +110,18 @@ def select(reports: Sequence[EvalReport], *, max_false_alarms: float = MAX_FALSE
         f1 = sum(s.f1 for s in scores if s) / len(scores)
         fas = [s.false_alarms_per_entity_day for s in scores if s]
         rows.append((key, f1, max(fas), sum(fas) / len(fas)))
-    ok = [r for r in rows if r[2] <= max_false_alarms]
-    on_average = [r for r in rows if r[3] <= max_false_alarms]
-    if ok:
-        key, f1, worst, mean = max(ok, key=lambda r: (r[1], -r[3]))
+    (key, f1, worst, mean), tier, n = choose(rows, max_false_alarms)
+    if tier == "everywhere":
         reason = (
-            f"highest mean F1 ({f1:.3f}) among the {len(ok)} of {len(rows)} configs with at most "
+            f"highest mean F1 ({f1:.3f}) among the {n} of {len(rows)} configs with at most "
             f"{max_false_alarms:g} false alarms per entity per day on every tuning dataset"
         )
-    elif on_average:
-        key, f1, worst, mean = max(on_average, key=lambda r: (r[1], -r[3]))
+    elif tier == "on_average":
         reason = (
             f"no config kept false alarms within {max_false_alarms:g} per entity per day on every tuning dataset; "
-            f"highest mean F1 ({f1:.3f}) among the {len(on_average)} of {len(rows)} within it on average"
+            f"highest mean F1 ({f1:.3f}) among the {n} of {len(rows)} within it on average"
         )
     else:
-        key, f1, worst, mean = min(rows, key=lambda r: (r[3], -r[1]))
         reason = (
             f"no config kept false alarms within {max_false_alarms:g} per entity per day even on average; "
             f"this one has the fewest ({mean:.3f} on average)"
@@ -109,7 +133,7 @@ def select(reports: Sequence[EvalReport], *, max_false_alarms: float = MAX_FALSE
         worst_false_alarms=worst,
         mean_false_alarms=mean,
         candidates=len(rows),
-        within_budget=len(ok),
+        within_budget=sum(1 for r in rows if r[2] <= max_false_alarms),
         reason=reason,
     )
 
@@ -126,21 +150,8 @@ def held_out_rows(reports: Sequence[EvalReport], named: dict[str, tuple[Any, ...
                 rows.append({"dataset": rep.spec.name, "seed": rep.spec.seed, "engine": rep.engine, "config": name,
                              "error": "not run" if res is None else res.error})  # fmt: skip
                 continue
-            s = res.scores
-            rows.append(
-                {
-                    "dataset": rep.spec.name,
-                    "seed": rep.spec.seed,
-                    "engine": rep.engine,
-                    "config": name,
-                    "label": res.config.label,
-                    "precision": round(s.precision, 3),
-                    "recall": round(s.recall, 3),
-                    "f1": round(s.f1, 3),
-                    "false_alarms_per_entity_day": round(s.false_alarms_per_entity_day, 3),
-                    "recall_by_kind": {k: round(v.recall, 3) for k, v in s.per_kind.items()},
-                }
-            )
+            meta = {"dataset": rep.spec.name, "seed": rep.spec.seed, "engine": rep.engine, "config": name}
+            rows.append({**meta, "label": res.config.label, **score_row(res.scores)})
     return rows
 
 
