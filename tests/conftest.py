@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from env_flags import plugins_required
+from env_flags import CLUSTER_URL, plugins_required
 
 ROOT = Path(__file__).resolve().parent.parent
 OS_SCRIPT = ROOT / "scripts" / "opensearch"
@@ -43,8 +43,10 @@ def opensearch_info() -> dict:
 
 
 @pytest.fixture(scope="session")
-def os_url(opensearch_info: dict) -> str:
-    return str(opensearch_info["url"])
+def os_url(opensearch_info: dict, pytestconfig: pytest.Config) -> str:
+    url = str(opensearch_info["url"])
+    pytestconfig.stash[CLUSTER_URL] = url
+    return url
 
 
 @pytest.fixture(scope="session")

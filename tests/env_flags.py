@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+# The test cluster's url, stashed on the config by the os_url fixture once a test has asked for it.
+CLUSTER_URL = pytest.StashKey[str]()
+
 
 def plugins_required() -> bool:
     """HCAD_REQUIRE_PLUGINS is set unless empty, 0, false or no (as in scripts/opensearch)."""

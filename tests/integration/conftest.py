@@ -5,7 +5,11 @@
 (detectors create/validate/preview/get/update/delete, real-time start/stop, historical analysis and its
 results, profile, stats, _suggest, monitors create/run/delete, notification channels, sizing --measure,
 entities, the node's plugins and modules). ``pytest -m compat`` runs them on any node; the slow ones
-that only repeat these endpoints (the 4-minute real-time alert, the acceptance run) stay out.
+that only repeat these endpoints (the live pipeline, the acceptance run) stay out.
+
+After the last test of each module, ``pytest_runtest_teardown`` looks for real-time detectors the module
+left running (enabled jobs that were not enabled before it): each one is stopped and the module's last
+test errors naming them. A leaked job keeps running every interval and slows every later test.
 
 The proxy sits between the bridge and the real OpenSearch node so faults can be injected without
 touching the shared node: ``stop()`` makes the cluster unreachable (connection refused) and
@@ -24,6 +28,7 @@ from typing import Any
 
 import pytest
 import requests
+from env_flags import CLUSTER_URL
 
 # file -> tests (a name matches its parametrized cases too); test_compat_live.py is marked in itself.
 COMPAT: dict[str, tuple[str, ...]] = {
@@ -61,6 +66,44 @@ COMPAT: dict[str, tuple[str, ...]] = {
     # A webhook channel and an entities monitor applied from YAML, executed for real, then deleted.
     "test_notifications_live.py": ("test_webhook_channel_receives_the_injected_entities",),
 }
+
+
+_jobs_before: dict[str, set[str]] = {}
+
+
+def _enabled_jobs(url: str) -> set[str]:
+    """Ids of the enabled real-time AD jobs on the test cluster."""
+    r = requests.get(
+        f"{url}/.opendistro-anomaly-detector-jobs/_search",
+        params={"q": "enabled:true", "size": 1000, "_source": "false"},
+        timeout=30,
+    )
+    if r.status_code == 404:  # no detector was ever started
+        return set()
+    r.raise_for_status()
+    return {h["_id"] for h in r.json()["hits"]["hits"]}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield  # after the fixtures: the cluster's url is known once any test has asked for it
+    url = item.config.stash.get(CLUSTER_URL, None)
+    if url and item.nodeid.split("::")[0] not in _jobs_before:
+        _jobs_before[item.nodeid.split("::")[0]] = _enabled_jobs(url)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    module = item.nodeid.split("::")[0]
+    if nextitem is not None and nextitem.nodeid.split("::")[0] == module:
+        return
+    url = item.config.stash.get(CLUSTER_URL, None)
+    if not url or module not in _jobs_before:
+        return
+    leaked = sorted(_enabled_jobs(url) - _jobs_before.pop(module))
+    for job in leaked:
+        requests.post(f"{url}/_plugins/_anomaly_detection/detectors/{job}/_stop", timeout=60)
+    if leaked:
+        pytest.fail(f"{module} left real-time detectors running (now stopped): {leaked}", pytrace=False)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

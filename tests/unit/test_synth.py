@@ -239,7 +239,7 @@ def test_business_fleet_follows_local_business_hours_and_weekends() -> None:
     web = frame[frame["process"] == "process0"].copy()  # process0 is a web process
     # Each host's busiest hour (UTC) on weekdays sits in its own time zone's working day.
     for host, g in web.groupby("host"):
-        g = g[g["@timestamp"].dt.dayofweek < 5]
+        g = g[g["@timestamp"].dt.day_of_week < 5]
         busy = g.groupby(g["@timestamp"].dt.hour)["cpu"].mean()
         quiet_hours = busy.nsmallest(6).index
         busy_hours = busy.nlargest(6).index
@@ -250,8 +250,8 @@ def test_business_fleet_follows_local_business_hours_and_weekends() -> None:
         assert not set(quiet_hours) & set(busy_hours)
     # Weekends are quieter than weekdays for web traffic (daily means, all hosts).
     daily = web.set_index("@timestamp")["cpu"].resample("1D").mean()
-    weekend = daily[daily.index.dayofweek >= 5].mean()
-    weekday = daily[(daily.index.dayofweek >= 1) & (daily.index.dayofweek <= 4)].mean()
+    weekend = daily[daily.index.day_of_week >= 5].mean()
+    weekday = daily[(daily.index.day_of_week >= 1) & (daily.index.day_of_week <= 4)].mean()
     assert weekend < 0.8 * weekday
 
 
