@@ -19,10 +19,10 @@ Two kinds of monitor are built from a detector (both query-level monitors on its
     which iterates ``ctx.results.0.hits.hits``. Two triggers give the seed deployment's tiers:
 
     * P1 (severity 1): max confident grade >= ``high`` (default 0.7, Dashboards' default grade
-      threshold, so P1 pages exactly when the familiar monitor would);
-    * P2 (severity 2): ``low`` <= max grade < ``high`` (default ``low`` 0.35: the seed's P2/P1 ratio
-      of 1.5/3.0 applied to 0.7 — the seed's 3.0/1.5 are on an unbounded score scale, the AD grade is
-      in [0, 1]).
+      threshold);
+    * P2 (severity 2): ``low`` <= max grade < ``high`` (default ``low`` 0.3 with a confidence floor of
+      0.9: the alerting thresholds chosen with the detector defaults on tuning fleets, checked on
+      held-out ones; ``hcad.ad.limits``).
 
     Only one tier fires per run (the highest reached), and its message lists the top entities.
 

@@ -64,8 +64,15 @@ def gc_detector(**kw: Any) -> Detector:
     return det
 
 
+# The captured monitors (tests/data/alerting) were built with these thresholds, hcad's defaults until the
+# tuned ones (low 0.3, confidence 0.9) replaced them.
+CAPTURED_THRESHOLDS = {"high": 0.7, "low": 0.35, "confidence": 0.7}
+
+
 def spec(**kw: Any) -> MonitorSpec:
-    return MonitorSpec.from_dict({"name": "gc-time-entities", "detector": "detect_gc_time", **kw})
+    return MonitorSpec.from_dict(
+        {"name": "gc-time-entities", "detector": "detect_gc_time", "thresholds": CAPTURED_THRESHOLDS, **kw}
+    )
 
 
 # ------------------------------------------------------------------------------------------------ spec
@@ -98,8 +105,12 @@ def test_spec_requires_name_and_detector():
 
 
 def test_defaults_are_documented_values():
-    s = spec()
-    assert (s.kind, s.top, s.high, s.low, s.confidence, s.results) == ("entities", 10, 0.7, 0.35, 0.7, "realtime")
+    s = MonitorSpec.from_dict({"name": "gc-time-entities", "detector": "detect_gc_time"})
+    assert (s.kind, s.top, s.high, s.low, s.confidence, s.results) == ("entities", 10, 0.7, 0.3, 0.9, "realtime")
+    d = MonitorSpec.from_dict({"name": "d", "detector": "x", "kind": "dashboards"})
+    assert (d.high, d.confidence) == (0.7, 0.7)  # what Dashboards builds
+    given = {"name": "d", "detector": "x", "kind": "dashboards", "thresholds": {"confidence": 0.5}}
+    assert MonitorSpec.from_dict(given).confidence == 0.5
 
 
 def test_load_specs_reports_every_bad_file_and_duplicates(tmp_path):
