@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from hcad.ad.limits import MAX_HISTORICAL_SHINGLE_SIZE
 from hcad.ad.model import (
     DEFAULT_CATEGORY_FIELD_LIMIT,
     DEFAULT_MAX_FEATURES,
@@ -528,6 +529,19 @@ class AnomalyDetection:
         body = {"start_time": to_epoch_ms(start, "start"), "end_time": to_epoch_ms(end, "end")}
         if body["end_time"] <= body["start_time"]:
             raise ConfigError("historical analysis end must be after start")
+        shingle = self.get(detector_id).effective_shingle_size
+        if shingle > MAX_HISTORICAL_SHINGLE_SIZE:
+            raise ValidationError(
+                [
+                    Issue(
+                        "shingle_size",
+                        f"{shingle} is above {MAX_HISTORICAL_SHINGLE_SIZE}: the plugin's historical analysis fails "
+                        f"on every entity with a larger shingle (real-time detection is not affected)",
+                        f"use a copy with shingle_size ≤ {MAX_HISTORICAL_SHINGLE_SIZE} for historical analysis",
+                    )
+                ],
+                source=f"detector {detector_id}",
+            )
         deadline = clock() + slot_wait
         while True:
             try:

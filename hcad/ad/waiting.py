@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -271,12 +272,23 @@ def wait_historical(
             _settle_results(ad, detector_id, task, sleep, clock, min(deadline, clock() + SETTLE_S))
             return task
         if state in ("FAILED", "STOPPED"):
-            raise ServerError(
-                f"historical analysis of {detector_id} {state.lower()}: {task.get('error') or 'no reason given'}"
-            )
+            reason = str(task.get("error") or "").strip() or _entity_errors(ad, task) or "no reason given"
+            raise ServerError(f"historical analysis of {detector_id} {state.lower()}: {reason}")
         if clock() >= deadline:
             raise HcadError(f"historical analysis of {detector_id} not finished after {timeout:.0f}s ({pct:.0f}%)")
         sleep(poll)
+
+
+def _entity_errors(ad: AnomalyDetection, task: Mapping[str, Any]) -> str:
+    """The errors of a failed high-cardinality run's entity tasks (the run's own task often has none)."""
+    if not task.get("task_id"):
+        return ""
+    entity_tasks = ad.search_tasks(
+        {"bool": {"filter": [{"term": {"parent_task_id": task["task_id"]}}, {"term": {"state": "FAILED"}}]}}
+    )
+    errors = Counter(str(t.get("error") or "").strip() for t in entity_tasks)
+    errors.pop("", None)
+    return "; ".join(f"{e} ({n} {'entity' if n == 1 else 'entities'})" for e, n in errors.most_common(3))
 
 
 SETTLE_S = 60.0  # how long to wait for a finished run's results to become searchable

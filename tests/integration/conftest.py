@@ -51,7 +51,7 @@ COMPAT: dict[str, tuple[str, ...]] = {
         "test_what_the_plugin_refuses_hcad_refuses",
         "test_what_the_plugin_stores_but_cannot_read_back_hcad_refuses",
     ),
-    "test_ad_acceptance.py": ("test_limit_client_side_then_raw",),
+    "test_ad_acceptance.py": ("test_limit_client_side_then_raw", "test_historical_shingle_limit_client_side_then_raw"),
     "test_cli_recommend.py": ("test_recommend_prints_density_period_interval_shingle_and_why",),
     "test_size_measure.py": (
         "test_measure_reads_heap_setting_counts_and_profile_size",

@@ -266,3 +266,47 @@ def test_limit_client_side_then_raw(ad_client, config_index, index_name, change,
         ad.delete(created.id)
         pytest.fail(f"the plugin accepted {change} that hcad refuses client-side")
     assert ad.find(det.name) is None
+
+
+def test_historical_shingle_limit_client_side_then_raw(ad_client, index_name):
+    """The plugin's historical analysis fails every entity with a shingle above 32 (its batch forest is
+    built with outputAfter 32); hcad refuses such a run before starting it, and when one is started raw,
+    waiting names the plugin's error (the run's, else its entity tasks'), never 'no reason given'.
+    Shingle 32 runs."""
+    from hcad.ad.limits import MAX_HISTORICAL_SHINGLE_SIZE
+    from hcad.errors import ServerError
+
+    ad = ad_client.ad
+    spec = FleetSpec(hosts=1, processes=2, periods=160, interval_minutes=10, anomalies=0)
+    load_fleet(ad_client, index_name, spec, progress=False)
+    made = []
+    try:
+        for shingle in (MAX_HISTORICAL_SHINGLE_SIZE, MAX_HISTORICAL_SHINGLE_SIZE + 1):
+            name = f"hcad-hsh{shingle}-{uuid.uuid4().hex[:6]}"
+            feats = {"cpu": ("avg", "cpu")}
+            det = ad.create(
+                Detector.hcad(name, index_name, "@timestamp", ["host", "process"], feats, "10m", shingle_size=shingle)
+            )
+            made.append(det.id)
+            if shingle <= 32:
+                task_id = ad.start_historical(det.id, spec.start, spec.end)
+                task = ad.wait_historical(det.id, task_id, timeout=300, poll=2)
+                assert task["state"] == "FINISHED"
+                continue
+            with pytest.raises(ValidationError, match=f"shingle_size: {shingle} is above 32"):
+                ad.start_historical(det.id, spec.start, spec.end)
+            assert ad.get_state(det.id).historical_task is None  # nothing was started
+            ad_client.transport.perform_request(
+                "POST",
+                f"/_plugins/_anomaly_detection/detectors/{det.id}/_start",
+                body={"start_time": int(spec.start.timestamp() * 1000), "end_time": int(spec.end.timestamp() * 1000)},
+            )
+            # The run's own task carries the error, or (seen too) only its entity tasks do: either way it is named.
+            words = f"failed: max.start normalization, output after. should be at least {shingle}( .2 entities.)?$"
+            with pytest.raises(ServerError, match=words):
+                ad.wait_historical(det.id, timeout=300, poll=2)
+    finally:
+        for det_id in made:
+            with contextlib.suppress(HcadError):
+                ad.stop(det_id, historical=True)
+            ad.delete(det_id)

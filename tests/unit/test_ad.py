@@ -264,6 +264,7 @@ def test_preview_body(ad, server):
 
 
 def test_start_stop_historical(ad, server):
+    server.route("GET", f"{D}/abc", load("detector_get_full.json"))
     server.route("POST", f"{D}/abc/_start", lambda u, p, b: {"_id": "task1" if b else "abc"})
     server.route("POST", f"{D}/abc/_stop", {"_id": "abc"})
     assert ad.start("abc") == "abc"
@@ -507,6 +508,22 @@ def test_wait_historical_failed(ad, server):
         ad.wait_historical("abc", sleep=lambda s: None)
 
 
+def test_wait_historical_failed_names_the_entity_tasks_errors(ad, server):
+    """A failed high-cardinality run often has no error of its own: its entity tasks have them."""
+    full = load("detector_get_full.json")
+    full["historical_analysis_task"].update(state="FAILED", error="", task_id="run-1")
+    server.route("GET", f"{D}/abc", full)
+    msg = " max(start normalization, output after) should be at least 48"
+    hits = [{"_id": f"e{i}", "_source": {"state": "FAILED", "error": msg, "parent_task_id": "run-1"}} for i in range(3)]
+    hits.append({"_id": "e9", "_source": {"state": "FAILED", "error": "", "parent_task_id": "run-1"}})
+    server.route("POST", f"{D}/tasks/_search", {"hits": {"hits": hits}})
+    expected = r"abc failed: max\(start normalization, output after\) should be at least 48 \(3 entities\)$"
+    with pytest.raises(ServerError, match=expected):
+        ad.wait_historical("abc", sleep=lambda s: None)
+    [search] = [c for c in server.ad_calls() if c[1].endswith("tasks/_search")]
+    assert {"term": {"parent_task_id": "run-1"}} in search[3]["query"]["bool"]["filter"]
+
+
 def test_builder_default_rules_are_dropped_with_a_warning_before_2_15_and_user_rules_refused(monkeypatch):
     import hcad.ad.model as model
     from hcad.ad.model import Rule
@@ -589,7 +606,20 @@ def test_missing_painless_is_named_on_restart(ad, server):
         ad.start("abc")
 
 
+def test_historical_refuses_a_shingle_the_plugins_batch_task_cannot_build(ad, server):
+    full = load("detector_get_full.json")
+    full["anomaly_detector"]["shingle_size"] = 33  # the plugin fails every entity task above 32 (seen on 2.19.4.0)
+    server.route("GET", f"{D}/abc", full)
+    with pytest.raises(ValidationError, match=r"detector abc: shingle_size: 33 is above 32: .*shingle_size ≤ 32"):
+        ad.start_historical("abc", 1_000, 2_000)
+    assert [c for c in server.ad_calls() if c[0] == "POST"] == []  # refused before anything started
+    full["anomaly_detector"]["shingle_size"] = 32
+    server.route("POST", f"{D}/abc/_start", {"_id": "task-32"})
+    assert ad.start_historical("abc", 1_000, 2_000) == "task-32"
+
+
 def test_start_historical_waits_for_a_free_task_slot(ad, server):
+    server.route("GET", f"{D}/abc", load("detector_get_full.json"))
     no_slot = err(400, "No available task slot")
     server.route("POST", f"{D}/abc/_start", no_slot, 400)
     clock = Clock()

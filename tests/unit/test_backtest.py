@@ -296,6 +296,13 @@ def test_shingle_out_of_range(shingle):
         backtest(wave_docs(n=50), cfg(shingle_size=shingle))
 
 
+def test_shingle_above_what_historical_analysis_builds_is_refused_like_the_plugin():
+    # The plugin's historical analysis fails every entity above 32 (tests/integration/test_ad_acceptance.py).
+    with pytest.raises(ValidationError, match=r"shingle_size: 33 is above 32: the plugin's historical analysis"):
+        backtest(wave_docs(n=50), cfg(shingle_size=33))
+    assert len(backtest(wave_docs(n=120), cfg(shingle_size=32))) > 0
+
+
 def test_bad_rules_and_imputation_are_named():
     bad = cfg(imputation="FIXED_VALUES", rules=(Rule((Condition("nope", "ACTUAL_OVER_EXPECTED_RATIO", 0.1),)),))
     with pytest.raises(ValidationError) as e:

@@ -24,16 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hcad.ad.limits import DEFAULT_SHINGLE_SIZE, MAX_HISTORICAL_SHINGLE_SIZE, MAX_SHINGLE_SIZE, NUM_MIN_SAMPLES
 from hcad.errors import Issue, ValidationError
 
 NUM_TREES = 50
 NUM_SAMPLES_PER_TREE = 256
-NUM_MIN_SAMPLES = 32
 DEFAULT_RECENCY_EMPHASIS = 10 * NUM_SAMPLES_PER_TREE
 THRESHOLD_MIN_PVALUE = 0.995
 BATCH_BOUNDING_BOX_CACHE_RATIO = 1.0
-DEFAULT_SHINGLE_SIZE = 8
-MAX_SHINGLE_SIZE = 128
 DEFAULT_RULE_RATIO = 0.2
 
 AGGS = ("avg", "max", "min", "sum", "value_count", "cardinality")
@@ -128,6 +126,16 @@ class BacktestConfig:
         if not (isinstance(self.shingle_size, int) and 1 <= self.shingle_size <= MAX_SHINGLE_SIZE):
             issues.append(
                 Issue("shingle_size", f"{self.shingle_size!r} is out of range", f"use 1 to {MAX_SHINGLE_SIZE}")
+            )
+        elif self.shingle_size > MAX_HISTORICAL_SHINGLE_SIZE:
+            # The backtest reproduces the plugin's historical analysis, which fails above this shingle.
+            issues.append(
+                Issue(
+                    "shingle_size",
+                    f"{self.shingle_size} is above {MAX_HISTORICAL_SHINGLE_SIZE}: the plugin's historical analysis "
+                    "(which the backtest reproduces) fails on every entity with a larger shingle",
+                    f"use a shingle_size ≤ {MAX_HISTORICAL_SHINGLE_SIZE}",
+                )
             )
         if not (self.interval_minutes > 0 and math.isfinite(self.interval_minutes)):
             issues.append(Issue("interval", f"{self.interval_minutes!r} minutes", "use a positive interval"))
