@@ -48,18 +48,15 @@ from hcad.sizing.model_size import (
     trcf_size_legacy,
     trees_for,
 )
-from hcad.sizing.plan import (
+from hcad.sizing.plan import DetectorSpec, SizingPlan, parse_bytes, parse_interval
+from hcad.sizing.report import (
     DetectorResult,
-    DetectorSpec,
-    SizingPlan,
     SizingReport,
     TypeOption,
     compare_instance_types,
     evaluate,
     fit_on_cluster,
     nodes_curve,
-    parse_bytes,
-    parse_interval,
 )
 
 __all__ = [

@@ -114,7 +114,7 @@ def test_corrected_capacity_in_the_plan_report() -> None:
     # (held on the live cluster: 24, 25, 26). Sized from scratch: at D' = 9 its share is 1 per node,
     # N' = floor(33.49 - 9) = 24 and ceil(1.2 x 165 / 24) = 9.
     from hcad.sizing import SizingPlan, evaluate
-    from hcad.sizing.plan import corrected_capacity
+    from hcad.sizing.report import corrected_capacity
 
     budget = int(HEAP * 0.02)
     assert corrected_capacity(budget, S, [159, 6], 1.2, 6) == (24, 9)
@@ -160,7 +160,7 @@ def test_too_many_detectors_for_their_reservations_is_a_warning() -> None:
 )
 def test_entities_served_from_disk(nodes: int, entities: int, percent: float | None, expect: tuple) -> None:
     from hcad.sizing import SizingPlan
-    from hcad.sizing.plan import fit_on_cluster
+    from hcad.sizing.report import fit_on_cluster
 
     node = (
         {"heap": HEAP, "model_max_size_percent": percent}

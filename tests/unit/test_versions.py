@@ -13,7 +13,8 @@ from test_ad import D, Server, detector, make_client
 from hcad.ad.client import Suggestion
 from hcad.errors import ServerError, UnsupportedFeature
 from hcad.sizing import model_size as ms
-from hcad.sizing.plan import SizingPlan, evaluate
+from hcad.sizing.plan import SizingPlan
+from hcad.sizing.report import evaluate
 
 
 def test_suggestion_reads_the_plugins_answer() -> None:
