@@ -8,8 +8,9 @@ entities, the node's plugins and modules). ``pytest -m compat`` runs them on any
 that only repeat these endpoints (the live pipeline, the acceptance run) stay out.
 
 After the last test of each module, ``pytest_runtest_teardown`` looks for real-time detectors the module
-left running (enabled jobs that were not enabled before it): each one is stopped and the module's last
-test errors naming them. A leaked job keeps running every interval and slows every later test.
+left running and detectors it left behind (compared with before its first test): each is stopped and
+deleted and the module's last test errors naming them. A leaked job runs every interval and slows every
+later test; a leftover detector counts against the plugin's 10 high-cardinality detectors per cluster.
 
 The proxy sits between the bridge and the real OpenSearch node so faults can be injected without
 touching the shared node: ``stop()`` makes the cluster unreachable (connection refused) and
@@ -68,42 +69,51 @@ COMPAT: dict[str, tuple[str, ...]] = {
 }
 
 
-_jobs_before: dict[str, set[str]] = {}
+_before: dict[str, tuple[set[str], set[str]]] = {}
 
 
-def _enabled_jobs(url: str) -> set[str]:
-    """Ids of the enabled real-time AD jobs on the test cluster."""
-    r = requests.get(
-        f"{url}/.opendistro-anomaly-detector-jobs/_search",
-        params={"q": "enabled:true", "size": 1000, "_source": "false"},
-        timeout=30,
-    )
-    if r.status_code == 404:  # no detector was ever started
+def _ids(url: str, index: str, query: str | None = None) -> set[str]:
+    params = {"size": 1000, "_source": "false", **({"q": query} if query else {})}
+    r = requests.get(f"{url}/{index}/_search", params=params, timeout=30)
+    if r.status_code == 404:  # the plugin has not made the index yet
         return set()
     r.raise_for_status()
     return {h["_id"] for h in r.json()["hits"]["hits"]}
+
+
+def _ad_state(url: str) -> tuple[set[str], set[str]]:
+    """Ids of the enabled real-time AD jobs and of every detector on the test cluster."""
+    return _ids(url, ".opendistro-anomaly-detector-jobs", "enabled:true"), _ids(url, ".opendistro-anomaly-detectors")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     yield  # after the fixtures: the cluster's url is known once any test has asked for it
     url = item.config.stash.get(CLUSTER_URL, None)
-    if url and item.nodeid.split("::")[0] not in _jobs_before:
-        _jobs_before[item.nodeid.split("::")[0]] = _enabled_jobs(url)
+    if url and item.nodeid.split("::")[0] not in _before:
+        _before[item.nodeid.split("::")[0]] = _ad_state(url)
 
 
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the module's own fixtures clean up first
     module = item.nodeid.split("::")[0]
     if nextitem is not None and nextitem.nodeid.split("::")[0] == module:
         return
     url = item.config.stash.get(CLUSTER_URL, None)
-    if not url or module not in _jobs_before:
+    if not url or module not in _before:
         return
-    leaked = sorted(_enabled_jobs(url) - _jobs_before.pop(module))
-    for job in leaked:
-        requests.post(f"{url}/_plugins/_anomaly_detection/detectors/{job}/_stop", timeout=60)
-    if leaked:
-        pytest.fail(f"{module} left real-time detectors running (now stopped): {leaked}", pytrace=False)
+    jobs_before, detectors_before = _before.pop(module)
+    jobs, detectors = _ad_state(url)
+    running, left = sorted(jobs - jobs_before), sorted(detectors - detectors_before)
+    base = f"{url}/_plugins/_anomaly_detection/detectors"
+    for det in running:
+        requests.post(f"{base}/{det}/_stop", timeout=60)
+    for det in left:
+        requests.delete(f"{base}/{det}", timeout=60)
+    problems = [f"real-time detectors running: {running}"] * bool(running) + [f"detectors: {left}"] * bool(left)
+    if problems:
+        pytest.fail(f"{module} left {'; '.join(problems)} (now stopped and deleted)", pytrace=False)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
