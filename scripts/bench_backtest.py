@@ -161,7 +161,7 @@ def main() -> int:
 
     try:
         import hcad
-        from hcad.quality.synth import load_fleet
+        from hcad.quality.loading import load_fleet
 
         client = hcad.connect(args.url, timeout=120)
         client.require_plugin("opensearch-anomaly-detection")

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from opensearchpy import helpers
 
-from hcad import connect, synth
+from hcad import connect
+from hcad.quality import loading, synth
 from hcad.quality.synth import FleetSpec
 
 
@@ -44,14 +45,14 @@ def main() -> int:
     def run_ours() -> float:
         index = f"bench-synth-ours-{uuid.uuid4().hex[:8]}"
         try:
-            rep = synth.load_fleet(client, index, spec, progress=False, chunk_docs=args.chunk)
+            rep = loading.load_fleet(client, index, spec, progress=False, chunk_docs=args.chunk)
             return rep.docs / rep.seconds
         finally:
             client.indices.delete(index=index, ignore_unavailable=True)
 
     def run_baseline() -> float:
         index = f"bench-synth-base-{uuid.uuid4().hex[:8]}"
-        synth.create_fleet_index(client, index, spec)
+        loading.create_fleet_index(client, index, spec)
         try:
             t = time.perf_counter()
             n = 0

@@ -24,7 +24,7 @@ import pandas as pd
 import hcad
 import hcad.ad.model
 from hcad.errors import HcadError
-from hcad.quality import synth
+from hcad.quality import loading, synth
 
 DETECTOR = "hcad-demo-gc-time"
 # What `hcad eval` found best on the blog's kind of data (issue 8; detectors/detect_gc_time.yaml): both metrics,
@@ -76,7 +76,7 @@ def load(client: hcad.HcadClient, args: argparse.Namespace) -> synth.FleetSpec:
     )
     # The demo owns this index: start from scratch so re-runs give the same data.
     client.indices.delete(index=args.index, ignore_unavailable=True)
-    report = synth.load_fleet(client, args.index, spec, progress=True)
+    report = loading.load_fleet(client, args.index, spec, progress=True)
     print(f"indexed {report.docs:,} documents into {args.index} in {report.seconds:.1f}s")
     return spec
 

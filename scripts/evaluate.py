@@ -87,7 +87,7 @@ def main() -> int:
             client = index = None
             if args.engine == "plugin":
                 from hcad import connect
-                from hcad.quality.synth import load_fleet
+                from hcad.quality.loading import load_fleet
 
                 client = connect(args.url)
                 index = f"hcad-eval-{name}-{args.seed}-{int(time.time())}"

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hcad.errors import HcadError
-from hcad.quality import synth
+from hcad.quality import loading, synth
 from hcad.quality.synth import FleetSpec
 
 
@@ -78,7 +78,7 @@ def main() -> int:
         if args.load:
             from hcad import connect
 
-            report = synth.load_fleet(connect(args.url), args.load, spec)
+            report = loading.load_fleet(connect(args.url), args.load, spec)
             print(json.dumps(report.to_dict()), file=sys.stderr)
     except HcadError as e:
         print(f"gen_fleet: error: {e}", file=sys.stderr)

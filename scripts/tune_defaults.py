@@ -113,7 +113,7 @@ def plugin_reports(url: str | None, seeds: list[int], named: dict[str, tuple], q
     import uuid
 
     from hcad import connect
-    from hcad.quality.synth import load_fleet
+    from hcad.quality.loading import load_fleet
 
     client = connect(url, timeout=120)
     client.require_plugin("opensearch-anomaly-detection")

@@ -191,7 +191,7 @@ def evaluate(
     try:
         if client is not None and index and not exists:
             to_delete = index
-            from hcad.quality.synth import load_fleet
+            from hcad.quality.loading import load_fleet
 
             load_fleet(client, index, spec, progress=not as_json)
             if keep_index:

@@ -412,7 +412,7 @@ def evaluate(
     """Run every config on the fleet with ``engine`` and score it against the fleet's labels.
 
     ``engine`` is ``"backtest"``, ``"plugin"`` (then ``client`` and ``index`` are needed and the
-    fleet must already be loaded there, see :func:`hcad.quality.synth.load_fleet`) or a callable
+    fleet must already be loaded there, see :func:`hcad.quality.loading.load_fleet`) or a callable
     ``config → results DataFrame``. A config whose run fails is recorded with its error and the
     rest still run; only events on the configs' feature fields are scored.
     """

@@ -37,9 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import queue
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -48,12 +45,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hcad.errors import ConfigError, Conflict, HcadError, Issue, ServerError, ValidationError
+from hcad.errors import ConfigError, Issue, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hcad.connection import HcadClient
 
 KINDS: tuple[str, ...] = ("spike", "dip", "level_shift", "variance_burst", "gc_storm")
 GENERATORS: tuple[str, ...] = ("cosine", "business")
@@ -642,56 +638,7 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-# ---------------------------------------------------------------------------------- OpenSearch
-def index_mapping(spec: FleetSpec) -> dict[str, Any]:
-    """The index mapping of the fleet (the blog's ``host-cloudwatch`` mapping, with spec's metrics)."""
-    props: dict[str, Any] = {
-        TIME_FIELD: {"type": "date"},
-        HOST_FIELD: {"type": "keyword"},
-        PROCESS_FIELD: {"type": "keyword"},
-    }
-    for m in spec.metrics:
-        props[m] = {"type": "double"}
-    return {"dynamic": "strict", "properties": props}
-
-
-def create_fleet_index(client: HcadClient, index: str, spec: FleetSpec, *, shards: int = 1, replicas: int = 0) -> None:
-    """Create ``index`` with the fleet mapping; :class:`hcad.errors.Conflict` if it exists."""
-    from opensearchpy.exceptions import RequestError
-
-    from hcad.transport import translate_errors
-
-    body = {
-        "settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}},
-        "mappings": index_mapping(spec),
-    }
-    with translate_errors(f"creating index {index}"):
-        try:
-            client.indices.create(index=index, body=body)
-        except RequestError as e:
-            if e.error == "resource_already_exists_exception":
-                raise Conflict(f"index {index} already exists; pass another name or delete it first") from e
-            raise
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What :func:`load_fleet` did."""
-
-    index: str
-    docs: int
-    seconds: float
-    bytes: int
-    chunks: int
-
-    @property
-    def docs_per_second(self) -> float:
-        return self.docs / self.seconds if self.seconds > 0 else float("inf")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(asdict(self), docs_per_second=round(self.docs_per_second, 1))
-
-
+# ---------------------------------------------------------------------------- bulk documents
 def doc_id(host: str, process: str, stamp: str) -> str:
     """Deterministic document id: loading the same fleet twice overwrites instead of duplicating."""
     return f"{host}|{process}|{stamp}"
@@ -722,123 +669,6 @@ def bulk_actions(spec: FleetSpec) -> Iterator[dict[str, Any]]:
     """The fleet as opensearch-py bulk actions (``_id`` + ``_source``), for ``streaming_bulk``."""
     for doc in fleet_documents(spec):
         yield {"_id": doc_id(doc[HOST_FIELD], doc[PROCESS_FIELD], doc[TIME_FIELD]), "_source": doc}
-
-
-def load_fleet(
-    client: HcadClient,
-    index: str,
-    spec: FleetSpec,
-    progress: bool = True,
-    *,
-    create: bool = True,
-    chunk_docs: int = 5000,
-    chunk_bytes: int = 8 * 1024 * 1024,
-    max_retries: int = 5,
-) -> LoadReport:
-    """Index the fleet into ``index`` (created with :func:`create_fleet_index` unless ``create`` is
-    false), refresh it, and report docs and seconds.
-
-    Memory stays bounded: documents are generated entity by entity into chunks of at most
-    ``chunk_docs`` documents / ``chunk_bytes`` bytes; a producer thread builds the next chunk while
-    the cluster indexes the current one, with at most two chunks waiting. A chunk the cluster
-    rejects with 429 is sent again with backoff (ids are deterministic, so re-sending is harmless);
-    any other item error stops the load with :class:`hcad.errors.ServerError`.
-    """
-    import threading
-
-    from hcad.transport import translate_errors
-
-    if create:
-        create_fleet_index(client, index, spec)
-    bar = _progress_bar(progress, spec.entity_count * spec.periods, f"loading {index}")
-    t0 = time.perf_counter()
-    docs = sent_bytes = chunks = 0
-    chunks_q: queue.Queue[tuple[bytes, int] | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            buf: list[bytes] = []
-            size = 0
-            for line in bulk_lines(spec):
-                buf.append(line)
-                size += len(line)
-                if len(buf) >= chunk_docs or size >= chunk_bytes:
-                    if not _put(chunks_q, (b"".join(buf), len(buf)), stop):
-                        return
-                    buf, size = [], 0
-            if buf:
-                _put(chunks_q, (b"".join(buf), len(buf)), stop)
-            _put(chunks_q, None, stop)
-        except BaseException as e:  # handed to the sending thread, which re-raises it
-            _put(chunks_q, e, stop)
-
-    producer = threading.Thread(target=produce, name="hcad-fleet-producer", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item = chunks_q.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            body, n = item
-            _send_chunk(client, index, body, n, max_retries)
-            docs += n
-            sent_bytes += len(body)
-            chunks += 1
-            if bar is not None:
-                bar.update(n)
-        with translate_errors(f"refreshing {index}"):
-            client.indices.refresh(index=index)
-    finally:
-        stop.set()
-        producer.join(timeout=10)
-        if bar is not None:
-            bar.close()
-    return LoadReport(index, docs, time.perf_counter() - t0, sent_bytes, chunks)
-
-
-def _put(q: Any, item: Any, stop: Any) -> bool:
-    """Put ``item`` unless the consumer stopped (then give up, so the producer thread ends)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.2)
-            return True
-        except queue.Full:  # the sender is busy; check stop again
-            continue
-    return False
-
-
-def _send_chunk(client: HcadClient, index: str, body: bytes, n: int, max_retries: int) -> None:
-    from hcad.transport import translate_errors
-
-    for attempt in range(max_retries + 1):
-        with translate_errors(f"bulk indexing into {index}"):
-            resp = client.bulk(body=body, index=index)
-        if not resp.get("errors"):
-            return
-        items = [next(iter(it.values())) for it in resp.get("items", [])]
-        failed = [it for it in items if it.get("status", 200) >= 300]
-        if failed and all(it.get("status") == 429 for it in failed) and attempt < max_retries:
-            time.sleep(min(30.0, 0.5 * 2**attempt))
-            continue
-        first = failed[0] if failed else {}
-        err = first.get("error", {})
-        reason = err.get("reason", err) if isinstance(err, dict) else err
-        raise ServerError(
-            f"bulk indexing into {index}: {len(failed)} of {n} documents failed, first: {reason}",
-            status=first.get("status"),
-        )
-    raise HcadError(f"bulk indexing into {index}: still rejected (429) after {max_retries} retries")
-
-
-def _progress_bar(enabled: bool, total: int, desc: str) -> Any:
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="doc", file=sys.stderr, leave=False)
 
 
 def with_overrides(spec: FleetSpec, **changes: Any) -> FleetSpec:

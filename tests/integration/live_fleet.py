@@ -18,7 +18,8 @@ from typing import Any
 from hcad.ad.model import Detector, Rule
 from hcad.alerting.monitors import Alerting
 from hcad.errors import HcadError
-from hcad.quality.synth import FleetSpec, fleet_labels, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec, fleet_labels
 
 INTERVAL_MIN = 1
 PERIODS = 3 * 24 * 60

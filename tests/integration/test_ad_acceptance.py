@@ -26,7 +26,8 @@ from opensearchpy import helpers
 from hcad.ad.model import Detector, Imputation
 from hcad.ad.results import results_frame
 from hcad.errors import Conflict, HcadError, NotFound, ValidationError
-from hcad.quality.synth import AnomalySpec, FleetSpec, fleet_frame, fleet_labels, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import AnomalySpec, FleetSpec, fleet_frame, fleet_labels
 from hcad.sizing import estimate_entity_model_size
 
 INTERVAL_MIN = 1

@@ -19,7 +19,8 @@ from hcad.ad.model import Detector, Feature
 from hcad.ad.preflight import preflight
 from hcad.ad.results import read_results
 from hcad.errors import PluginMissing
-from hcad.quality.synth import FleetSpec, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -27,7 +27,8 @@ from opensearchpy import helpers
 
 from hcad.ad.model import Detector
 from hcad.errors import HcadError
-from hcad.quality.synth import FleetSpec, create_fleet_index, fleet_frame
+from hcad.quality.loading import create_fleet_index
+from hcad.quality.synth import FleetSpec, fleet_frame
 
 LATE = ("late", "process0")
 LATE_HISTORY_MIN = 8

@@ -8,7 +8,8 @@ import pytest
 
 from hcad.quality.backtest import BacktestConfig, backtest, feature, to_buckets
 from hcad.quality.backtest.buckets import query_buckets
-from hcad.quality.synth import FleetSpec, fleet_frame, fleet_labels, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec, fleet_frame, fleet_labels
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from hcad.cli.main import main
-from hcad.quality.synth import FleetSpec, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = ("jvmGcTime", "cpuTime", "cpu", "memory", "network_in", "network_out", "proc_cpu", "proc_memory")

@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from hcad.cli.main import main
-from hcad.quality.synth import FleetSpec, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec
 
 SPEC = FleetSpec.blog(hosts=2, processes=2, periods=400, anomalies=4, seed=21)
 

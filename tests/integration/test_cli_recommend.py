@@ -20,7 +20,7 @@ from opensearchpy import helpers
 
 from hcad.ad.model import Detector
 from hcad.cli.main import cli, main
-from hcad.quality import synth
+from hcad.quality import loading
 from hcad.quality.synth import FleetSpec
 
 SPEC = FleetSpec.blog(hosts=3, processes=2, periods=144 * 3, anomalies=0, missing_rate=0.3, seed=5)
@@ -29,7 +29,7 @@ ENTITIES = {f"host{h}|process{p}" for h in range(3) for p in range(2)}
 
 @pytest.fixture
 def fleet(os_client, index_name) -> str:
-    synth.load_fleet(os_client, index_name, SPEC, progress=False)
+    loading.load_fleet(os_client, index_name, SPEC, progress=False)
     return index_name
 
 

@@ -22,7 +22,8 @@ import pytest
 from hcad.ad.model import Detector
 from hcad.ad.parts import Interval
 from hcad.errors import HcadError, NotFound, UnsupportedFeature
-from hcad.quality.synth import FleetSpec, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec
 
 pytestmark = [pytest.mark.compat, pytest.mark.needs_ad]
 

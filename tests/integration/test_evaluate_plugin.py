@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from hcad.quality import evaluate as ev
-from hcad.quality import synth
+from hcad.quality import loading
 from hcad.quality.scoring import score
 from hcad.quality.synth import AnomalySpec, FleetSpec
 
@@ -38,7 +38,7 @@ def test_scoring_hand_computed_case() -> None:
 
 def test_recommend_from_a_loaded_index(os_client, index_name) -> None:
     spec = FleetSpec.blog(hosts=3, processes=2, periods=144 * 3, anomalies=0, missing_rate=0.3, seed=5)
-    synth.load_fleet(os_client, index_name, spec, progress=False)
+    loading.load_fleet(os_client, index_name, spec, progress=False)
     rec = ev.recommend_from_index(os_client, index_name, ["host", "process"], "cpuTime")
     assert rec.entities == 6
     assert rec.data_interval_minutes == 10
@@ -55,7 +55,7 @@ def test_plugin_historical_run_end_to_end_yields_scores(ad_client, index_name) -
         AnomalySpec("host1", "process0", start + 450 * iv, 2, "spike", 12.0),
     )
     spec = FleetSpec.blog(hosts=2, processes=1, periods=600, anomalies=events)
-    synth.load_fleet(ad_client, index_name, spec, progress=False)
+    loading.load_fleet(ad_client, index_name, spec, progress=False)
     cfg = ev.EvalConfig(features=(("avg", "cpuTime"), ("avg", "jvmGcTime")), shingle_size=4, rule_ratio=0.05)
     report = ev.evaluate(spec, [cfg], "plugin", client=ad_client, index=index_name, progress=False)
     (result,) = report.results

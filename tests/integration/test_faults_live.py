@@ -33,7 +33,8 @@ from doubles.secured import SigV4Proxy
 import hcad
 from hcad.cli.main import main
 from hcad.errors import AuthError
-from hcad.quality.synth import FleetSpec, load_fleet
+from hcad.quality.loading import load_fleet
+from hcad.quality.synth import FleetSpec
 from hcad.transport import translate_errors
 
 SPEC = FleetSpec.blog(hosts=2, processes=2, periods=300, anomalies=2, seed=18)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hcad.errors import Conflict
-from hcad.quality import synth
+from hcad.quality import loading, synth
 from hcad.quality.synth import FleetSpec
 
 
@@ -14,7 +14,7 @@ def test_load_fleet_indexes_every_document_and_reload_overwrites(os_client, inde
     expected = sum(1 for _ in synth.fleet_documents(spec))
     assert expected < 4 * 2 * 288  # the fleet preset drops some intervals
 
-    report = synth.load_fleet(os_client, index_name, spec, progress=False, chunk_docs=700)
+    report = loading.load_fleet(os_client, index_name, spec, progress=False, chunk_docs=700)
     assert report.docs == expected
     assert report.chunks == -(-expected // 700)
     assert report.seconds > 0 and report.bytes > 0
@@ -63,20 +63,20 @@ def test_load_fleet_indexes_every_document_and_reload_overwrites(os_client, inde
     assert hits[0]["_source"]["cpu"] == pytest.approx(float(row["cpu"].iloc[0]))
 
     # Deterministic ids: loading again into the existing index converges (no duplicates).
-    again = synth.load_fleet(os_client, index_name, spec, progress=False, create=False)
+    again = loading.load_fleet(os_client, index_name, spec, progress=False, create=False)
     assert again.docs == expected
     assert os_client.count(index=index_name)["count"] == expected
 
     with pytest.raises(Conflict, match=f"index {index_name} already exists"):
-        synth.create_fleet_index(os_client, index_name, spec)
+        loading.create_fleet_index(os_client, index_name, spec)
 
 
 def test_item_errors_stop_the_load_with_a_clear_error(os_client, index_name) -> None:
     from hcad.errors import ServerError
 
-    synth.create_fleet_index(os_client, index_name, FleetSpec(metrics=("cpu",)))
+    loading.create_fleet_index(os_client, index_name, FleetSpec(metrics=("cpu",)))
     other = FleetSpec(hosts=3, processes=2, periods=2000, metrics=("cpu", "diskIo"), anomalies=0)
     # The index mapping is strict and has no diskIo: every document is refused.
     with pytest.raises(ServerError, match=rf"bulk indexing into {index_name}: 2000 of 2000 documents failed"):
-        synth.load_fleet(os_client, index_name, other, progress=False, create=False, chunk_docs=2000)
+        loading.load_fleet(os_client, index_name, other, progress=False, create=False, chunk_docs=2000)
     assert os_client.count(index=index_name)["count"] == 0

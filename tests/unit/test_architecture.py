@@ -20,6 +20,7 @@ PURE = (
     "hcad.quality.scoring",
     "hcad.quality.tuning",
     "hcad.quality.realistic",
+    "hcad.quality.synth",
     "hcad.ad.model",
     "hcad.ad.parts",
     "hcad.ad.friendly",

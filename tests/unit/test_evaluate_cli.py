@@ -137,7 +137,7 @@ class _FakeClient:
 @pytest.mark.parametrize("keep", [False, True])
 def test_plugin_engine_deletes_its_index_when_loading_fails(monkeypatch, capsys, failure, keep) -> None:
     import hcad.cli.common
-    import hcad.quality.synth
+    import hcad.quality.loading
     from hcad.cli.main import main
 
     client = _FakeClient()
@@ -147,7 +147,7 @@ def test_plugin_engine_deletes_its_index_when_loading_fails(monkeypatch, capsys,
         raise failure
 
     monkeypatch.setattr(hcad.cli.common.CliContext, "client", property(lambda self: client))
-    monkeypatch.setattr(hcad.quality.synth, "load_fleet", failing_load)
+    monkeypatch.setattr(hcad.quality.loading, "load_fleet", failing_load)
     with pytest.raises(SystemExit) as e:
         main(["eval", "--engine", "plugin", "--dataset", "blog", "--hosts", "2", *(["--keep-index"] if keep else [])])
     assert e.value.code != 0

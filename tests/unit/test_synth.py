@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hcad.errors import ConfigError, ValidationError
-from hcad.quality import synth
+from hcad.quality import loading, synth
 from hcad.quality.synth import AnomalySpec, FleetSpec, fleet_frame, fleet_labels
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)
@@ -172,7 +172,7 @@ def test_peak_days_raise_business_hours_of_some_days_only() -> None:
 def test_presets() -> None:
     blog = FleetSpec.blog()
     assert blog.metrics == ("cpuTime", "jvmGcTime") and set(blog.kinds) == {"spike", "dip"}
-    assert synth.index_mapping(blog)["properties"]["jvmGcTime"] == {"type": "double"}
+    assert loading.index_mapping(blog)["properties"]["jvmGcTime"] == {"type": "double"}
     fleet = FleetSpec.fleet(hosts=2)
     assert fleet.hosts == 2 and fleet.peak_days and fleet.missing_rate > 0 and set(fleet.kinds) == set(synth.KINDS)
 
