@@ -86,10 +86,42 @@ def _ad_state(url: str) -> tuple[set[str], set[str]]:
     return _ids(url, ".opendistro-anomaly-detector-jobs", "enabled:true"), _ids(url, ".opendistro-anomaly-detectors")
 
 
+# The most high-cardinality detectors one test holds at once (test_cli_ad.py: the five files of detectors/
+# and a copy), against the plugin's default of 10 per cluster (max_multi_entity_anomaly_detectors).
+SUITE_HC_DETECTORS = 7
+_checked: list[str] = []
+
+
+def _check_room(url: str) -> None:
+    """Stop the run at once, with the reason, when the cluster's other detectors leave too little room."""
+    r = requests.get(
+        f"{url}/.opendistro-anomaly-detectors/_search",
+        params={"size": 0, "q": "_exists_:category_field"},
+        timeout=30,
+    )
+    held = r.json()["hits"]["total"]["value"] if r.status_code == 200 else 0
+    settings = requests.get(
+        f"{url}/_cluster/settings", params={"include_defaults": "true", "flat_settings": "true"}, timeout=30
+    ).json()
+    key = "plugins.anomaly_detection.max_multi_entity_anomaly_detectors"
+    found = [settings[part][key] for part in ("transient", "persistent", "defaults") if key in settings.get(part, {})]
+    limit = int(found[0]) if found else 10
+    if held + SUITE_HC_DETECTORS > limit:
+        pytest.exit(
+            f"the test cluster {url} already holds {held} high-cardinality detectors and the plugin allows {limit}; "
+            f"the suite needs room for {SUITE_HC_DETECTORS}: delete some, or raise "
+            "plugins.anomaly_detection.max_multi_entity_anomaly_detectors",
+            returncode=1,
+        )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     yield  # after the fixtures: the cluster's url is known once any test has asked for it
     url = item.config.stash.get(CLUSTER_URL, None)
+    if url and not _checked:
+        _checked.append(url)
+        _check_room(url)
     if url and item.nodeid.split("::")[0] not in _before:
         _before[item.nodeid.split("::")[0]] = _ad_state(url)
 
