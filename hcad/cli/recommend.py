@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class _InRange:
     """A client whose searches see only documents with ``time_field`` in ``[start_ms, end_ms)``.
 
-    :func:`hcad.quality.evaluate.recommend_from_index` takes no time range; every search it sends goes
+    :func:`hcad.quality.recommend.recommend_from_index` takes no time range; every search it sends goes
     through here, so both its entity listing and its document reads are limited to the range.
     """
 
@@ -110,7 +110,7 @@ def recommend_cmd(
 ) -> None:
     """Propose a detector interval and shingle size for INDEX from its own data.
 
-    Reads the newest documents of up to --max-entities entities (hcad.quality.evaluate.recommend_from_index):
+    Reads the newest documents of up to --max-entities entities (hcad.quality.recommend.recommend_from_index):
     the spacing of the data, the share of intervals with data, the feature's dominant period. Then
     measures each entity's density at the proposed interval (the pre-flight check: the plugin needs
     data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
@@ -129,7 +129,7 @@ def recommend_cmd(
     from hcad.ad.client import AnomalyDetection
     from hcad.ad.model import FEATURE_AGGS, SINCE, Detector, Interval
     from hcad.ad.preflight import preflight
-    from hcad.quality.evaluate import read_documents, recommend_from_index
+    from hcad.quality.recommend import read_documents, recommend_from_index
 
     agg, sep, fld = feature.partition(":")
     agg = {"count": "value_count", "average": "avg", "mean": "avg"}.get(agg.lower(), agg.lower())

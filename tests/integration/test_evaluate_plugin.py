@@ -13,6 +13,7 @@ import pytest
 
 from hcad.quality import evaluate as ev
 from hcad.quality import loading
+from hcad.quality.recommend import recommend_from_index
 from hcad.quality.scoring import score
 from hcad.quality.synth import AnomalySpec, FleetSpec
 
@@ -39,7 +40,7 @@ def test_scoring_hand_computed_case() -> None:
 def test_recommend_from_a_loaded_index(os_client, index_name) -> None:
     spec = FleetSpec.blog(hosts=3, processes=2, periods=144 * 3, anomalies=0, missing_rate=0.3, seed=5)
     loading.load_fleet(os_client, index_name, spec, progress=False)
-    rec = ev.recommend_from_index(os_client, index_name, ["host", "process"], "cpuTime")
+    rec = recommend_from_index(os_client, index_name, ["host", "process"], "cpuTime")
     assert rec.entities == 6
     assert rec.data_interval_minutes == 10
     assert rec.density_by_interval[10] == pytest.approx(0.7, abs=0.05)

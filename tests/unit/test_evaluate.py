@@ -1,4 +1,4 @@
-"""hcad.quality.evaluate: configs, grid, harness with a custom engine, report outputs, recommend()."""
+"""hcad.quality.evaluate: configs, grid, harness with a custom engine, report outputs; hcad.quality.recommend."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from hcad.errors import ConfigError, HcadError, ValidationError
 from hcad.quality import evaluate as ev
 from hcad.quality import synth
+from hcad.quality.recommend import recommend
 from hcad.quality.synth import FleetSpec
 
 SPEC = FleetSpec.blog(hosts=2, processes=2, periods=400, anomalies=8, start=datetime(2024, 1, 1, tzinfo=UTC))
@@ -108,7 +109,7 @@ def test_evaluate_rejects_bad_engine_and_empty_grid() -> None:
 
 def test_recommend_on_dense_daily_data() -> None:
     frame = synth.fleet_frame(FleetSpec.blog(hosts=3, processes=2, periods=144 * 4, anomalies=0))
-    rec = ev.recommend(frame, ["host", "process"], "cpuTime")
+    rec = recommend(frame, ["host", "process"], "cpuTime")
     assert rec.interval_minutes == 10 and rec.data_interval_minutes == 10
     assert rec.density == 1.0 and rec.entities == 6
     assert rec.dominant_period_minutes == pytest.approx(1440, abs=20)
@@ -123,12 +124,12 @@ def test_recommend_widens_the_interval_for_sparse_data_and_short_cycles() -> Non
     # 30% of 10-minute docs missing: a 20-minute bucket is empty with probability 0.3² = 0.09,
     # so 20 minutes is the first interval with ≥ 90% of buckets filled.
     sparse = FleetSpec.blog(hosts=3, processes=3, periods=2000, anomalies=0, missing_rate=0.3, seed=3)
-    rec = ev.recommend(synth.fleet_frame(sparse), ["host", "process"], "cpuTime")
+    rec = recommend(synth.fleet_frame(sparse), ["host", "process"], "cpuTime")
     assert rec.density_by_interval[10] == pytest.approx(0.7, abs=0.03)
     assert rec.interval_minutes == 20
     # An hourly cycle is 6 ten-minute intervals: the shingle covers one cycle.
     hourly = FleetSpec.blog(hosts=2, processes=2, periods=600, anomalies=0, periods_minutes=(60,))
-    rec2 = ev.recommend(synth.fleet_frame(hourly), ["host", "process"], "jvmGcTime")
+    rec2 = recommend(synth.fleet_frame(hourly), ["host", "process"], "jvmGcTime")
     assert rec2.dominant_period_minutes == 60 and rec2.shingle_size == 6
     assert any("covers one cycle" in r for r in rec2.reasons)
 
@@ -136,9 +137,9 @@ def test_recommend_widens_the_interval_for_sparse_data_and_short_cycles() -> Non
 def test_recommend_errors_name_the_problem() -> None:
     frame = synth.fleet_frame(SPEC)
     with pytest.raises(ConfigError, match=r"lack columns \['gcTime'\]"):
-        ev.recommend(frame, ["host"], "gcTime")
+        recommend(frame, ["host"], "gcTime")
     with pytest.raises(ConfigError, match="no documents"):
-        ev.recommend(frame.iloc[0:0], ["host"], "cpuTime")
+        recommend(frame.iloc[0:0], ["host"], "cpuTime")
 
 
 def test_configs_differing_only_in_trigger_thresholds_share_one_run() -> None:
