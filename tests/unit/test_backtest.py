@@ -83,6 +83,17 @@ def test_params_shingle_one_is_standard_and_rules_replace_default():
     assert model_params(cfg(default_rule=False)).ignore_near_expected == {}
 
 
+def test_detector_imputation_without_default_fill():
+    """A detector's ``imputation: {method: zero}`` has no default_fill (the plugin needs one only for
+    FIXED_VALUES); the backtest used to fail on it with a TypeError."""
+    from hcad.ad.model import Detector, Imputation
+
+    for method in ("ZERO", "PREVIOUS"):
+        d = Detector.hcad("d", "idx", "ts", ["host"], {"cpu": ("avg", "cpu")}, "5m", imputation=Imputation(method))
+        c = BacktestConfig.from_detector(d)
+        assert (c.imputation, c.default_fill) == (method, {})
+
+
 def test_from_detector_adapter():
     from hcad.ad.model import Detector
 

@@ -196,7 +196,7 @@ class BacktestConfig:
             shingle_size=detector.effective_shingle_size,
             category_fields=tuple(detector.category_fields or ()),
             imputation=imputation.method.upper() if imputation is not None else None,
-            default_fill=dict(imputation.default_fill) if imputation is not None else {},
+            default_fill=dict(imputation.default_fill or {}) if imputation is not None else {},
             rules=rules,
             recency_emphasis=detector.recency_emphasis or DEFAULT_RECENCY_EMPHASIS,
             time_field=detector.time_field,
