@@ -22,7 +22,7 @@ NUM_MIN_SAMPLES = 32  # a model needs this many shingled points before it scores
 # Historical analysis builds each entity's forest with outputAfter(NUM_MIN_SAMPLES) (ADBatchTaskCache,
 # 2.15.0.0 through 3.3.0.0), and RCF refuses an outputAfter below the shingle size: every entity task of a
 # run with a larger shingle fails ("max(start normalization, output after) should be at least N"; seen on
-# 2.19.4.0). Real-time models use max(shingle, 32) and are not affected.
+# 2.19.4.0 and 3.3.2). Real-time models use max(shingle, 32) and are not affected.
 MAX_HISTORICAL_SHINGLE_SIZE = NUM_MIN_SAMPLES
 DEFAULT_RECENCY_EMPHASIS = 2560  # 10 x 256 samples per tree
 IMPUTATION_METHODS = ("ZERO", "FIXED_VALUES", "PREVIOUS")
