@@ -236,7 +236,7 @@ def _plugin_run(client: Any, ev: Any, index: str, spec: Any) -> tuple[Any, float
     det = ad.create(ev.detector(index, f"hcad-bench-{uuid.uuid4().hex[:12]}"))
     assert det.id is not None
     try:
-        task_id = ad.start_historical(det.id, spec.start, spec.end, slot_wait=3600)
+        task_id = ad.start_historical(det.id, spec.start, spec.end, slot_wait=3600, detector=det)
         task = ad.wait_historical(det.id, task_id, timeout=3600, poll=1)
         res = ad.results(det, task_id=str(task.get("task_id") or task_id))
         wall = time.perf_counter() - t0

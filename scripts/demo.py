@@ -135,7 +135,8 @@ def run_plugin(client: hcad.HcadClient, det: hcad.Detector, spec: synth.FleetSpe
     assert created.id
     start = spec.start
     end = spec.start + timedelta(minutes=spec.periods * spec.interval_minutes)
-    task_id = ad.start_historical(created.id, start, end, slot_wait=600)  # other users may hold the slots
+    # Other users may hold the cluster's historical task slots: wait for one.
+    task_id = ad.start_historical(created.id, start, end, slot_wait=600, detector=created)
     with tqdm(total=100, desc="historical analysis", unit="%", file=sys.stderr) as bar:
 
         def progress(pct: float, _task: Any) -> None:

@@ -37,7 +37,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from hcad.ad.limits import MAX_HISTORICAL_SHINGLE_SIZE
 from hcad.ad.model import (
     DEFAULT_CATEGORY_FIELD_LIMIT,
     DEFAULT_MAX_FEATURES,
@@ -47,6 +46,7 @@ from hcad.ad.model import (
 )
 from hcad.ad.preflight import Preflight, preflight
 from hcad.ad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
+from hcad.ad.validation import historical_shingle_issue
 from hcad.errors import (
     ConfigError,
     Conflict,
@@ -515,10 +515,16 @@ class AnomalyDetection:
         end: datetime | int | str,
         *,
         slot_wait: float = 0,
+        detector: Detector | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> str:
         """Start historical analysis over ``[start, end)``; returns the task id.
+
+        A detector whose shingle is above 32 is refused before anything starts (the plugin would
+        fail every entity task; see :func:`hcad.ad.validation.historical_shingle_issue`). Pass the
+        ``detector`` when you have it (as :meth:`create` or :meth:`get` returned it) to save the GET
+        that reads its shingle.
 
         The plugin runs at most ``plugins.anomaly_detection.max_batch_task_per_node`` (10) historical
         entity tasks per node, shared by every user of the cluster; while they are taken it refuses a
@@ -529,19 +535,11 @@ class AnomalyDetection:
         body = {"start_time": to_epoch_ms(start, "start"), "end_time": to_epoch_ms(end, "end")}
         if body["end_time"] <= body["start_time"]:
             raise ConfigError("historical analysis end must be after start")
-        shingle = self.get(detector_id).effective_shingle_size
-        if shingle > MAX_HISTORICAL_SHINGLE_SIZE:
-            raise ValidationError(
-                [
-                    Issue(
-                        "shingle_size",
-                        f"{shingle} is above {MAX_HISTORICAL_SHINGLE_SIZE}: the plugin's historical analysis fails "
-                        f"on every entity with a larger shingle (real-time detection is not affected)",
-                        f"use a copy with shingle_size ≤ {MAX_HISTORICAL_SHINGLE_SIZE} for historical analysis",
-                    )
-                ],
-                source=f"detector {detector_id}",
-            )
+        if detector is None or detector.id != detector_id:
+            detector = self.get(detector_id)
+        issue = historical_shingle_issue(detector.effective_shingle_size)
+        if issue is not None:
+            raise ValidationError([issue], source=f"detector {detector_id}")
         deadline = clock() + slot_wait
         while True:
             try:

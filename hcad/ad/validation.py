@@ -14,6 +14,7 @@ from hcad.ad.limits import (
     IMPUTATION_METHODS,
     MAX_DESCRIPTION_LENGTH,
     MAX_FREQUENCY_MULTIPLE,
+    MAX_HISTORICAL_SHINGLE_SIZE,
     MAX_HISTORY_INTERVALS,
     MAX_NAME_LENGTH,
     MAX_RESULT_INDEX_LENGTH,
@@ -35,6 +36,24 @@ NOT_NULL_KEYS = ("indices", "filter_query", "detection_interval", "window_delay"
 
 if TYPE_CHECKING:
     from hcad.ad.model import Detector
+
+
+def historical_shingle_issue(shingle: int) -> Issue | None:
+    """The issue with running historical analysis (or hcad's backtest of it) at ``shingle``, if any.
+
+    The plugin's historical run builds each entity's forest with ``outputAfter(32)``
+    (``ADBatchTaskCache``, 2.15 through 3.3) and RCF refuses an ``outputAfter`` below the shingle
+    size, so every entity task fails above 32; the plugin accepts such a detector, and real-time
+    detection works.
+    """
+    if shingle <= MAX_HISTORICAL_SHINGLE_SIZE:
+        return None
+    return Issue(
+        "shingle_size",
+        f"{shingle} is above {MAX_HISTORICAL_SHINGLE_SIZE}: the plugin's historical analysis (and hcad's backtest, "
+        "which reproduces it) fails on every entity with a larger shingle (real-time detection is not affected)",
+        f"use a copy with shingle_size ≤ {MAX_HISTORICAL_SHINGLE_SIZE} for historical analysis",
+    )
 
 
 def validate(

@@ -647,7 +647,7 @@ def history_cmd(
         assert start_ms is not None and end_ms is not None
         if end_ms <= start_ms:
             raise ConfigError(f"--to {end} is not after --from {start}")
-        task_id = ad.start_historical(det_id, start_ms, end_ms, slot_wait=slot_wait)
+        task_id = ad.start_historical(det_id, start_ms, end_ms, slot_wait=slot_wait, detector=det)
         if not as_json:
             click.echo(f"started historical analysis of {det.name}, {iso(start_ms)} to {iso(end_ms)} (task {task_id})")
     out: dict[str, Any] = {"name": det.name, "id": det_id, "task_id": task_id}

@@ -234,7 +234,7 @@ def run_historical(
     assert det.id is not None
     try:
         # The cluster's historical task slots are shared with every other user: wait for one.
-        task_id = ad.start_historical(det.id, spec.start, spec.end, slot_wait=timeout)
+        task_id = ad.start_historical(det.id, spec.start, spec.end, slot_wait=timeout, detector=det)
         task = ad.wait_historical(det.id, task_id, timeout=timeout, poll=poll)
         return ad.results(det, task_id=str(task.get("task_id") or task_id))
     finally:

@@ -94,12 +94,7 @@ _checked: list[str] = []
 
 def _check_room(url: str) -> None:
     """Stop the run at once, with the reason, when the cluster's other detectors leave too little room."""
-    r = requests.get(
-        f"{url}/.opendistro-anomaly-detectors/_search",
-        params={"size": 0, "q": "_exists_:category_field"},
-        timeout=30,
-    )
-    held = r.json()["hits"]["total"]["value"] if r.status_code == 200 else 0
+    held = len(_ids(url, ".opendistro-anomaly-detectors", "_exists_:category_field"))
     settings = requests.get(
         f"{url}/_cluster/settings", params={"include_defaults": "true", "flat_settings": "true"}, timeout=30
     ).json()

@@ -8,6 +8,7 @@ server; responses are the server-shaped fixtures in tests/data/ad, constructed f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -616,6 +617,18 @@ def test_historical_refuses_a_shingle_the_plugins_batch_task_cannot_build(ad, se
     full["anomaly_detector"]["shingle_size"] = 32
     server.route("POST", f"{D}/abc/_start", {"_id": "task-32"})
     assert ad.start_historical("abc", 1_000, 2_000) == "task-32"
+    # The caller's detector saves the GET; it is read only when it is the one being started.
+    gets = len([c for c in server.ad_calls() if c[0] == "GET"])
+    mine = dataclasses.replace(ad.get("abc"), id="abc")  # the fixture carries another id
+    gets += 1
+    too_long = dataclasses.replace(mine, shingle_size=33)
+    with pytest.raises(ValidationError, match="shingle_size: 33 is above 32"):
+        ad.start_historical("abc", 1_000, 2_000, detector=too_long)
+    assert ad.start_historical("abc", 1_000, 2_000, detector=mine) == "task-32"
+    assert len([c for c in server.ad_calls() if c[0] == "GET"]) == gets
+    other = dataclasses.replace(too_long, id="other")  # not this detector: its shingle is not trusted
+    assert ad.start_historical("abc", 1_000, 2_000, detector=other) == "task-32"
+    assert len([c for c in server.ad_calls() if c[0] == "GET"]) == gets + 1
 
 
 def test_start_historical_waits_for_a_free_task_slot(ad, server):

@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hcad.ad.limits import DEFAULT_SHINGLE_SIZE, MAX_HISTORICAL_SHINGLE_SIZE, MAX_SHINGLE_SIZE, NUM_MIN_SAMPLES
+from hcad.ad.limits import DEFAULT_SHINGLE_SIZE, MAX_SHINGLE_SIZE, NUM_MIN_SAMPLES
+from hcad.ad.validation import historical_shingle_issue
 from hcad.errors import Issue, ValidationError
 
 NUM_TREES = 50
@@ -127,16 +128,8 @@ class BacktestConfig:
             issues.append(
                 Issue("shingle_size", f"{self.shingle_size!r} is out of range", f"use 1 to {MAX_SHINGLE_SIZE}")
             )
-        elif self.shingle_size > MAX_HISTORICAL_SHINGLE_SIZE:
-            # The backtest reproduces the plugin's historical analysis, which fails above this shingle.
-            issues.append(
-                Issue(
-                    "shingle_size",
-                    f"{self.shingle_size} is above {MAX_HISTORICAL_SHINGLE_SIZE}: the plugin's historical analysis "
-                    "(which the backtest reproduces) fails on every entity with a larger shingle",
-                    f"use a shingle_size ≤ {MAX_HISTORICAL_SHINGLE_SIZE}",
-                )
-            )
+        elif (issue := historical_shingle_issue(self.shingle_size)) is not None:
+            issues.append(issue)
         if not (self.interval_minutes > 0 and math.isfinite(self.interval_minutes)):
             issues.append(Issue("interval", f"{self.interval_minutes!r} minutes", "use a positive interval"))
         if self.recency_emphasis <= 1:
