@@ -1,24 +1,32 @@
 #!/usr/bin/env python3
 """Backtest speed and fidelity against the plugin's historical analysis of the same data, same run.
 
-    scripts/bench_backtest.py [--entities 20] [--points 5000] [--anomalies 40] [--workers 2] [--repeat 2]
-                              [--seeds 1] [--skip-old] [--url URL]
+    scripts/bench_backtest.py [--entities 20] [--points 5000] [--anomalies 200] [--workers 2] [--repeat 3]
+                              [--plugin-repeat 2] [--seeds 1] [--skip-old] [--url URL]
 
 Prints, for E entities x N points of the blog fleet (``FleetSpec.blog``, seed 1):
 
 - the backtest's points/s (``backtest()`` end to end: bucketing, one Java call per entity through
   the compiled ``HcadBatch`` helper, the results frame), its CPU time and peak RSS (whole process:
-  Python + the JVM, whose heap is capped by HCAD_JVM_HEAP);
+  Python + the JVM, whose heap is capped by HCAD_JVM_HEAP), and how much of it is spent inside the
+  Java calls, i.e. in the Random Cut Forests themselves (the plugin runs the same forests). The
+  first pass over the data in a fresh JVM is timed apart ("cold": class loading and JIT compiling
+  of the forests take seconds), then ``--repeat`` warm runs, the fastest of which counts;
 - the old per-point path (``HCAD_BACKTEST_BATCH=0``: Java called from Python per point) on the same
   data in the same JVM (the batching alone), and the old configuration as a whole in a separate JVM
   (per-point path and the G1 collector the JVM used before: ``HCAD_JVM_OPTS=-XX:+UseG1GC``): their
   points/s, the new/old ratios, and whether all gave identical results (same seed). Each is timed
   ``--repeat`` times (in-process paths alternately) and the fastest run counts: the machine's other
   load only ever slows a run down;
-- the plugin's historical analysis of the same data loaded into a fresh index: points/s over the
-  task's own execution time (its ``execution_start_time`` to ``execution_end_time``, so waiting for
-  a task slot shared with other users or fetching results does not count) and over the wall time
-  of the whole call, and the backtest/plugin ratio (over the task's time: the stricter of the two);
+- the plugin's historical analysis of the same data loaded into a fresh index, ``--plugin-repeat``
+  times (the first also warms the node's JIT; the fastest counts): points/s over the task's own
+  execution time (its ``execution_start_time`` to ``execution_end_time``, so waiting for a task slot
+  shared with other users or fetching results does not count) and over the wall time of the whole
+  call, and the backtest/plugin ratios, warm and cold (over the task's time: the stricter). The
+  plugin paces itself: each entity is read and scored in pieces of
+  ``plugins.anomaly_detection.batch_task_piece_size`` (1,000) intervals with
+  ``batch_task_piece_interval_seconds`` (5) between pieces, at most
+  ``max_running_entities_per_detector_for_historical_analysis`` (10) entities at once;
 - precision and recall of the backtest and of the plugin against the fleet's labels
   (:func:`hcad.quality.scoring.score`, tolerance 2 intervals, the events on the detector's feature)
   and the absolute differences (the plugin seeds its forests randomly: ``--seeds K`` also prints
@@ -61,6 +69,30 @@ def _batch(enabled: bool) -> Iterator[None]:
             os.environ["HCAD_BACKTEST_BATCH"] = old
 
 
+@contextlib.contextmanager
+def _rcf_clock(j: Any, spent: list[float]) -> Iterator[None]:
+    """Add the wall time of every ``HcadBatch.run`` call (one per entity, any worker thread) to ``spent[0]``."""
+    import threading
+
+    real, lock = j.Batch, threading.Lock()
+
+    class _Timed:
+        @staticmethod
+        def run(*args: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return real.run(*args)
+            finally:
+                with lock:
+                    spent[0] += time.perf_counter() - t0
+
+    j.Batch = _Timed
+    try:
+        yield
+    finally:
+        j.Batch = real
+
+
 def _timed(fn: Any) -> tuple[Any, float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
@@ -71,9 +103,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entities", type=int, default=20)
     ap.add_argument("--points", type=int, default=5000)
-    ap.add_argument("--anomalies", type=int, default=None, help="injected events (default 2 per entity)")
+    ap.add_argument(
+        "--anomalies",
+        type=int,
+        default=None,
+        help="injected events (default 10 per entity: with fewer, recall moves in steps too coarse for a 0.05 check)",
+    )
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=2, help="timed runs of each path (the fastest counts)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed warm runs of each path (the fastest counts)")
+    ap.add_argument(
+        "--plugin-repeat", type=int, default=2, help="historical analyses on the plugin (the fastest counts)"
+    )
     ap.add_argument("--skip-old", action="store_true", help="do not time the old per-point paths")
     ap.add_argument(
         "--seeds", type=int, default=1, help="also score the backtest with this many forest seeds (its spread)"
@@ -92,7 +132,7 @@ def main() -> int:
 
     hosts = max(1, args.entities // 2)
     processes = max(1, args.entities // hosts)
-    anomalies = args.anomalies if args.anomalies is not None else 2 * hosts * processes
+    anomalies = args.anomalies if args.anomalies is not None else 10 * hosts * processes
     spec = FleetSpec.blog(hosts=hosts, processes=processes, periods=args.points, anomalies=anomalies, seed=1)
     frame = fleet_frame(spec)
     ev = EvalConfig()
@@ -107,12 +147,13 @@ def main() -> int:
     j = rcf()
     if j.Batch is None:
         print(f"note: the batch helper is unavailable ({j.batch_note}); 'new' below is the per-point path")
-    # Warm the JVM (start, class loading, JIT) of both paths outside the timed runs, as a running
-    # plugin is warm.
-    warm = frame[frame["host"] == frame["host"].iloc[0]].head(3000)
-    for enabled in (True, False):
-        with _batch(enabled):
-            backtest(warm, detector, seed=0, workers=args.workers)
+    # The first pass in this JVM (class loading, JIT compiling the forests) is timed apart: a one-off
+    # command pays it, a long evaluation or a running plugin does not. The old path gets a short warm-up.
+    with _batch(True):
+        _, cold_dt, _ = _timed(lambda: backtest(frame, detector, seed=0, workers=args.workers))
+    if not args.skip_old:
+        with _batch(False):
+            backtest(frame[frame["host"] == frame["host"].iloc[0]].head(3000), detector, seed=0, workers=args.workers)
 
     runs: dict[bool, list[tuple[Any, float, float]]] = {True: [], False: []}
     for _ in range(max(1, args.repeat)):
@@ -127,6 +168,18 @@ def main() -> int:
         f"-> {pps:,.0f} points/s ({args.workers} workers, CPU {cpu:.1f}s = {cpu / dt:.2f} cores; "
         f"runs {', '.join(f'{r[1]:.1f}s' for r in runs[True])}), peak RSS {rss_mb:,.0f} MB"
     )
+    print(f"  cold (the first pass in this JVM, seed 0): {cold_dt:.1f}s -> {len(out) / cold_dt:,.0f} points/s")
+    rcf_s: float | None = None
+    if j.Batch is not None:
+        # One more run, timing the Java calls: the share of the backtest that is the forests themselves.
+        spent = [0.0]
+        with _batch(True), _rcf_clock(j, spent):
+            _, rdt, _ = _timed(lambda: backtest(frame, detector, seed=1, workers=args.workers))
+        rcf_s = spent[0] / max(1, min(args.workers, spec.entity_count))
+        print(
+            f"  inside the RCF calls: {spent[0]:.1f} thread-seconds over {args.workers} workers = {rcf_s:.1f}s of "
+            f"that run's {rdt:.1f}s ({rcf_s / rdt:.0%}); Python's part (bucketing, frames) is the rest"
+        )
     if runs[False]:
         old, odt, ocpu = min(runs[False], key=lambda r: r[1])
         opps = len(old) / odt
@@ -171,13 +224,20 @@ def main() -> int:
     index = f"hcad-bench-backtest-{uuid.uuid4().hex[:6]}"
     try:
         load_fleet(client, index, spec, progress=False)
-        res, task_s, wall_s = _plugin_run(client, ev, index, spec)
+        plugin_runs = [_plugin_run(client, ev, index, spec) for _ in range(max(1, args.plugin_repeat))]
+        res, task_s, wall_s = min(plugin_runs, key=lambda r: r[1])
         ppps = len(res) / task_s
         print(
             f"plugin historical analysis: {len(res):,} results; task {task_s:.1f}s -> {ppps:,.0f} points/s "
-            f"(whole call incl. create, slot wait and fetch {wall_s:.1f}s -> {len(res) / wall_s:,.0f} points/s)"
+            f"(whole call incl. create, slot wait and fetch {wall_s:.1f}s -> {len(res) / wall_s:,.0f} points/s; "
+            f"task times {', '.join(f'{r[1]:.1f}s' for r in plugin_runs)})"
         )
-        print(f"ratio backtest/plugin: {pps / ppps:.2f}x (over the plugin's wall time: {pps * wall_s / len(res):.2f}x)")
+        print(
+            f"ratio backtest/plugin: {pps / ppps:.2f}x warm, {len(out) / cold_dt / ppps:.2f}x cold "
+            f"(over the plugin's wall time: {pps * wall_s / len(res):.2f}x warm)"
+        )
+        if rcf_s:
+            print(f"  were the backtest's Python part free: {task_s / rcf_s:.2f}x (its RCF time alone)")
         ps = scores(res)
         print(f"plugin vs labels: precision {ps.precision:.3f} recall {ps.recall:.3f} ({ps.flagged_intervals} flags)")
         print(
