@@ -265,6 +265,9 @@ def _print(report: EvalReport, out: Path | None) -> None:
         kinds = ", ".join(f"{k} {v.recall:.2f}" for k, v in best.scores.per_kind.items())
         if kinds:
             click.echo(f"  recall per kind: {kinds}")
+        if best.scores.missed_by:
+            why = ", ".join(f"{n} {cause}" for cause, n in best.scores.missed_by.items())
+            click.echo(f"  missed events: {why}")
     blog = ev.BLOG_REFERENCE
     click.echo(f"seed blog (plugin): precision {blog['precision']}, recall {blog['recall']}; {report.note}")
     if out is not None:

@@ -25,11 +25,19 @@ Definitions (``iv`` = the detector interval, ``tol`` = ``tolerance`` in interval
   kind's windows / (those + false positives), i.e. the precision the detector would have on a
   dataset with only that kind (flags on other kinds' events are neither right nor wrong there).
 
+- **Why missed** (``missed_by``, and ``missed_because`` per event): for each event without a flag,
+  what the results inside its window show: ``no results``; ``below the monitor floor`` (graded, but not
+  above ``min_grade``/``min_confidence``); ``suppressed: <correction>`` (the score passed the
+  threshold and a correction zeroed the grade; the backtest's ``suppressed_by`` column names it, the
+  plugin's results do not: ``suppressed``); ``score below threshold``; ``not flagged`` when the
+  results carry no score or threshold.
+
 Undefined ratios (no flags, no events) are 0.0, like scikit-learn's ``zero_division=0``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -83,6 +91,8 @@ class Scores:
     entity_days: float = 0.0
     false_alarms_per_entity_day: float = 0.0
     per_kind: dict[str, KindScores] = field(default_factory=dict)
+    #: Missed events by cause (see the module docstring), most frequent first.
+    missed_by: dict[str, int] = field(default_factory=dict)
     events_detail: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
@@ -239,6 +249,8 @@ def score(
     # The int64 minimum used for "no flag" is NaT in datetime64.
     detail["first_flag"] = pd.to_datetime(first_flag.view("datetime64[ns]")).tz_localize("UTC")
     detail["ttd"] = ttd
+    detail["missed_because"] = _missed_because(results_df, labels, detected, ents, iv, tol)
+    missed_by = detail.loc[~detected, "missed_because"].value_counts()
 
     def stats(mask: np.ndarray) -> tuple[float | None, float | None]:
         vals = ttd[mask & detected]
@@ -289,5 +301,52 @@ def score(
         entity_days=entity_days,
         false_alarms_per_entity_day=_ratio(alarms - true_alarms, entity_days),
         per_kind=per_kind,
+        missed_by={str(k): int(v) for k, v in missed_by.items()},
         events_detail=detail,
     )
+
+
+def _missed_because(
+    results_df: pd.DataFrame,
+    labels: pd.DataFrame,
+    detected: np.ndarray,
+    ents: list[str],
+    iv: int,
+    tol: int,
+) -> list[str | None]:
+    """Per label row, None when detected, else the cause read from the results inside its window."""
+    import pandas as pd
+
+    out: list[str | None] = [None] * len(labels)
+    if detected.all():
+        return out
+
+    def num(col: str) -> np.ndarray:
+        return pd.to_numeric(pd.Series(results_df[col]), errors="coerce").fillna(0.0).to_numpy()
+
+    has_score = "anomaly_score" in results_df and "threshold" in results_df
+    times = _to_ns(results_df["data_start_time"], "results.data_start_time")
+    graded = num("anomaly_grade") > 0
+    above = (num("anomaly_score") > num("threshold")) & (num("threshold") > 0) if has_score else None
+    named = results_df["suppressed_by"].to_numpy() if "suppressed_by" in results_df else None
+    rows = results_df[ents].astype(str).groupby(ents, sort=False).indices
+    for i in np.flatnonzero(~detected):
+        lab = labels.iloc[i]
+        idx = rows.get(tuple(lab[e] for e in ents) if len(ents) > 1 else lab[ents[0]])
+        if idx is None:
+            out[i] = "no results"
+            continue
+        t = times[idx]
+        sel = idx[(t < lab["e"] + tol) & (t + iv > lab["s"] - tol)]
+        if not len(sel):
+            out[i] = "no results"
+        elif graded[sel].any():
+            out[i] = "below the monitor floor"
+        elif above is None:
+            out[i] = "not flagged"
+        elif not above[sel].any():
+            out[i] = "score below threshold"
+        else:
+            by = Counter(b for b in (named[sel] if named is not None else []) if isinstance(b, str) and b)
+            out[i] = f"suppressed: {by.most_common(1)[0][0]}" if by else "suppressed"
+    return out

@@ -188,6 +188,23 @@ def test_fidelity_smoke_flags_injected_spikes(jars):
     assert out.attrs["default_rule"] is True
 
 
+def test_suppressed_by_names_the_correction_that_zeroed_a_score_above_threshold(jars):
+    # The same +40 spike every 5 hours: once the forest holds earlier ones, samples near a new spike
+    # explain it and RCF zeroes its grade (CONDITIONAL_FORECAST) although its score passes the threshold.
+    spikes = tuple(range(200, 560, 30))
+    out = backtest(wave_docs(hosts=("a",), n=600, spikes=spikes), cfg(), seed=5)
+    named = out[out["suppressed_by"].notna()]
+    assert len(named) and set(named["suppressed_by"]) <= {
+        "NOISE", "MULTI_MODE", "ANOMALY_IN_SHINGLE", "CONDITIONAL_FORECAST", "FORECAST", "DATA_DRIFT",
+        "ALERT_ONCE", "DIRECTION_RULE",
+    }  # fmt: skip
+    # a correction only ever zeroes a score the threshold alone would have flagged
+    assert (named["anomaly_grade"] == 0).all() and (named["anomaly_score"] > named["threshold"]).all()
+    at = ((named["data_start_time"] - T0) / pd.Timedelta("10min")).astype(int)
+    assert "CONDITIONAL_FORECAST" in set(named.loc[at.isin(spikes), "suppressed_by"])
+    assert out.loc[out["anomaly_grade"] > 0, "suppressed_by"].isna().all()
+
+
 def test_plugin_range_rules_last_bucket_and_short_entities(jars):
     docs = pd.concat([wave_docs(hosts=("a",), n=100), wave_docs(hosts=("tiny",), n=20)], ignore_index=True)
     out = backtest(docs, cfg(), seed=1)

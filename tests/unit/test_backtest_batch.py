@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from hcad.quality.backtest import BacktestConfig, Condition, Rule, feature, model_params, to_buckets
-from hcad.quality.backtest.engine import _EntityResult, run_entity
+from hcad.quality.backtest.engine import DIRECTION_RULE, _EntityResult, run_entity
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")
-FIELDS = ("grade", "score", "confidence", "threshold", "relative", "expected", "imputed", "times")
+FIELDS = ("grade", "score", "confidence", "threshold", "relative", "expected", "imputed", "times", "correction")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +129,8 @@ def test_direction_rules_are_identical_and_applied(batch, drop):
     shown = [k for k in SPIKES if unruled.grade[at[k]] > 0]
     assert shown and all(fast.grade[at[k]] == 0 for k in shown)
     assert all(fast.grade[at[k]] > 0 for k in DIPS)
+    # and the result names why: the rule, not an RCF correction (RCF itself graded them)
+    assert all(fast.correction[at[k]] == DIRECTION_RULE for k in shown)
 
 
 def test_batch_true_without_helper_is_a_clear_error(batch, monkeypatch):
@@ -173,7 +175,7 @@ def test_no_javac_warns_once_and_falls_back(tmp_path):
         "from hcad.quality.backtest import jvm\n"
         "jvm.find_javac = lambda *a: None\n"
         "from hcad.quality.backtest import BacktestConfig, feature, model_params\n"
-        "from hcad.quality.backtest.engine import run_entity\n"
+        "from hcad.quality.backtest.engine import DIRECTION_RULE, run_entity\n"
         "c = BacktestConfig(features=(feature('cpu', 'avg', 'cpu'),), category_fields=('host',))\n"
         "t = np.arange(80, dtype=np.int64) * 600\n"
         "r = run_entity(('a',), t, np.cos(t / 5000.0)[:, None], model_params(c), c, seed=1)\n"

@@ -134,3 +134,53 @@ def test_bad_input_names_the_column() -> None:
         score(results(), labels().drop(columns="kind"), 10)
     with pytest.raises(ConfigError, match="interval_minutes must be > 0"):
         score(results(), labels(), 0)
+
+
+def test_missed_events_say_why_from_the_results_in_their_window() -> None:
+    labs = pd.DataFrame(
+        [
+            {"host": h, "process": "p0", "start": t(x), "end": t(y), "kind": "spike"}
+            for h, x, y in [
+                ("h0", "01:00", "01:10"),  # flagged
+                ("h1", "01:00", "01:10"),  # graded 0.2: below a 0.3 floor
+                ("h2", "01:00", "01:20"),  # score passed the threshold, the grade was zeroed (named)
+                ("h3", "01:00", "01:10"),  # score above threshold, grade 0, no name (plugin results)
+                ("h4", "01:00", "01:10"),  # score never above the threshold
+                ("h5", "01:00", "01:10"),  # no result rows in the window
+            ]
+        ]
+    )
+    rows = [  # host, time, grade, score, threshold, suppressed_by
+        ("h0", "01:00", 0.9, 3.0, 1.0, None),
+        ("h1", "01:00", 0.2, 1.5, 1.0, None),
+        ("h2", "01:00", 0.0, 2.0, 1.0, "CONDITIONAL_FORECAST"),
+        ("h2", "01:10", 0.0, 2.0, 1.0, "FORECAST"),
+        ("h2", "01:20", 0.0, 2.0, 1.0, "CONDITIONAL_FORECAST"),  # inside with tolerance 1
+        ("h3", "01:00", 0.0, 2.0, 1.0, None),
+        ("h4", "01:00", 0.0, 0.9, 1.0, None),
+        ("h4", "05:00", 0.0, 4.0, 1.0, "NOISE"),  # outside the window: not read
+        ("h5", "05:00", 0.0, 0.5, 1.0, None),
+    ]
+    res = pd.DataFrame(
+        [
+            {"host": h, "process": "p0", "data_start_time": t(x), "anomaly_grade": g, "confidence": 1.0,
+             "anomaly_score": sc, "threshold": th, "suppressed_by": by}
+            for h, x, g, sc, th, by in rows
+        ]
+    )  # fmt: skip
+    s = score(res, labs, interval_minutes=10, tolerance=1, min_grade=0.3)
+    assert s.detected == 1
+    why = dict(zip(s.events_detail["host"], s.events_detail["missed_because"], strict=True))
+    assert pd.isna(why.pop("h0"))  # detected
+    assert why == {
+        "h1": "below the monitor floor",
+        "h2": "suppressed: CONDITIONAL_FORECAST",
+        "h3": "suppressed",
+        "h4": "score below threshold",
+        "h5": "no results",
+    }
+    assert sum(s.missed_by.values()) == 5 and s.missed_by["suppressed"] == 1
+    # results without scores (hand-made frames) still say the event was not flagged
+    plain = score(res.drop(columns=["anomaly_score", "threshold"]), labs, interval_minutes=10, tolerance=1)
+    assert plain.missed_by == {"not flagged": 3, "no results": 1}  # h1 counts as found without a floor
+    assert plain.to_dict()["missed_by"] == plain.missed_by

@@ -27,6 +27,8 @@ public final class HcadBatch {
     public final double[] attribution;
     /** Per point: 1 when past (resp. attribution) was recorded. */
     public final byte[] hasPast, hasAttribution;
+    /** Per point: the ordinal of RCF's CorrectionMode (NONE, or the correction that zeroed the grade). */
+    public final byte[] correction;
 
     private int pos;
 
@@ -43,6 +45,7 @@ public final class HcadBatch {
         attribution = nans(n * nf);
         hasPast = new byte[n];
         hasAttribution = new byte[n];
+        correction = new byte[n];
     }
 
     private static double[] nans(int size) {
@@ -111,6 +114,7 @@ public final class HcadBatch {
         double c = d.getDataConfidence();
         confidence[i] = c < 1.0 ? c : 1.0; // Python's min(1.0, c), NaN included
         threshold[i] = d.getThreshold();
+        correction[i] = (byte) d.getCorrectionMode().ordinal();
         if (!(g > 0)) {
             return;
         }

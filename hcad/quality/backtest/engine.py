@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_TOP_ENTITIES = 1000
+#: ``correction`` code of a grade zeroed by an ACTUAL_IS_OVER/BELOW_EXPECTED rule (the plugin applies
+#: those after RCF, so RCF's own CorrectionMode says NONE there).
+DIRECTION_RULE = -1
 
 
 @dataclass
@@ -52,6 +55,8 @@ class _EntityResult:
     expected: np.ndarray  # n x features, NaN where grade == 0
     relative: np.ndarray  # relative index of the anomaly start (0 = this interval)
     imputed: np.ndarray  # bool: the whole interval was missing and imputed
+    # Per point: the ordinal of RCF's CorrectionMode (0 = NONE), or DIRECTION_RULE (see suppressed_by)
+    correction: np.ndarray
 
 
 def _collector_class() -> Any:
@@ -115,6 +120,7 @@ def run_entity(
         expected=np.full((n, nf), np.nan),
         relative=np.zeros(n, dtype=np.int64),
         imputed=np.isnan(values).all(axis=1),
+        correction=np.zeros(n, dtype=np.int8),
     )
     if n == 0:
         return res
@@ -131,6 +137,7 @@ def run_entity(
         res.score[i] = float(d.getRCFScore())
         res.confidence[i] = min(1.0, float(d.getDataConfidence()))
         res.threshold[i] = float(d.getThreshold())
+        res.correction[i] = int(d.getCorrectionMode().ordinal())
         if g > 0:
             res.relative[i] = int(d.getRelativeIndex())
             exp = d.getExpectedValuesList()
@@ -179,6 +186,7 @@ def _run_batched(
     res.threshold[:] = np.array(out.threshold, dtype=float)
     res.relative[:] = np.array(out.relative, dtype=np.int64)
     res.expected[:] = np.array(out.expected, dtype=float).reshape(n, nf)
+    res.correction[:] = np.array(out.correction, dtype=np.int8)
     grade = np.where(raw > 0, raw, 0.0)  # max(0.0, g), NaN included
     if params.direction_rules:
         past = np.array(out.past, dtype=float).reshape(n, nf)
@@ -190,6 +198,7 @@ def _run_batched(
             attr = attribution[i] if has_attribution[i] else None
             if _direction_hit(actual, res.expected[i], attr, params, config):
                 grade[i] = 0.0
+                res.correction[i] = DIRECTION_RULE
     res.grade[:] = grade
 
 
@@ -208,7 +217,10 @@ def _apply_direction_rules(
     attr = None
     if attribution is not None and len(attribution) == len(names):
         attr = np.asarray(attribution, dtype=float)
-    return 0.0 if _direction_hit(actual, res.expected[i], attr, params, config) else grade
+    if _direction_hit(actual, res.expected[i], attr, params, config):
+        res.correction[i] = DIRECTION_RULE
+        return 0.0
+    return grade
 
 
 def _direction_hit(
@@ -376,4 +388,25 @@ def to_frame(results: list[_EntityResult], config: BacktestConfig) -> pd.DataFra
     for k, n in enumerate(names):
         cols[f"{n}_expected"] = np.where(grade > 0, expected[:, k], np.nan)
     cols["imputed"] = cat("imputed").astype(bool) if results else np.array([], dtype=bool)
+    codes = cat("correction").astype(np.int64) if results else np.array([], dtype=np.int64)
+    sup = suppressed_by(codes)
+    sup[grade > 0] = None
+    cols["suppressed_by"] = sup
     return pd.DataFrame(cols)
+
+
+def suppressed_by(codes: np.ndarray) -> np.ndarray:
+    """Per point, what zeroed an anomaly the score alone would have raised, or None.
+
+    RCF's ThresholdedRandomCutForest names the correction that set the grade to 0 after the score
+    passed the threshold (``CorrectionMode``: ``CONDITIONAL_FORECAST`` when samples near the point
+    explain it, ``FORECAST`` when the expected value is within the noise or a rule's ratio, ``NOISE``,
+    ``ANOMALY_IN_SHINGLE``, ``DATA_DRIFT``, ``ALERT_ONCE``, ``MULTI_MODE``); ``DIRECTION_RULE`` is a
+    detector rule ignoring anomalies above or below the expected value. The plugin computes the same
+    but does not store it in its results.
+    """
+    from hcad.quality.backtest.jvm import rcf
+
+    names = [str(m) for m in rcf().CorrectionMode.values()] if len(codes) else ["NONE"]
+    table = np.array([None, *names[1:], "DIRECTION_RULE"], dtype=object)  # index -1 = DIRECTION_RULE
+    return table[codes]

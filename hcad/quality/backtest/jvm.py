@@ -194,7 +194,7 @@ def rcf() -> SimpleNamespace:
     """Start the JVM on first use (thread-safe) and return the RCF classes the backtest uses.
 
     The returned namespace has ``TRCF`` (ThresholdedRandomCutForest), ``ForestMode``,
-    ``TransformMethod``, ``ImputationMethod``, ``Precision``, ``Function``, ``JDouble`` and ``JInt``
+    ``TransformMethod``, ``ImputationMethod``, ``Precision``, ``CorrectionMode``, ``Function``, ``JDouble`` and ``JInt``
     arrays, the ``jpype`` module itself, and ``Batch``: the compiled ``HcadBatch`` helper, or None
     (then ``batch_note`` says why and the engine goes point by point).
     """
@@ -237,6 +237,7 @@ def rcf() -> SimpleNamespace:
                 TransformMethod=jpype.JClass("com.amazon.randomcutforest.config.TransformMethod"),
                 ImputationMethod=jpype.JClass("com.amazon.randomcutforest.config.ImputationMethod"),
                 Precision=jpype.JClass("com.amazon.randomcutforest.config.Precision"),
+                CorrectionMode=jpype.JClass("com.amazon.randomcutforest.parkservices.config.CorrectionMode"),
                 Function=jpype.JClass("java.util.function.Function"),
                 JDouble=jpype.JArray(jpype.JDouble),
                 JDouble2=jpype.JArray(jpype.JDouble, 2),
