@@ -28,29 +28,41 @@ method                                 endpoint
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from hcad.ad.answers import (
+    NO_PAINLESS,
+    NO_SUGGESTION,
+    NOT_STARTED,
+    DetectorState,
+    Suggestion,
+    classify_error,
+    detectors_from_search,
+    validation_issues,
+)
 from hcad.ad.model import (
     DEFAULT_CATEGORY_FIELD_LIMIT,
     DEFAULT_MAX_FEATURES,
     SINCE,
     Detector,
-    Interval,
 )
 from hcad.ad.preflight import Preflight, preflight
-from hcad.ad.results import iter_hits, read_results, results_frame, to_epoch_ms, top_anomalies_frame, top_from_results
+from hcad.ad.results import (
+    read_results,
+    to_epoch_ms,
+    top_anomalies_body,
+    top_anomalies_frame,
+    top_from_result_docs,
+)
 from hcad.ad.validation import historical_shingle_issue
 from hcad.errors import (
     ConfigError,
     Conflict,
-    HcadError,
     Issue,
     NotFound,
     ServerError,
@@ -79,32 +91,6 @@ PROFILE_TYPES = (
 ENTITY_PROFILE_TYPES = ("init_progress", "entity_info", "state", "models")
 SUGGEST_TYPES = ("detection_interval", "history", "window_delay")
 VALIDATE_TYPES = ("detector", "model")
-TOP_ORDERS = ("severity", "occurrence")
-MAX_TOP_SIZE = 1000
-TASK_DONE = ("FINISHED", "FAILED", "STOPPED")
-# Server messages for a detector whose job or historical task is running (ConfigUpdateConfirmer,
-# ADTaskManager): the plugin answers 400, which is a conflict with the detector's state.
-_RUNNING = re.compile(r"(Job is running|is running|already running|is still running)", re.I)
-_NOT_FOUND = re.compile(r"(Can't find config with id|Can't find detector with id|No anomaly detector found)", re.I)
-_NO_PAINLESS = re.compile(r"script_lang not supported \[painless\]", re.I)
-# What the plugin answers (400) to _stop?historical=true when no historical analysis is running: "Detector
-# not started" before any ran, "No running task found" (2.19.4.0) once the last one has finished.
-_NOT_STARTED = re.compile(r"Detector not started|No running task found", re.I)
-# Every historical entity task slot of the node is taken (ADTaskManager / ADBatchTaskRunner).
-_NO_SLOT = re.compile(r"No available task slot", re.I)
-# _suggest on an index without (matching) data answers 500 runtime_exception (3.3.0.0).
-_NO_SUGGESTION = re.compile(r"Fail to suggest parameters Exceptions: \[(.*)\]", re.S)
-_IMMUTABLE = re.compile(r"Can't change (category field|custom result index|flatten result index)", re.I)
-
-# AnomalyDetector.parse() rejects a configuration (name, description, shingle size, category
-# fields, result index, imputation) with exceptions that carry no REST status: the real 2.19.4.0
-# plugin answers 500 with these error types, not 400.
-_PARSE_ERRORS = frozenset({"validation_exception", "status_exception", "illegal_argument_exception"})
-
-
-def _error_type(body: Any) -> str:
-    err = body.get("error") if isinstance(body, Mapping) else None
-    return str(err.get("type", "")) if isinstance(err, Mapping) else ""
 
 
 Progress = Callable[[float, Mapping[str, Any]], None]
@@ -114,70 +100,6 @@ def _id(detector_id: str) -> str:
     if not detector_id or not isinstance(detector_id, str):
         raise ConfigError("detector id is empty; pass the id returned by create() or shown by search()")
     return quote(detector_id, safe="")
-
-
-@dataclass
-class DetectorState:
-    """A detector with its real-time job and latest tasks (GET ``?job=true&task=true``)."""
-
-    detector: Detector
-    job: dict[str, Any] | None = None
-    realtime_task: dict[str, Any] | None = None
-    historical_task: dict[str, Any] | None = None
-
-    @property
-    def realtime_running(self) -> bool:
-        """True when the real-time job is enabled."""
-        return bool(self.job and self.job.get("enabled"))
-
-    @property
-    def historical_running(self) -> bool:
-        """True when the latest historical analysis has not finished, failed or stopped."""
-        t = self.historical_task
-        return bool(t and str(t.get("state", "")).upper() not in TASK_DONE)
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """The plugin's ``_suggest`` answer (OpenSearch 3.3+), typed.
-
-    ``history`` counts intervals of ``interval`` (the plugin sends that interval with it); ``None``
-    where the type was not asked. ``raw`` is the response as the plugin sent it.
-    """
-
-    interval: Interval | None = None
-    history: int | None = None
-    window_delay: Interval | None = None
-    raw: Mapping[str, Any] | None = None
-
-    @classmethod
-    def from_response(cls, resp: Mapping[str, Any]) -> Suggestion:
-        def interval(key: str) -> Interval | None:
-            value = resp.get(key)
-            return Interval.from_api(value, key) if isinstance(value, Mapping) else None
-
-        history = resp.get("history")
-        return cls(
-            interval=interval("interval"),
-            history=int(history) if isinstance(history, (int, float)) and not isinstance(history, bool) else None,
-            window_delay=interval("windowDelay"),
-            raw=dict(resp),
-        )
-
-    @property
-    def history_minutes(self) -> float | None:
-        """The suggested history as minutes of data (``history`` x ``interval``)."""
-        if self.history is None or self.interval is None:
-            return None
-        return self.history * self.interval.minutes
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "interval": None if self.interval is None else str(self.interval),
-            "history": self.history,
-            "history_minutes": self.history_minutes,
-            "window_delay": None if self.window_delay is None else str(self.window_delay),
-        }
 
 
 class AnomalyDetection:
@@ -245,38 +167,13 @@ class AnomalyDetection:
             with translate_errors(action, not_found=gone):
                 return self.client.transport.perform_request(method, path, params=dict(params or {}), body=body)
         except ServerError as e:
-            raise self._classify(e, action, detector_id, config_errors) from e
+            raise classify_error(e, action, detector_id, config_errors) from e
         except Conflict as e:
             if params and "if_seq_no" in params:
                 raise Conflict(
                     f"{e.message}; the detector changed on the server since it was read: get() it again"
                 ) from e
             raise
-
-    def _classify(self, e: ServerError, action: str, detector_id: str | None, config_errors: bool) -> HcadError:
-        reason = server_reason(e.body)
-        if _NOT_FOUND.search(reason):
-            return NotFound(f"{action}: detector {detector_id!r} does not exist ({reason})")
-        if e.status == 400 and _RUNNING.search(reason):
-            who = detector_id or "the detector"
-            return Conflict(
-                f"{action}: {reason}; stop it first with 'hcad detectors stop {who}' "
-                f"(or ad.stop({who!r}) and ad.stop({who!r}, historical=True))"
-            )
-        if e.status == 400 and _IMMUTABLE.search(reason):
-            return ValidationError(
-                [Issue("", f"{action}: {reason}", "category fields and result index are fixed; create a new detector")]
-            )
-        if _NO_PAINLESS.search(reason):
-            return ServerError(
-                f"{e.message} (the cluster has no lang-painless module: the anomaly-detection plugin needs it to "
-                "start a detector or historical analysis a second time, and for top anomalies)",
-                status=e.status,
-                body=e.body,
-            )
-        if config_errors and (e.status == 400 or (e.status == 500 and _error_type(e.body) in _PARSE_ERRORS)):
-            return ValidationError([Issue("", f"{action}: the server rejected the detector: {reason}", "")])
-        return e
 
     def _body(self, detector: Detector | Mapping[str, Any], *, check: bool) -> tuple[Detector, dict[str, Any]]:
         det = detector if isinstance(detector, Detector) else Detector.from_dict(detector)
@@ -318,12 +215,7 @@ class AnomalyDetection:
             params={"job": "true", "task": "true"},
             detector_id=detector_id,
         )
-        return DetectorState(
-            Detector.from_response(resp),
-            resp.get("anomaly_detector_job"),
-            resp.get("realtime_task"),
-            resp.get("historical_analysis_task"),
-        )
+        return DetectorState.from_response(resp)
 
     def exists(self, detector_id: str) -> bool:
         """True when a detector with this id exists (HEAD)."""
@@ -380,18 +272,7 @@ class AnomalyDetection:
             resp = self._call("POST", f"{DETECTORS}/_search", "searching detectors", body=body)
         except NotFound:
             return []  # no detector was ever created: the config index does not exist yet
-        out = []
-        for hit in resp.get("hits", {}).get("hits", []):
-            out.append(
-                Detector.from_api(
-                    hit.get("_source") or {},
-                    id=hit.get("_id"),
-                    seq_no=hit.get("_seq_no"),
-                    primary_term=hit.get("_primary_term"),
-                    version=hit.get("_version"),
-                )
-            )
-        return out
+        return detectors_from_search(resp)
 
     def find(self, name: str) -> Detector | None:
         """The detector with exactly this name, or None."""
@@ -426,20 +307,10 @@ class AnomalyDetection:
     def suggest(self, detector: Detector | Mapping[str, Any], types: Sequence[str] = SUGGEST_TYPES) -> dict[str, Any]:
         """Suggested ``detection_interval``/``history``/``window_delay`` (OpenSearch 3.3+), the plugin's answer.
 
-        What the 3.3.0.0 plugin does (``SuggestAnomalyDetectorParamTransportAction``), seen on a 3.3.2 node:
-
-        - ``detection_interval`` ignores the detector's interval and proposes one from the data
-          (``{"interval": {"period": {"interval": 10, "unit": "Minutes"}}}``); a detector without an
-          interval is the point, so none is sent when the detector has none.
-        - ``history`` counts intervals of the proposed interval when ``detection_interval`` is asked too,
-          else of the detector's interval, else of the parser's default of **one minute**; the answer
-          carries that ``interval`` beside ``history``.
-        - ``window_delay`` is ``(ceil(lag / interval) + 1) x interval``, the lag being now minus the newest
-          document, with the detector's interval (one minute when it has none): ``windowDelay``.
-        - An index without data fails the request ("Empty data. Cannot find a good interval.").
-
-        :meth:`suggestion` reads the answer into a :class:`Suggestion`; 2.x servers raise
-        :class:`~hcad.errors.UnsupportedFeature` before any request.
+        What each type means and how the plugin computes it: :class:`~hcad.ad.answers.Suggestion`.
+        :meth:`suggestion` reads the answer into one; 2.x servers raise
+        :class:`~hcad.errors.UnsupportedFeature` before any request. No detection interval is sent when
+        the detector has none (proposing one is the point).
         """
         self._require("_suggest", "_suggest (parameter suggestions)")
         bad = [t for t in types if t not in SUGGEST_TYPES]
@@ -454,7 +325,7 @@ class AnomalyDetection:
                 self._call("POST", f"{DETECTORS}/_suggest/{','.join(types)}", action, body=body, config_errors=True)
             )
         except ServerError as e:
-            m = _NO_SUGGESTION.search(server_reason(e.body))
+            m = NO_SUGGESTION.search(server_reason(e.body))
             if not m:
                 raise
             raise ServerError(
@@ -540,27 +411,14 @@ class AnomalyDetection:
         issue = historical_shingle_issue(detector.effective_shingle_size)
         if issue is not None:
             raise ValidationError([issue], source=f"detector {detector_id}")
-        deadline = clock() + slot_wait
-        while True:
-            try:
-                resp = self._call(
-                    "POST",
-                    f"{DETECTORS}/{_id(detector_id)}/_start",
-                    f"starting historical analysis of {detector_id}",
-                    body=body,
-                    detector_id=detector_id,
-                )
-                return str(resp["_id"])
-            except ServerError as e:
-                if not _NO_SLOT.search(server_reason(e.body) or str(e)):
-                    raise
-                if clock() + 10 > deadline:
-                    hint = f" after waiting {slot_wait:.0f}s" if slot_wait else ""
-                    raise Conflict(
-                        f"starting historical analysis of {detector_id}: no free historical task slot on the "
-                        f"cluster{hint} (other analyses hold them); retry later or pass a longer slot_wait"
-                    ) from e
-                sleep(10)
+        from hcad.ad.waiting import retry_while_no_slot
+
+        def start_task() -> str:
+            path = f"{DETECTORS}/{_id(detector_id)}/_start"
+            action = f"starting historical analysis of {detector_id}"
+            return str(self._call("POST", path, action, body=body, detector_id=detector_id)["_id"])
+
+        return retry_while_no_slot(start_task, detector_id, slot_wait, sleep=sleep, clock=clock)
 
     def stop(self, detector_id: str, *, historical: bool = False) -> dict[str, Any]:
         """Stop real-time detection, or the historical analysis with ``historical=True``.
@@ -579,7 +437,7 @@ class AnomalyDetection:
                 detector_id=detector_id,
             )
         except ServerError as e:
-            if historical and e.status == 400 and _NOT_STARTED.search(server_reason(e.body)):
+            if historical and e.status == 400 and NOT_STARTED.search(server_reason(e.body)):
                 return {"_id": detector_id}
             raise
         return dict(resp)
@@ -665,16 +523,8 @@ class AnomalyDetection:
         det = detector if isinstance(detector, Detector) else self.get(detector)
         if det.id is None:
             raise ConfigError(f"detector {det.name!r} has no id; create it first or get() it from the server")
-        index = f"{det.result_index}*" if det.result_index else None
-
-        def run(body: dict[str, Any]) -> Mapping[str, Any]:
-            try:
-                return self.search_results(body, result_index=index, only_custom_result_index=bool(index))
-            except NotFound:  # no result index yet: no results
-                return {"hits": {"total": {"value": 0}, "hits": []}}
-
         return read_results(
-            run,
+            self._result_search(det),
             det.id,
             start,
             end,
@@ -705,19 +555,8 @@ class AnomalyDetection:
         ``end``; ``historical=True`` uses the latest historical run unless ``task_id`` names another,
         and without ``start``/``end`` the range that run analysed (its ``detection_date_range``).
         """
-        if not 1 <= size <= MAX_TOP_SIZE:
-            raise ConfigError(f"size {size} must be between 1 and {MAX_TOP_SIZE}")
-        if order not in TOP_ORDERS:
-            raise ConfigError(f"order {order!r} is not one of {', '.join(TOP_ORDERS)}")
-        body: dict[str, Any] = {"size": size, "order": order}
-        if category_fields:
-            body["category_field"] = list(category_fields)
-        if task_id:
-            body["task_id"] = task_id
-        if start is not None:
-            body["start_time_ms"] = to_epoch_ms(start, "start")
-        if end is not None:
-            body["end_time_ms"] = to_epoch_ms(end, "end")
+        body = top_anomalies_body(size=size, order=order, category_fields=category_fields, task_id=task_id,
+                                  start=start, end=end)  # fmt: skip
         if not historical and ("start_time_ms" not in body or "end_time_ms" not in body):
             raise ConfigError("top anomalies of real-time results need start and end")
         if historical and ("start_time_ms" not in body or "end_time_ms" not in body):
@@ -742,7 +581,7 @@ class AnomalyDetection:
         except ServerError as e:
             # The plugin reads each category field's value with a painless script (QueryUtil
             # .getScriptForCategoryField); a cluster without lang-painless answers 500.
-            if not _NO_PAINLESS.search(server_reason(e.body)):
+            if not NO_PAINLESS.search(server_reason(e.body)):
                 raise
             warnings.warn(
                 f"reading top anomalies of {detector_id}: the plugin's _topAnomalies needs the lang-painless module, "
@@ -757,30 +596,23 @@ class AnomalyDetection:
     def _top_from_results(self, detector_id: str, body: Mapping[str, Any], *, historical: bool) -> pd.DataFrame:
         """What ``_topAnomalies`` answers (same filters, grouping and order), computed from the results."""
         det = self.get(detector_id)
-        if not det.category_fields:
-            raise ConfigError(f"detector {detector_id} has no category fields; top anomalies need an HC detector")
-        fields = list(body.get("category_field") or det.category_fields)
-        bad = [f for f in fields if f not in det.category_fields]
-        if bad:
-            raise ConfigError(f"category field {bad[0]} is not one of the detector's: {', '.join(det.category_fields)}")
-        rng = {"gte": body["start_time_ms"], "lte": body["end_time_ms"], "format": "epoch_millis"}
-        filters: list[dict[str, Any]] = [{"range": {"data_end_time": rng}}, {"range": {"anomaly_grade": {"gt": 0}}}]
-        query: dict[str, Any] = {"bool": {"filter": filters}}
-        if historical:
-            filters.append({"term": {"task_id": body["task_id"]}})
-        else:
-            filters.append({"term": {"detector_id": detector_id}})
-            query["bool"]["must_not"] = [{"exists": {"field": "task_id"}}]
+        return top_from_result_docs(self._result_search(det, custom_only=False), det, body, historical=historical)
+
+    def _result_search(
+        self, det: Detector, *, custom_only: bool = True
+    ) -> Callable[[dict[str, Any]], Mapping[str, Any]]:
+        """A search over the detector's results (its custom result index when it has one); none yet is empty."""
         index = f"{det.result_index}*" if det.result_index else None
 
-        def run(b: dict[str, Any]) -> Mapping[str, Any]:
+        def run(body: dict[str, Any]) -> Mapping[str, Any]:
             try:
-                return self.search_results(b, result_index=index)
-            except NotFound:
+                return self.search_results(
+                    body, result_index=index, only_custom_result_index=custom_only and bool(index)
+                )
+            except NotFound:  # no result index yet: no results
                 return {"hits": {"total": {"value": 0}, "hits": []}}
 
-        docs = [h.get("_source") or {} for h in iter_hits(run, query)]
-        return top_from_results(results_frame(docs, det.category_fields), fields, int(body["size"]), body["order"])
+        return run
 
     def _historical_task(self, detector_id: str, task_id: str | None) -> dict[str, Any]:
         """The historical task ``task_id`` of the detector, else its latest one."""
@@ -866,24 +698,3 @@ class AnomalyDetection:
     def preflight(self, detector: Detector, **kw: Any) -> Preflight:
         """Check the detector against the live source index (see :func:`preflight`)."""
         return preflight(self.client, detector, **kw)
-
-
-def validation_issues(resp: Mapping[str, Any]) -> list[Issue]:
-    """The ``_validate`` response (``{aspect: {field: {message, sub_issues?, suggested_value?}}}``) as issues."""
-    out: list[Issue] = []
-    for aspect, fields in (resp or {}).items():
-        if not isinstance(fields, Mapping):
-            continue
-        for fname, detail in fields.items():
-            if not isinstance(detail, Mapping):
-                out.append(Issue(f"{aspect}.{fname}", str(detail)))
-                continue
-            suggested = detail.get("suggested_value")
-            fix = f"suggested value: {suggested}" if suggested is not None else ""
-            subs = detail.get("sub_issues") or {}
-            if subs:
-                for sub, msg in subs.items():
-                    out.append(Issue(f"{aspect}.{fname}.{sub}", str(msg), fix))
-            else:
-                out.append(Issue(f"{aspect}.{fname}", str(detail.get("message", "")), fix))
-    return out

@@ -22,6 +22,8 @@ from hcad.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hcad.ad.model import Detector
+
 DEFAULT_RESULT_INDEX = ".opendistro-anomaly-results*"
 # Sort keys that identify one result in practice: an entity's model scores each interval once per
 # execution. Ties are still handled exactly (see iter_hits), so this order only has to be stable.
@@ -252,6 +254,68 @@ def results_frame(docs: Sequence[Mapping[str, Any]], category_fields: Sequence[s
     if len(frame):
         frame = frame.sort_values(["data_start_time", *cats], kind="stable").reset_index(drop=True)
     return frame
+
+
+#: ``order`` values and the largest ``size`` the plugin's ``_topAnomalies`` accepts.
+TOP_ORDERS = ("severity", "occurrence")
+MAX_TOP_SIZE = 1000
+
+
+def top_anomalies_body(
+    *,
+    size: int,
+    order: str,
+    category_fields: Sequence[str] | None = None,
+    task_id: str | None = None,
+    start: datetime | int | str | None = None,
+    end: datetime | int | str | None = None,
+) -> dict[str, Any]:
+    """The ``_topAnomalies`` request body, checked (``size``, ``order``, times) before anything is sent."""
+    if not 1 <= size <= MAX_TOP_SIZE:
+        raise ConfigError(f"size {size} must be between 1 and {MAX_TOP_SIZE}")
+    if order not in TOP_ORDERS:
+        raise ConfigError(f"order {order!r} is not one of {', '.join(TOP_ORDERS)}")
+    body: dict[str, Any] = {"size": size, "order": order}
+    if category_fields:
+        body["category_field"] = list(category_fields)
+    if task_id:
+        body["task_id"] = task_id
+    if start is not None:
+        body["start_time_ms"] = to_epoch_ms(start, "start")
+    if end is not None:
+        body["end_time_ms"] = to_epoch_ms(end, "end")
+    return body
+
+
+def top_results_query(detector_id: str, body: Mapping[str, Any], *, historical: bool) -> dict[str, Any]:
+    """The result-index query ``_topAnomalies`` runs for ``body``: anomalies (grade > 0) whose
+    ``data_end_time`` is in the range, of the historical task, or real-time ones (no ``task_id``)."""
+    rng = {"gte": body["start_time_ms"], "lte": body["end_time_ms"], "format": "epoch_millis"}
+    filters: list[dict[str, Any]] = [{"range": {"data_end_time": rng}}, {"range": {"anomaly_grade": {"gt": 0}}}]
+    query: dict[str, Any] = {"bool": {"filter": filters}}
+    if historical:
+        filters.append({"term": {"task_id": body["task_id"]}})
+    else:
+        filters.append({"term": {"detector_id": detector_id}})
+        query["bool"]["must_not"] = [{"exists": {"field": "task_id"}}]
+    return query
+
+
+def top_from_result_docs(
+    search: Search, detector: Detector, body: Mapping[str, Any], *, historical: bool
+) -> pd.DataFrame:
+    """What ``_topAnomalies`` answers for ``body`` (same filters, grouping and order), computed from the
+    result documents ``search`` finds (for a cluster whose plugin cannot run it: no lang-painless)."""
+    cats = list(detector.category_fields or [])
+    if not cats:
+        raise ConfigError(f"detector {detector.id} has no category fields; top anomalies need an HC detector")
+    fields = list(body.get("category_field") or cats)
+    bad = [f for f in fields if f not in cats]
+    if bad:
+        raise ConfigError(f"category field {bad[0]} is not one of the detector's: {', '.join(cats)}")
+    query = top_results_query(str(detector.id), body, historical=historical)
+    docs = [h.get("_source") or {} for h in iter_hits(search, query)]
+    return top_from_results(results_frame(docs, cats), fields, int(body["size"]), body["order"])
 
 
 def top_anomalies_frame(resp: Mapping[str, Any], category_fields: Sequence[str] | None = None) -> pd.DataFrame:

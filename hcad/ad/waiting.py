@@ -1,5 +1,6 @@
 """Waiting for the plugin: a started detector's real readiness (graded results per entity, not the
-profile's RUNNING), and a historical analysis's end (with its results searchable).
+profile's RUNNING), a historical analysis's end (with its results searchable), and a free historical
+task slot to start one.
 """
 
 from __future__ import annotations
@@ -10,12 +11,43 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hcad.ad.answers import NO_SLOT
 from hcad.ad.model import NUM_MIN_SAMPLES, Interval
-from hcad.errors import ConfigError, Conflict, HcadError, ServerError
+from hcad.errors import ConfigError, Conflict, HcadError, ServerError, server_reason
 from hcad.transport import translate_errors
 
 if TYPE_CHECKING:
     from hcad.ad.client import AnomalyDetection, Progress
+
+
+#: Seconds between tries while every historical task slot is taken.
+SLOT_RETRY = 10
+
+
+def retry_while_no_slot(
+    start: Callable[[], str],
+    detector_id: str,
+    slot_wait: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Call ``start`` (which starts a historical analysis) again every 10 s while the plugin answers "No
+    available task slot", for up to ``slot_wait`` seconds; then a :class:`Conflict` saying so."""
+    deadline = clock() + slot_wait
+    while True:
+        try:
+            return start()
+        except ServerError as e:
+            if not NO_SLOT.search(server_reason(e.body) or str(e)):
+                raise
+            if clock() + SLOT_RETRY > deadline:
+                hint = f" after waiting {slot_wait:.0f}s" if slot_wait else ""
+                raise Conflict(
+                    f"starting historical analysis of {detector_id}: no free historical task slot on the "
+                    f"cluster{hint} (other analyses hold them); retry later or pass a longer slot_wait"
+                ) from e
+            sleep(SLOT_RETRY)
 
 
 def wait_initialized(

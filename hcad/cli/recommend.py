@@ -12,7 +12,7 @@ from hcad.cli.results import has_plugin, iso, parse_time
 from hcad.errors import ConfigError, HcadError, ValidationError
 
 if TYPE_CHECKING:
-    from hcad.ad.client import Suggestion
+    from hcad.ad.answers import Suggestion
 
 
 # --------------------------------------------------------------------------- recommend

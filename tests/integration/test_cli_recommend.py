@@ -65,7 +65,7 @@ def test_plugin_suggest_live(ad_client, os_url, fleet) -> None:
     """The plugin's own _suggest on 3.3: its interval from the data, the history counted in it, and the
     window delay at hcad's interval, shown beside hcad's proposal. On 2.19 the same call is refused
     before any request (the API is new in 3.3), which is what this checks there."""
-    from hcad.ad.client import Suggestion
+    from hcad.ad.answers import Suggestion
     from hcad.errors import UnsupportedFeature
 
     det = Detector.hcad("hcad-suggest", fleet, "@timestamp", ["host", "process"], {"cpu": ("avg", "cpuTime")})

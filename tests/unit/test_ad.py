@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from fake_transport import recording_client
 
-from hcad.ad.client import AnomalyDetection, validation_issues
+from hcad.ad.answers import validation_issues
+from hcad.ad.client import AnomalyDetection
 from hcad.ad.model import Detector, Imputation
 from hcad.connection import HcadClient
 from hcad.errors import (

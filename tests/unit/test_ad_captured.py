@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from test_ad import D, Server, make_client
 
-from hcad.ad.client import DetectorState, validation_issues
+from hcad.ad.answers import DetectorState, validation_issues
 from hcad.ad.model import Detector
 from hcad.ad.results import results_frame
 from hcad.errors import Issue, ServerError, ValidationError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from test_ad import D, Server, detector, make_client
 
-from hcad.ad.client import Suggestion
+from hcad.ad.answers import Suggestion
 from hcad.errors import ServerError, UnsupportedFeature
 from hcad.sizing import model_size as ms
 from hcad.sizing.plan import SizingPlan
