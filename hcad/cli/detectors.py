@@ -19,8 +19,8 @@ from hcad.errors import ConfigError, HcadError, Issue, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from hcad.ad.client import AnomalyDetection
+    from hcad.ad.definitions import Definition
     from hcad.ad.model import Detector
-    from hcad.ad.plan import Definition
 
 progress_option = click.option(
     "--progress/--no-progress",
@@ -49,7 +49,7 @@ def _warn(issues: list[Issue]) -> None:
 
 def _load(paths: tuple[str, ...], cli: CliContext | None, *, offline: bool = False) -> list[Definition]:
     """Load, check client-side, then (unless offline) pre-flight against the live indices."""
-    from hcad.ad.plan import check_definitions, load_definitions, preflight_definitions
+    from hcad.ad.definitions import check_definitions, load_definitions, preflight_definitions
 
     defs = load_definitions(paths)
     check_definitions(defs)

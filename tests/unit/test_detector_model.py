@@ -11,8 +11,8 @@ import json
 
 import pytest
 
+from hcad.ad.definitions import load_file
 from hcad.ad.model import Condition, Detector, Feature, Imputation, Interval, Rule
-from hcad.ad.plan import load_file
 from hcad.errors import ValidationError
 
 

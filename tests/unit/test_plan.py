@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hcad.ad.definitions import load_definitions
 from hcad.ad.model import Detector
-from hcad.ad.plan import CREATE, ONLY_ON_SERVER, UNCHANGED, UPDATE, blocking_problems, load_definitions, make_plan
+from hcad.ad.plan import CREATE, ONLY_ON_SERVER, UNCHANGED, UPDATE, blocking_problems, make_plan
 from hcad.errors import ValidationError
 
 ONE = """\
@@ -96,8 +97,8 @@ def test_shipped_definitions_load_and_read_what_the_bridge_writes() -> None:
     """detectors/*.yaml validate offline, read the bridge's index and fields, and ship the tuned settings."""
     import yaml
 
+    from hcad.ad.definitions import check_definitions
     from hcad.ad.model import RECOMMENDED_RULE_RATIO, RECOMMENDED_SHINGLE_SIZE, Rule
-    from hcad.ad.plan import check_definitions
 
     root = Path(__file__).resolve().parents[2]
     defs = load_definitions([root / "detectors"])
