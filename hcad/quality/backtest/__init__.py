@@ -12,12 +12,12 @@ feature), and a :class:`BacktestConfig`, an :class:`hcad.Detector` or a detector
 returns one row per scored interval and entity: the category fields, ``data_start_time``,
 ``data_end_time``, ``anomaly_grade``, ``anomaly_score``, ``confidence``, ``threshold``,
 ``approx_anomaly_start_time``, each feature's value, ``<feature>_expected`` (anomalies only; named
-as in :func:`hcad.ad.results.results_frame`), ``imputed`` and ``suppressed_by`` (where the score passed
-the threshold but the grade is 0, the correction that zeroed it, e.g. ``CONDITIONAL_FORECAST``; see
-:func:`hcad.quality.backtest.engine.suppressed_by`; the plugin does not store this). ``frame.attrs`` holds ``skipped``
-(entity → reason), ``dropped`` (rows with an empty category field, which the plugin does not
-model: their count and why, or ``{}``), ``model`` (the TRCF parameters) and ``default_rule``
-(whether the plugin's default ±20 % rule applied).
+as in :func:`hcad.ad.results.results_frame`), ``imputed`` and ``suppressed_by`` (where the score
+passed the threshold but the grade is 0, the correction that zeroed it, e.g. ``CONDITIONAL_FORECAST``;
+see :func:`hcad.quality.backtest.engine.suppressed_by`; the plugin does not store this).
+``frame.attrs`` holds ``skipped`` (entity → reason), ``dropped`` (rows with an empty category field,
+which the plugin does not model: their count and why, or ``{}``), ``model`` (the TRCF parameters)
+and ``default_rule`` (whether the plugin's default ±20 % rule applied).
 
 The model mirrors historical analysis of AD 2.19 (see :mod:`hcad.quality.backtest.model` and
 :mod:`hcad.quality.backtest.engine` for every rule and where real-time detection differs). It needs Java

@@ -194,9 +194,9 @@ def rcf() -> SimpleNamespace:
     """Start the JVM on first use (thread-safe) and return the RCF classes the backtest uses.
 
     The returned namespace has ``TRCF`` (ThresholdedRandomCutForest), ``ForestMode``,
-    ``TransformMethod``, ``ImputationMethod``, ``Precision``, ``CorrectionMode``, ``Function``, ``JDouble`` and ``JInt``
-    arrays, the ``jpype`` module itself, and ``Batch``: the compiled ``HcadBatch`` helper, or None
-    (then ``batch_note`` says why and the engine goes point by point).
+    ``TransformMethod``, ``ImputationMethod``, ``Precision``, ``CorrectionMode``, ``Function``,
+    ``JDouble`` and ``JInt`` arrays, the ``jpype`` module itself, and ``Batch``: the compiled
+    ``HcadBatch`` helper, or None (then ``batch_note`` says why and the engine goes point by point).
     """
     global _classes
     if _classes is not None:
