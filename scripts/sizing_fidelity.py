@@ -159,8 +159,13 @@ def main() -> int:
         detector_id = t.perform_request("POST", AD, body=body)["_id"]
         out["detector_id"] = detector_id
         if args.small_detector:
-            small_body = dict(body, name=f"hcad-fidelity-small-{stamp}", filter_query={
-                "bool": {"filter": [{"terms": {"entity": [f"e{e:04d}" for e in range(args.small_detector)]}}]}})
+            small_body = dict(
+                body,
+                name=f"hcad-fidelity-small-{stamp}",
+                filter_query={
+                    "bool": {"filter": [{"terms": {"entity": [f"e{e:04d}" for e in range(args.small_detector)]}}]}
+                },
+            )
             small_id = t.perform_request("POST", AD, body=small_body)["_id"]
             out["small_detector_id"] = small_id
             t.perform_request("POST", f"{AD}/{small_id}/_start")

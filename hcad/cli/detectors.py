@@ -354,9 +354,7 @@ def delete_cmd(cli: CliContext, name: str, yes: bool, stop_first: bool, as_json:
 
 @detectors.command("start", short_help="Start real-time detection (--wait for init).")
 @click.argument("name")
-@click.option(
-    "--wait", is_flag=True, help="Wait until the entities' models write graded results, with a progress bar."
-)
+@click.option("--wait", is_flag=True, help="Wait until the entities' models write graded results, with a progress bar.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait with --wait.")
 @click.option(
     "--entities",

@@ -60,7 +60,6 @@ def parse_bytes(value: Any, name: str) -> int:
     return math.ceil(n)
 
 
-
 @dataclass(frozen=True)
 class DetectorSpec:
     """One detector of a plan. Give ``entities`` (C), ``active_entities`` (A), or both."""
@@ -398,7 +397,8 @@ def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[
     model_size = get("model_size", lambda v: parse_bytes(v, "model_size"), None)
     doc_bytes = get("doc_size", lambda v: parse_bytes(v, "doc_size"), doc_default)
     doc_source = (
-        "given" if raw.get("doc_size") is not None or doc_default != cap.DEFAULT_DOC_BYTES
+        "given"
+        if raw.get("doc_size") is not None or doc_default != cap.DEFAULT_DOC_BYTES
         else DetectorSpec.doc_size_source
     )
     cats = raw.get("category_fields") or ()

@@ -274,7 +274,8 @@ def _detector_result(spec: DetectorSpec, plan: SizingPlan) -> DetectorResult:
         )
     used, reason, bound = cap.entities_used(spec.entities, spec.active_entities, spec.interval_minutes)
     if not ms.caches_models(plan.plugin_version, float(spec.interval_minutes)):
-        used, reason = 0, (
+        used = 0
+        reason = (
             f"interval {cap.format_interval(spec.interval_minutes)} >= 1h on plugin {plan.plugin_version}: from 3.2 "
             "the plugin keeps no model of such a detector in memory, it reads them from checkpoints every interval"
         )

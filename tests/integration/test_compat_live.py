@@ -91,8 +91,10 @@ def test_historical_run_results_top_and_tasks(ad_client, detector) -> None:
     expected = top_from_results(frame, ["host", "process"], size=4)
     assert len(expected) >= 1, "no anomaly flagged in 16 injected events"
     key = ["host", "process"]
-    assert top.sort_values(key).reset_index(drop=True)[[*key, "doc_count"]].equals(
-        expected.sort_values(key).reset_index(drop=True)[[*key, "doc_count"]]
+    assert (
+        top.sort_values(key)
+        .reset_index(drop=True)[[*key, "doc_count"]]
+        .equals(expected.sort_values(key).reset_index(drop=True)[[*key, "doc_count"]])
     ), (top, expected)
     assert top["max_anomaly_grade"].tolist() == sorted(top["max_anomaly_grade"], reverse=True)
     tasks = ad.search_tasks({"term": {"detector_id": detector.id}})

@@ -101,9 +101,7 @@ def test_stats_are_returned_as_the_plugin_sent_them():
 
 def test_validation_answers_become_issues_naming_the_field():
     assert validation_issues(load("validate_issues.json")) == [
-        Issue(
-            "detector.feature_attributes.cpu_avg", "Feature has an invalid query returning empty aggregated data", ""
-        )
+        Issue("detector.feature_attributes.cpu_avg", "Feature has an invalid query returning empty aggregated data", "")
     ]
     assert validation_issues(load("validate_model.json")) == [
         Issue(

@@ -157,5 +157,3 @@ def test_configs_differing_only_in_trigger_thresholds_share_one_run() -> None:
     # the oracle's false flags have grade 0.3: a 0.5 trigger removes exactly them
     assert by_label["10m s8 avg(jvmGcTime) rule=default"].fp_intervals == 3  # type: ignore[union-attr]
     assert by_label["10m s8 avg(jvmGcTime) rule=default grade>0.5"].fp_intervals == 0  # type: ignore[union-attr]
-
-

@@ -103,8 +103,10 @@ def test_frequency_is_3_3_only_and_a_multiple_of_the_interval() -> None:
     (issue,) = det.unsupported_by((2, 19, 4))
     assert issue.path == "frequency" and "needs OpenSearch 3.3.0+" in issue.message
     assert [i.path for i in Detector.from_dict({**base, "frequency": "25m"}).validate()] == ["frequency"]
-    assert Detector.from_dict({**base, "interval": "1m", "frequency": "10001m"}).validate()[0].message.startswith(
-        "10001m is 10001 intervals"
+    assert (
+        Detector.from_dict({**base, "interval": "1m", "frequency": "10001m"})
+        .validate()[0]
+        .message.startswith("10001m is 10001 intervals")
     )
     assert Detector.from_api(det.to_api()) == det and Detector.from_yaml(det.to_yaml()) == det
 
