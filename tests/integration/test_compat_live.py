@@ -87,7 +87,7 @@ def test_historical_run_results_top_and_tasks(ad_client, detector) -> None:
     assert len(frame) > 0 and {"host", "process"} <= set(frame.columns)
     top = ad.top_anomalies(detector.id, historical=True, task_id=task_id, size=4)
     # The plugin's aggregation agrees with the result documents it wrote: the same entities (at most
-    # four, so all of them), anomaly counts and highest grades.
+    # four, so all of them) and anomaly counts, ordered by their highest grade.
     expected = top_from_results(frame, ["host", "process"], size=4)
     assert len(expected) >= 1, "no anomaly flagged in 16 injected events"
     key = ["host", "process"]
