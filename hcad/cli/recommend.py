@@ -268,6 +268,10 @@ def recommend_cmd(
                           f"{s.false_alarms_per_entity_day:.2f}"])  # fmt: skip
         echo_table(table, ["config", "precision", "recall", "F1", "false alarms/entity/day"])
         click.echo(f"proposed: {tried.reason}")
+        for res in tried.results:
+            if (res is tried.winner or res.candidate.name == "plugin defaults") and res.scores.missed_by:
+                why = ", ".join(f"{n} {cause}" for cause, n in res.scores.missed_by.items())
+                click.echo(f"  missed by {res.candidate.name}: {why}")
 
 
 def _with_agg(candidate: Any, agg: str) -> Any:

@@ -79,13 +79,14 @@ def choose(rows: Sequence[Row], max_false_alarms: float) -> tuple[Row, str, int]
 
 def score_row(s: Scores) -> dict[str, Any]:
     """The scores a report row shows: precision, recall, F1, false alarms per entity per day and
-    recall per kind, rounded to 3 places."""
+    recall per kind, rounded to 3 places, and the missed events by cause."""
     return {
         "precision": round(s.precision, 3),
         "recall": round(s.recall, 3),
         "f1": round(s.f1, 3),
         "false_alarms_per_entity_day": round(s.false_alarms_per_entity_day, 3),
         "recall_by_kind": {k: round(v.recall, 3) for k, v in s.per_kind.items()},
+        "missed_by": dict(s.missed_by),
     }
 
 

@@ -237,3 +237,6 @@ def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, 
     text = CliRunner().invoke(cli, [*args, "--trial"], catch_exceptions=False).output
     assert "configs tried on this data at 10m with 6 injected anomalies" in text
     assert f"proposed: {winner['config']}" in text
+    # and why the plugin's defaults missed what they missed (the backtest names RCF's correction)
+    assert sum(plugin["missed_by"].values()) == round(trial["events"] * (1 - plugin["recall"]))
+    assert "missed by plugin defaults: " in text
