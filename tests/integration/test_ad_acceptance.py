@@ -160,14 +160,22 @@ def test_hcad_end_to_end(ad_client, index_name):
         )
         assert ev.events == 24 and ev.recall >= 0.8
 
-        # The plugin orders by max grade, and grades saturate at 1.0 (2.19.4.0: clean entities reach
-        # it too, and ties have no defined order), so the guarantee is "most", not "all, first".
+        # The plugin orders by max grade, and grades saturate at 1.0: clean entities reach it too (the
+        # backtest: 2-9 of the 20 per run), and which of several tied entities the plugin lists is not
+        # defined (a heap of buckets). So: it lists the 12 highest grades, each its entity's true maximum,
+        # and the injected entities rank first (at least 9 reach the 12th grade); which tied ones it
+        # names is printed, not asserted.
         top = ad.top_anomalies(created.id, historical=True, task_id=task_id, size=len(injected))
-        assert list(top["max_anomaly_grade"]) == sorted(top["max_anomaly_grade"], reverse=True)
-        assert len(top) == len(injected) and (top["max_anomaly_grade"] > 0).all()
+        best = anomalies.groupby(["host", "process"])["anomaly_grade"].max()
+        assert list(top["max_anomaly_grade"]) == sorted(best, reverse=True)[: len(injected)]
+        for row in top.itertuples():
+            assert row.max_anomaly_grade == best[(row.host, row.process)], row
+        cut = top["max_anomaly_grade"].min()
+        reach = {e for e in injected if best.get(e, 0.0) >= cut}
         listed = set(zip(top["host"], top["process"], strict=True))
-        print(f"top {len(injected)}: {len(listed & injected)} injected")
-        assert len(listed & injected) >= 9, sorted(listed - injected)
+        tied = int((best >= cut).sum())
+        print(f"top {len(injected)}: {len(listed & injected)} injected; {tied} entities at or above its last grade")
+        assert len(reach) >= 9, (sorted(injected - reach), cut)
 
         ad.start(created.id)
         deadline = time.monotonic() + 600
