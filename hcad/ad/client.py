@@ -551,9 +551,9 @@ class AnomalyDetection:
     ) -> pd.DataFrame:
         """The entities with the most severe (or most frequent) anomalies, as a DataFrame.
 
-        The plugin needs a time range for both kinds of results. Real-time results need ``start`` and
-        ``end``; ``historical=True`` uses the latest historical run unless ``task_id`` names another,
-        and without ``start``/``end`` the range that run analysed (its ``detection_date_range``).
+        Real-time results need ``start`` and ``end``; ``historical=True`` reads the latest historical run
+        (or ``task_id``'s) over the range it analysed unless given. Which of several entities tied at the
+        last listed grade (grades saturate at 1.0) the plugin lists is not defined (a heap, 2.19.4.0).
         """
         body = top_anomalies_body(size=size, order=order, category_fields=category_fields, task_id=task_id,
                                   start=start, end=end)  # fmt: skip
