@@ -61,6 +61,10 @@ class EvalConfig:
     value); a number r > 0 gives every feature an explicit ignore-within-r rule (the plugin refuses 0).
     ``min_grade`` and ``min_confidence`` are applied when scoring, like a monitor's trigger: only
     results with a grade above ``min_grade`` and a confidence of at least ``min_confidence`` count.
+    ``rule_margins`` (one number per feature) gives every feature an ignore-within-this-margin rule
+    instead (the plugin's ``actual_over_expected_margin`` and ``expected_over_actual_margin``, 2.19+):
+    the absolute form suits features already in comparable units, such as
+    :mod:`hcad.quality.baseline`'s deviations from a seasonal baseline.
     """
 
     features: tuple[tuple[str, str], ...] = (("avg", "jvmGcTime"),)
@@ -72,9 +76,12 @@ class EvalConfig:
     min_grade: float = 0.0
     min_confidence: float = 0.0
     name: str = ""
+    rule_margins: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple((str(a), str(f)) for a, f in self.features))
+        if self.rule_margins is not None:
+            object.__setattr__(self, "rule_margins", tuple(float(m) for m in self.rule_margins))
         issues = self.issues()
         if issues:
             raise ValidationError(issues, source=f"config {self.label}")
@@ -96,6 +103,15 @@ class EvalConfig:
         if self.rule_ratio is not None and not self.rule_ratio > 0:
             # The plugin refuses rule thresholds ≤ 0, so "no rule" is not possible; 0.05 comes close.
             out.append(Issue("rule_ratio", f"{self.rule_ratio} is not > 0", "use e.g. 0.05, or None for 0.2"))
+        if self.rule_margins is not None:
+            if self.rule_ratio is not None:
+                out.append(Issue("rule_margins", "cannot be combined with rule_ratio", "set one of them"))
+            if len(self.rule_margins) != len(self.features):
+                out.append(
+                    Issue("rule_margins", f"needs one margin per feature ({len(self.features)})", "e.g. (0.2,) * n")
+                )
+            if any(not m > 0 for m in self.rule_margins):
+                out.append(Issue("rule_margins", "every margin must be > 0 (the plugin refuses 0)", "e.g. 0.2"))
         if not 0 <= self.min_grade < 1:
             out.append(Issue("min_grade", "must be in [0, 1)", "use e.g. 0.0"))
         if not 0 <= self.min_confidence <= 1:
@@ -115,7 +131,10 @@ class EvalConfig:
         parts = [f"{self.interval_minutes}m", f"s{self.shingle_size}", feats]
         if self.imputation:
             parts.append(f"imp={self.imputation.lower()}")
-        parts.append("rule=default" if self.rule_ratio is None else f"rule={self.rule_ratio:g}")
+        if self.rule_margins is not None:
+            parts.append("margin=" + "/".join(f"{m:.3g}" for m in self.rule_margins))
+        else:
+            parts.append("rule=default" if self.rule_ratio is None else f"rule={self.rule_ratio:g}")
         if self.min_grade:
             parts.append(f"grade>{self.min_grade:g}")
         if self.min_confidence:
@@ -124,7 +143,7 @@ class EvalConfig:
 
     def detector(self, index: str, name: str = "hcad-eval") -> Detector:
         """The config as an HCAD detector over ``index`` (host, process)."""
-        from hcad.ad.model import Detector, Imputation, Rule
+        from hcad.ad.model import Condition, Detector, Imputation, Rule
 
         features = {n: (agg, fld) for n, (agg, fld) in zip(self.feature_names, self.features, strict=True)}
         more: dict[str, Any] = {}
@@ -132,6 +151,13 @@ class EvalConfig:
             more["imputation"] = Imputation(self.imputation)
         if self.rule_ratio is not None:
             more["rules"] = [Rule.ignore_within(n, self.rule_ratio) for n in self.feature_names]
+        if self.rule_margins is not None:
+            more["rules"] = [
+                Rule(
+                    [Condition(n, t, "LTE", m) for t in ("ACTUAL_OVER_EXPECTED_MARGIN", "EXPECTED_OVER_ACTUAL_MARGIN")]
+                )
+                for n, m in zip(self.feature_names, self.rule_margins, strict=True)
+            ]
         return Detector.hcad(
             name,
             index,

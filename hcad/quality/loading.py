@@ -18,6 +18,8 @@ from hcad.errors import Conflict, HcadError, ServerError
 from hcad.quality.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec, bulk_lines
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from hcad.connection import HcadClient
 
 
@@ -142,6 +144,46 @@ def load_fleet(
         if bar is not None:
             bar.close()
     return LoadReport(index, docs, time.perf_counter() - t0, sent_bytes, chunks)
+
+
+def load_frame(
+    client: HcadClient, index: str, frame: pd.DataFrame, *, chunk_docs: int = 5000, max_retries: int = 5
+) -> int:
+    """Index a fleet-shaped frame (``@timestamp``, ``host``, ``process`` and numeric columns, such as
+    :func:`hcad.quality.baseline.residuals` returns) into a new ``index`` with a matching mapping,
+    refresh it and return the number of documents. Ids are entity + time, as :func:`load_fleet`'s."""
+    import json
+
+    import pandas as pd
+
+    from hcad.quality.synth import doc_id
+    from hcad.transport import translate_errors
+
+    keys = (TIME_FIELD, HOST_FIELD, PROCESS_FIELD)
+    numeric = [c for c in frame.columns if c not in keys]
+    props: dict[str, Any] = {TIME_FIELD: {"type": "date"}, HOST_FIELD: {"type": "keyword"}}
+    props[PROCESS_FIELD] = {"type": "keyword"}
+    props.update({c: {"type": "double"} for c in numeric})
+    body = {"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
+            "mappings": {"dynamic": "strict", "properties": props}}  # fmt: skip
+    with translate_errors(f"creating index {index}"):
+        client.indices.create(index=index, body=body)
+    stamps = pd.to_datetime(frame[TIME_FIELD], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+    hosts, procs = frame[HOST_FIELD].astype(str).tolist(), frame[PROCESS_FIELD].astype(str).tolist()
+    cols = [frame[c].astype(float).tolist() for c in numeric]
+    lines: list[bytes] = []
+    for i, ts in enumerate(stamps):
+        src: dict[str, Any] = {TIME_FIELD: ts, HOST_FIELD: hosts[i], PROCESS_FIELD: procs[i]}
+        # A missing value is left out, as a missing metric would be (NaN is not JSON).
+        src.update({c: v[i] for c, v in zip(numeric, cols, strict=True) if v[i] == v[i]})
+        action = {"index": {"_id": doc_id(hosts[i], procs[i], ts)}}
+        lines.append(f"{json.dumps(action)}\n{json.dumps(src)}\n".encode())
+        if len(lines) == chunk_docs or i == len(stamps) - 1:
+            _send_chunk(client, index, b"".join(lines), len(lines), max_retries)
+            lines = []
+    with translate_errors(f"refreshing {index}"):
+        client.indices.refresh(index=index)
+    return len(stamps)
 
 
 def _put(q: Any, item: Any, stop: Any) -> bool:

@@ -51,6 +51,28 @@ def test_config_label_detector_and_validation() -> None:
     assert {i.path for i in e.value.issues} == {"features", "shingle_size", "imputation", "rule_ratio"}
 
 
+def test_margin_rules_per_feature() -> None:
+    cfg = ev.EvalConfig(features=(("avg", "cpu_vs_baseline"), ("avg", "gc_vs_baseline")), rule_margins=(0.25, 0.4))
+    assert cfg.label.endswith("margin=0.25/0.4")
+    detector = cfg.detector("fleet-idx", "d1")
+    detector.check()
+    rules = detector.to_request()["rules"]
+    assert [(c["feature_name"], c["threshold_type"], c["value"]) for r in rules for c in r["conditions"]] == [
+        ("cpu_vs_baseline_avg", "ACTUAL_OVER_EXPECTED_MARGIN", 0.25),
+        ("cpu_vs_baseline_avg", "EXPECTED_OVER_ACTUAL_MARGIN", 0.25),
+        ("gc_vs_baseline_avg", "ACTUAL_OVER_EXPECTED_MARGIN", 0.4),
+        ("gc_vs_baseline_avg", "EXPECTED_OVER_ACTUAL_MARGIN", 0.4),
+    ]
+    with pytest.raises(ValidationError) as e:
+        ev.EvalConfig(features=(("avg", "a"), ("avg", "b")), rule_margins=(0.1,), rule_ratio=0.2)
+    assert [i.message for i in e.value.issues if i.path == "rule_margins"] == [
+        "cannot be combined with rule_ratio",
+        "needs one margin per feature (2)",
+    ]
+    with pytest.raises(ValidationError, match="must be > 0"):
+        ev.EvalConfig(features=(("avg", "a"),), rule_margins=(0.0,))
+
+
 def test_grid_is_the_cartesian_product() -> None:
     g = ev.grid(features=[(("avg", "a"),), (("max", "a"),)], intervals=(10, 20), shingles=(4, 8, 16))
     assert len(g) == 12

@@ -1,0 +1,233 @@
+"""Metrics relative to their own past: the seasonal baseline a detector's query cannot compute.
+
+The AD plugin's forest sees each interval's feature values and the few intervals before them (the
+shingle); it normalises every feature by its running mean and spread over the whole day. An event
+sized against the noise *at that hour* (a night-time level shift, a spike on a quiet weekend) is small
+against the day's range, so the forest never scores it above its threshold, whatever the detector's
+settings (``detectors/README.md``: two labelled events in three on the seasonal fleets).
+
+This module computes, for each document, how far each metric is from what the same entity did at the
+same time of day on recent days of the same kind (weekday or weekend), and optionally removes what
+the whole fleet did at that moment (a peak-traffic day lifts every entity: not an anomaly of one).
+Written to the index beside the raw metrics, these fields are what a detector then reads; its
+``ignore anomalies within a margin`` rule is in the same units for every entity.
+
+- ``ratio``: ``value / baseline - 1`` (for metrics whose noise grows with their level);
+- ``z``: ``(value - baseline) / spread``, the spread a robust (MAD) estimate over the same slots.
+
+Only the past is used (the baseline of day *d* comes from days before *d*), so the fields can be
+computed as data arrives. Pure: numpy and pandas, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hcad.errors import ConfigError, Issue, ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hcad.quality.evaluate import EvalConfig
+
+MODES = ("ratio", "z")
+#: What ``scripts/tune_baseline.py`` chose on the tuning fleets (``detectors/README.md`` has the
+#: held-out results): ratio to the baseline, the fleet's median removed, a local level over 144 intervals
+#: removed; the detector at shingle 8 ignores anomalies within 3 robust spreads of the expected value.
+RECOMMENDED_SHINGLE = 8
+RECOMMENDED_SPREADS = 3.0
+#: The suffix of the fields written beside each metric.
+SUFFIX = "_vs_baseline"
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """How baselines are built.
+
+    ``days``: how many past days of the same kind feed a slot's baseline; ``min_days``: fewer days of
+    the same kind than this and days of either kind are used; ``neighbours``: slots either side of the
+    time of day that also count (smooths a ramp that starts a few minutes later one day);
+    ``fleet``: subtract the median deviation of all entities at each moment; ``local``: also subtract
+    the median deviation of the entity's last ``local`` intervals (0: not), so a slow change that
+    the past days did not have (a weekly rhythm, a gradual rise) stops counting after a while;
+    ``floor``: the smallest baseline (ratio) or spread (z, as a fraction of the baseline) used, so a
+    metric at 0 does not divide by 0.
+    """
+
+    interval_minutes: int = 10
+    days: int = 7
+    min_days: int = 2
+    neighbours: int = 1
+    mode: str = "ratio"
+    fleet: bool = True
+    floor: float = 0.02
+    local: int = 0
+
+    def __post_init__(self) -> None:
+        issues = []
+        if self.mode not in MODES:
+            issues.append(Issue("mode", f"{self.mode!r} is not a mode", f"use one of {MODES}"))
+        if self.interval_minutes < 1 or 1440 % self.interval_minutes:
+            issues.append(Issue("interval_minutes", f"{self.interval_minutes} does not divide a day", "use e.g. 10"))
+        for name in ("days", "min_days"):
+            if getattr(self, name) < 1:
+                issues.append(Issue(name, "must be at least 1", "use e.g. 7 and 2"))
+        for name in ("neighbours", "local"):
+            if getattr(self, name) < 0:
+                issues.append(Issue(name, "must be at least 0", "use e.g. 1 (neighbours) or 36 (local)"))
+        if not self.floor > 0:
+            issues.append(Issue("floor", "must be above 0", "use e.g. 0.02"))
+        if issues:
+            raise ValidationError(issues, source="baseline")
+
+
+def _day_matrix(times: np.ndarray, values: np.ndarray, per_day: int, iv_ns: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """One entity's values as a (days, slots) matrix (NaN where missing), each point's flat index, day 0."""
+    slot_abs = times // iv_ns
+    day0 = int(slot_abs.min() // per_day)
+    flat = slot_abs - day0 * per_day
+    n_days = int(flat.max() // per_day) + 1
+    m = np.full(n_days * per_day, np.nan)
+    m[flat] = values
+    return m.reshape(n_days, per_day), flat, day0
+
+
+def _baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per (day, slot): the median and robust spread of the same slot (± neighbours) on past days."""
+    n_days, per_day = mat.shape
+    k = spec.neighbours
+    # Pad the slot axis with the neighbouring days' slots, so 00:00's neighbour is yesterday's 23:50.
+    flat = np.concatenate([np.full(k, np.nan), mat.ravel(), np.full(k, np.nan)])
+    windows = np.stack([flat[j : j + n_days * per_day] for j in range(2 * k + 1)], axis=-1)
+    windows = windows.reshape(n_days, per_day, 2 * k + 1)
+    med = np.full((n_days, per_day), np.nan)
+    spread = np.full((n_days, per_day), np.nan)
+    for d in range(1, n_days):
+        past = np.arange(max(0, d - 7 * spec.days), d)
+        same = past[weekend[past] == weekend[d]][-spec.days :]
+        use = same if len(same) >= spec.min_days else past[-spec.days :]
+        stack = windows[use].transpose(1, 0, 2).reshape(per_day, -1)
+        ok = np.isfinite(stack).sum(axis=1) >= 3
+        if not ok.any():
+            continue
+        with np.errstate(all="ignore"):
+            m = np.nanmedian(stack[ok], axis=1)
+            s = _MAD_TO_SIGMA * np.nanmedian(np.abs(stack[ok] - m[:, None]), axis=1)
+        med[d, ok] = m
+        spread[d, ok] = s
+    return med, spread
+
+
+def residuals(
+    frame: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    spec: BaselineSpec | None = None,
+    entity_fields: Sequence[str] = ("host", "process"),
+    time_field: str = "@timestamp",
+) -> pd.DataFrame:
+    """``frame`` with a ``<metric>_vs_baseline`` column per metric (see the module docstring).
+
+    Rows without a baseline yet (an entity's first days) are dropped: a detector should not learn from
+    them. ``frame`` holds one row per entity and interval (as the bridge writes them).
+    """
+    import pandas as pd
+
+    spec = spec or BaselineSpec()
+    missing = [c for c in (*entity_fields, time_field, *metrics) if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"baseline: no column {missing[0]!r} in the data; name columns it has")
+    per_day = 1440 // spec.interval_minutes
+    iv_ns = spec.interval_minutes * 60 * 10**9
+    ts = pd.to_datetime(frame[time_field], utc=True)
+    t_ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    cols = {m: np.full(len(frame), np.nan) for m in metrics}
+    values = {m: frame[m].to_numpy(dtype=float) for m in metrics}
+    groups = frame.groupby(list(entity_fields), sort=False).indices
+    for unordered in groups.values():
+        rows = unordered[np.argsort(t_ns[unordered], kind="stable")]  # time order, for the local level
+        times = t_ns[rows]
+        for m in metrics:
+            mat, flat, day0 = _day_matrix(times, values[m][rows], per_day, iv_ns)
+            # 1970-01-01 was a Thursday: day numbers modulo 7 give the weekday (Saturday = 2, Sunday = 3).
+            weekend = np.isin((day0 + np.arange(mat.shape[0])) % 7, (2, 3))
+            med, spr = _baseline(mat, weekend, spec)
+            v, b = mat.ravel()[flat], med.ravel()[flat]
+            if spec.mode == "ratio":
+                cols[m][rows] = v / np.maximum(np.abs(b), spec.floor) - 1.0
+            else:
+                s = np.maximum(spr.ravel()[flat], spec.floor * np.abs(b))
+                cols[m][rows] = (v - b) / np.where(s > 0, s, spec.floor)
+            if spec.local:
+                r = pd.Series(cols[m][rows])
+                cols[m][rows] = r - r.shift(1).rolling(spec.local, min_periods=spec.local // 2).median()
+    keep = np.isfinite(np.column_stack([cols[m] for m in metrics])).all(axis=1)
+    slot = t_ns[keep] // iv_ns
+    out = frame[keep].reset_index(drop=True)
+    for m in metrics:
+        c = cols[m][keep]
+        if spec.fleet and len(groups) > 2:
+            # What every entity did at that moment is the fleet's day, not one entity's anomaly.
+            c = c - pd.Series(c).groupby(slot).transform("median").to_numpy()
+        out[m + SUFFIX] = c
+    return out
+
+
+def spread(frame: pd.DataFrame, fields: Sequence[str]) -> dict[str, float]:
+    """Each field's robust spread (1.4826 × median absolute deviation) over ``frame``: the unit a
+    margin rule on that field is written in. A few anomalies in the data barely move it."""
+    out = {}
+    for f in fields:
+        v = frame[f].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        out[f] = float(_MAD_TO_SIGMA * np.median(np.abs(v - np.median(v)))) if len(v) else 0.0
+    return out
+
+
+def field_names(metrics: Sequence[str]) -> list[str]:
+    """The fields :func:`residuals` adds for ``metrics``."""
+    return [m + SUFFIX for m in metrics]
+
+
+def relabel(labels: pd.DataFrame) -> pd.DataFrame:
+    """Event labels (:func:`hcad.quality.synth.fleet_labels`) naming the baseline fields of the metrics
+    they touch, so a detector over those fields is scored on the events it can see."""
+    out = labels.copy()
+    out["metric"] = out["metric"].map(lambda m: ",".join(field_names(str(m).split(","))))
+    return out
+
+
+#: The baseline variant :func:`detector_config` expects (see ``RECOMMENDED_SHINGLE``).
+RECOMMENDED = BaselineSpec(mode="ratio", fleet=True, local=144)
+
+
+def detector_config(
+    data: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    shingle_size: int = RECOMMENDED_SHINGLE,
+    spreads: float = RECOMMENDED_SPREADS,
+    min_grade: float | None = None,
+    min_confidence: float | None = None,
+) -> EvalConfig:
+    """A detector over the baseline fields of ``metrics`` in ``data`` (what :func:`residuals` returned):
+    each field averaged, anomalies within ``spreads`` robust spreads of the expected value ignored (the
+    plugin's margin rules), and a monitor's floors (hcad's recommended grade and confidence by default)."""
+    from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
+    from hcad.quality.evaluate import EvalConfig
+
+    fields = field_names(metrics)
+    spreads_by_field = spread(data, fields)
+    return EvalConfig(
+        features=tuple(("avg", f) for f in fields),
+        shingle_size=shingle_size,
+        # The plugin refuses a margin of 0: a constant field gets the smallest positive one.
+        rule_margins=tuple(max(spreads * spreads_by_field[f], 1e-6) for f in fields),
+        min_grade=RECOMMENDED_MIN_GRADE if min_grade is None else min_grade,
+        min_confidence=RECOMMENDED_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+    )

@@ -1,0 +1,167 @@
+"""hcad.quality.baseline: deviations from the same entity's recent days, computed from the past only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hcad.errors import ConfigError, ValidationError
+from hcad.quality import baseline
+from hcad.quality.baseline import BaselineSpec, residuals
+
+START = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
+PER_DAY = 144
+
+
+def fleet_frame(days: int, entities: int = 4, noise: float = 0.01, seed: int = 0, weekend_level: float = 1.0):
+    """Entities with one daily shape (night 10, day 60), weekends at ``weekend_level`` × that, multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    t = START + pd.to_timedelta(np.arange(days * PER_DAY) * 10, unit="min")
+    hours = t.hour + t.minute / 60
+    shape = 10 + 50 * np.clip(np.sin(np.pi * (hours - 6) / 12), 0, None)
+    shape = shape * np.where(t.day_of_week >= 5, weekend_level, 1.0)
+    rows = []
+    for e in range(entities):
+        scale = 1 + e
+        v = scale * shape * (1 + noise * rng.standard_normal(len(t)))
+        rows.append(pd.DataFrame({"@timestamp": t, "host": f"h{e}", "process": "p", "cpu": v}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def at(frame: pd.DataFrame, host: str, when: str) -> pd.Series:
+    return frame[(frame["host"] == host) & (frame["@timestamp"] == pd.Timestamp(when, tz="UTC"))].iloc[0]
+
+
+def test_a_repeating_day_has_no_deviation_and_the_first_day_is_dropped() -> None:
+    data = fleet_frame(days=5)
+    out = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False))
+    # Day 0 has no past; 00:00 of day 1 neither (a baseline needs 3 values: slot ± 1 on past days).
+    assert out["@timestamp"].min() == START + pd.Timedelta(days=1, minutes=10)
+    dev = out["cpu" + baseline.SUFFIX]
+    # 1% noise: the ratio to the median of past days stays within a few percent.
+    assert dev.abs().quantile(0.99) < 0.05
+    assert len(out) == 4 * (4 * PER_DAY - 1)
+
+
+def test_a_night_spike_small_against_the_day_is_large_against_the_night() -> None:
+    data = fleet_frame(days=5)
+    when = pd.Timestamp("2024-01-04 03:00", tz="UTC")
+    hit = (data["host"] == "h1") & (data["@timestamp"] == when)
+    data.loc[hit, "cpu"] *= 1.5  # 20 → 30 at night; the day's peak is 120
+    out = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False))
+    assert at(out, "h1", "2024-01-04 03:00")["cpu_vs_baseline"] == pytest.approx(0.5, abs=0.05)
+    others = out[~((out["host"] == "h1") & (out["@timestamp"] == when))]
+    assert others["cpu_vs_baseline"].abs().max() < 0.1
+
+
+def test_only_the_past_is_used() -> None:
+    data = fleet_frame(days=5)
+    before = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, local=36))
+    changed = data.copy()
+    last_day = changed["@timestamp"] >= START + pd.Timedelta(days=4)
+    changed.loc[last_day, "cpu"] *= 3
+    after = residuals(changed, ["cpu"], spec=BaselineSpec(fleet=False, local=36))
+    early = before["@timestamp"] < START + pd.Timedelta(days=4)
+    np.testing.assert_allclose(before.loc[early, "cpu_vs_baseline"], after.loc[early, "cpu_vs_baseline"])
+    assert after.loc[~early, "cpu_vs_baseline"].max() > 1.5  # the tripling shows where it starts
+
+
+def test_weekends_are_compared_with_weekends_once_there_are_enough() -> None:
+    data = fleet_frame(days=15, weekend_level=0.3)
+    out = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, min_days=2))
+    day = out["@timestamp"].dt.normalize()
+    first_sat = out[day == pd.Timestamp("2024-01-06", tz="UTC")]["cpu_vs_baseline"]
+    second_sat = out[day == pd.Timestamp("2024-01-13", tz="UTC")]["cpu_vs_baseline"]
+    # The first Saturday has only weekdays behind it; the second has the first weekend's two days.
+    assert first_sat.median() < -0.5
+    assert second_sat.abs().median() < 0.03
+
+
+def test_what_the_whole_fleet_does_is_removed() -> None:
+    data = fleet_frame(days=4, entities=5)
+    bump = (data["@timestamp"] >= pd.Timestamp("2024-01-03 12:00", tz="UTC")) & (
+        data["@timestamp"] < pd.Timestamp("2024-01-03 14:00", tz="UTC")
+    )
+    data.loc[bump, "cpu"] *= 1.6  # a peak-traffic afternoon on every entity
+    alone = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False))
+    fleet = residuals(data, ["cpu"], spec=BaselineSpec(fleet=True))
+    in_bump = alone["@timestamp"].between(
+        pd.Timestamp("2024-01-03 12:00", tz="UTC"), pd.Timestamp("2024-01-03 13:50", tz="UTC")
+    )
+    assert alone.loc[in_bump, "cpu_vs_baseline"].median() == pytest.approx(0.6, abs=0.05)
+    assert fleet.loc[in_bump, "cpu_vs_baseline"].abs().max() < 0.05
+
+
+def test_z_mode_is_in_units_of_the_slot_noise() -> None:
+    data = fleet_frame(days=8, noise=0.02, seed=3)
+    when = pd.Timestamp("2024-01-07 13:00", tz="UTC")
+    hit = (data["host"] == "h2") & (data["@timestamp"] == when)
+    level = float(data.loc[hit, "cpu"].iloc[0])
+    data.loc[hit, "cpu"] += 10 * 0.02 * level  # 10 σ of the noise at that hour
+    out = residuals(data, ["cpu"], spec=BaselineSpec(mode="z", fleet=False))
+    z = out["cpu_vs_baseline"]
+    spike = float(at(out, "h2", "2024-01-07 13:00")["cpu_vs_baseline"])
+    assert 5 < spike < 20
+    assert z.drop(z.index[(out["host"] == "h2") & (out["@timestamp"] == when)]).abs().quantile(0.99) < 5
+
+
+def test_a_lasting_change_fades_with_a_local_level() -> None:
+    data = fleet_frame(days=6)
+    later = (data["host"] == "h0") & (data["@timestamp"] >= pd.Timestamp("2024-01-05", tz="UTC"))
+    data.loc[later, "cpu"] *= 1.4
+    plain = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False))
+    local = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, local=36))
+    ten_hours_on = (plain["host"] == "h0") & (plain["@timestamp"] == pd.Timestamp("2024-01-05 10:00", tz="UTC"))
+    assert plain.loc[ten_hours_on, "cpu_vs_baseline"].iloc[0] == pytest.approx(0.4, abs=0.05)
+    at_onset = at(local, "h0", "2024-01-05 00:00")["cpu_vs_baseline"]
+    assert at_onset == pytest.approx(0.4, abs=0.05)
+    assert abs(at(local, "h0", "2024-01-05 10:00")["cpu_vs_baseline"]) < 0.05
+
+
+def test_unsorted_input_gives_the_same_fields() -> None:
+    data = fleet_frame(days=3)
+    shuffled = data.sample(frac=1.0, random_state=1)
+    a = residuals(data, ["cpu"], spec=BaselineSpec(local=36))
+    b = residuals(shuffled, ["cpu"], spec=BaselineSpec(local=36))
+    key = ["host", "@timestamp"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    np.testing.assert_allclose(a["cpu_vs_baseline"], b["cpu_vs_baseline"])
+
+
+def test_bad_settings_and_columns_are_named() -> None:
+    with pytest.raises(ValidationError) as e:
+        BaselineSpec(mode="zscore", interval_minutes=7, days=0, local=-1)
+    text = str(e.value)
+    for name in ("mode", "interval_minutes", "days", "local"):
+        assert name in text
+    with pytest.raises(ConfigError, match="'memory'"):
+        residuals(fleet_frame(days=2), ["cpu", "memory"])
+
+
+def test_spread_is_robust_to_a_few_outliers() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(0, 0.1, 5000)
+    v[:25] = 50.0
+    got = baseline.spread(pd.DataFrame({"x": v}), ["x"])["x"]
+    assert got == pytest.approx(0.1, rel=0.05)
+
+
+def test_detector_config_reads_the_baseline_fields_with_margins_in_spreads() -> None:
+    from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
+
+    data = residuals(fleet_frame(days=4, noise=0.05), ["cpu"], spec=baseline.RECOMMENDED)
+    cfg = baseline.detector_config(data, ["cpu"])
+    assert cfg.features == (("avg", "cpu_vs_baseline"),)
+    assert cfg.shingle_size == baseline.RECOMMENDED_SHINGLE
+    (margin,) = cfg.rule_margins or ()
+    assert margin == pytest.approx(
+        baseline.RECOMMENDED_SPREADS * baseline.spread(data, ["cpu_vs_baseline"])["cpu_vs_baseline"]
+    )
+    assert 0.05 < margin < 0.5  # 5% noise, three spreads, on a ratio
+    assert (cfg.min_grade, cfg.min_confidence) == (RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE)
+    rules = cfg.detector("idx").to_request()["rules"]
+    assert {c["threshold_type"] for c in rules[0]["conditions"]} == {
+        "ACTUAL_OVER_EXPECTED_MARGIN",
+        "EXPECTED_OVER_ACTUAL_MARGIN",
+    }
