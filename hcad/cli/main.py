@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bridge": ("hcad.cli.bridge:bridge", "CloudWatch to OpenSearch bridge (run, backfill)."),
     "backtest": ("hcad.cli.backtest:backtest", "Run a detector's RCF locally on data, no cluster needed."),
     "eval": ("hcad.cli.evaluate:evaluate", "Score a detector config against labelled synthetic data."),
+    "baseline": ("hcad.cli.baseline:baseline", "Write metrics as deviations from their seasonal baseline."),
     "cluster": ("hcad.cli.cluster:cluster", "Cluster facts: version, plugins, AD stats."),
 }
 

@@ -226,8 +226,8 @@ def detector_config(
     return EvalConfig(
         features=tuple(("avg", f) for f in fields),
         shingle_size=shingle_size,
-        # The plugin refuses a margin of 0: a constant field gets the smallest positive one.
-        rule_margins=tuple(max(spreads * spreads_by_field[f], 1e-6) for f in fields),
+        # 4 significant digits, to read well in YAML; the plugin refuses 0, so a constant field gets 1e-6.
+        rule_margins=tuple(max(float(f"{spreads * spreads_by_field[f]:.4g}"), 1e-6) for f in fields),
         min_grade=RECOMMENDED_MIN_GRADE if min_grade is None else min_grade,
         min_confidence=RECOMMENDED_MIN_CONFIDENCE if min_confidence is None else min_confidence,
     )

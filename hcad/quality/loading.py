@@ -11,6 +11,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -147,36 +148,52 @@ def load_fleet(
 
 
 def load_frame(
-    client: HcadClient, index: str, frame: pd.DataFrame, *, chunk_docs: int = 5000, max_retries: int = 5
+    client: HcadClient,
+    index: str,
+    frame: pd.DataFrame,
+    *,
+    time_field: str = TIME_FIELD,
+    entity_fields: Sequence[str] = (HOST_FIELD, PROCESS_FIELD),
+    exist_ok: bool = False,
+    chunk_docs: int = 5000,
+    max_retries: int = 5,
 ) -> int:
-    """Index a fleet-shaped frame (``@timestamp``, ``host``, ``process`` and numeric columns, such as
-    :func:`hcad.quality.baseline.residuals` returns) into a new ``index`` with a matching mapping,
-    refresh it and return the number of documents. Ids are entity + time, as :func:`load_fleet`'s."""
+    """Index a frame of one row per entity and interval (``time_field``, the ``entity_fields`` and numeric
+    columns, such as :func:`hcad.quality.baseline.residuals` returns) into ``index``, created with a
+    matching mapping (an existing one is an error unless ``exist_ok``), refresh it and return the number of
+    documents. Ids are entity + time, so writing a row again replaces it instead of duplicating it."""
     import json
 
     import pandas as pd
+    from opensearchpy.exceptions import RequestError
 
-    from hcad.quality.synth import doc_id
     from hcad.transport import translate_errors
 
-    keys = (TIME_FIELD, HOST_FIELD, PROCESS_FIELD)
+    keys = (time_field, *entity_fields)
     numeric = [c for c in frame.columns if c not in keys]
-    props: dict[str, Any] = {TIME_FIELD: {"type": "date"}, HOST_FIELD: {"type": "keyword"}}
-    props[PROCESS_FIELD] = {"type": "keyword"}
+    props: dict[str, Any] = {time_field: {"type": "date"}}
+    props.update({f: {"type": "keyword"} for f in entity_fields})
     props.update({c: {"type": "double"} for c in numeric})
     body = {"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
             "mappings": {"dynamic": "strict", "properties": props}}  # fmt: skip
     with translate_errors(f"creating index {index}"):
-        client.indices.create(index=index, body=body)
-    stamps = pd.to_datetime(frame[TIME_FIELD], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
-    hosts, procs = frame[HOST_FIELD].astype(str).tolist(), frame[PROCESS_FIELD].astype(str).tolist()
+        try:
+            client.indices.create(index=index, body=body)
+        except RequestError as e:
+            if e.error != "resource_already_exists_exception":
+                raise
+            if not exist_ok:
+                raise Conflict(f"index {index} already exists; pass another name or delete it first") from e
+    stamps = pd.to_datetime(frame[time_field], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+    entities = [frame[f].astype(str).tolist() for f in entity_fields]
     cols = [frame[c].astype(float).tolist() for c in numeric]
     lines: list[bytes] = []
     for i, ts in enumerate(stamps):
-        src: dict[str, Any] = {TIME_FIELD: ts, HOST_FIELD: hosts[i], PROCESS_FIELD: procs[i]}
+        values = [e[i] for e in entities]
+        src: dict[str, Any] = {time_field: ts, **dict(zip(entity_fields, values, strict=True))}
         # A missing value is left out, as a missing metric would be (NaN is not JSON).
         src.update({c: v[i] for c, v in zip(numeric, cols, strict=True) if v[i] == v[i]})
-        action = {"index": {"_id": doc_id(hosts[i], procs[i], ts)}}
+        action = {"index": {"_id": "|".join([*values, ts])}}
         lines.append(f"{json.dumps(action)}\n{json.dumps(src)}\n".encode())
         if len(lines) == chunk_docs or i == len(stamps) - 1:
             _send_chunk(client, index, b"".join(lines), len(lines), max_retries)

@@ -1,0 +1,105 @@
+"""``hcad baseline`` on the live node: the deviations it writes are the library's, rerunning replaces rows,
+the detector it prints is valid, and bad input changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hcad.ad.model import Detector
+from hcad.cli.main import main
+from hcad.quality import baseline, loading
+from hcad.quality.synth import FleetSpec, fleet_frame
+
+SPEC = FleetSpec.business(hosts=2, seed=41)  # 6 entities, 8 days at 10 minutes
+METRICS = ("cpu", "memory", "jvmGcTime", "network")
+FROM = SPEC.start + pd.Timedelta(days=2)
+
+
+@pytest.fixture
+def fleet(os_client, index_name) -> str:
+    loading.load_fleet(os_client, index_name, SPEC, progress=False)
+    return index_name
+
+
+@pytest.fixture
+def dest(os_client) -> str:
+    name = f"hcad-test-dev-{uuid.uuid4().hex[:8]}"
+    yield name
+    os_client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def hcad(capsys, os_url: str, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(["--url", os_url, *args])
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def command(fleet: str, dest: str, *extra: str) -> list[str]:
+    metrics = [a for m in METRICS for a in ("-m", m)]
+    times = ["--from", FROM.isoformat(), "--to", SPEC.end.isoformat()]
+    return ["baseline", fleet, "--into", dest, "-f", "host", "-f", "process", *metrics, *times, *extra]
+
+
+def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, os_url, fleet, dest, tmp_path) -> None:
+    out_file = tmp_path / "dev.yaml"
+    code, _out, err = hcad(capsys, os_url, *command(fleet, dest, "-o", str(out_file), "--detector", "dev-test"))
+    assert code == 0, err
+
+    expected = baseline.residuals(fleet_frame(SPEC), METRICS, spec=baseline.RECOMMENDED)
+    expected = expected[pd.to_datetime(expected["@timestamp"], utc=True) >= FROM]
+    assert f"wrote {len(expected):,} rows for 6 entities into {dest}" in err
+    assert os_client.count(index=dest)["count"] == len(expected)
+    hits = os_client.search(index=dest, body={"size": 50, "sort": [{"@timestamp": "asc"}, {"host": "asc"}]})["hits"]
+    got = pd.DataFrame([h["_source"] for h in hits["hits"]])
+    merged = got.merge(
+        expected.assign(**{"@timestamp": expected["@timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")}),
+        on=["@timestamp", "host", "process"],
+        suffixes=("", "_lib"),
+    )
+    assert len(merged) == 50
+    for m in METRICS:
+        c = m + baseline.SUFFIX
+        assert merged[c].to_numpy() == pytest.approx(merged[c + "_lib"].to_numpy(), abs=1e-9)
+        assert merged[m].to_numpy() == pytest.approx(merged[m + "_lib"].to_numpy(), abs=1e-9)
+
+    det = Detector.from_yaml(str(out_file))
+    det.check()
+    assert det.name == "dev-test"
+    assert det.indices == [dest] and det.category_fields == ["host", "process"]
+    assert [f.simple for f in det.features] == [("avg", m + baseline.SUFFIX) for m in METRICS]
+    assert det.shingle_size == baseline.RECOMMENDED_SHINGLE
+    spreads = baseline.spread(expected, baseline.field_names(METRICS))
+    margins = {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []}
+    assert margins == pytest.approx({f"{f}_avg": 3.0 * s for f, s in spreads.items()}, rel=1e-3)
+
+    # Again, over the same range: the rows are replaced, not added.
+    code, _out, err = hcad(capsys, os_url, *command(fleet, dest))
+    assert code == 0, err
+    os_client.indices.refresh(index=dest)
+    assert os_client.count(index=dest)["count"] == len(expected)
+
+
+def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fleet, dest, tmp_path: Path) -> None:
+    cases = (
+        (command(fleet, dest.upper()), "--into"),
+        (command(fleet, dest, "--to", FROM.isoformat()), "--to: must be after --from"),
+        (command(fleet, dest, "-m", "nosuchfield"), "'nosuchfield'"),
+        (command(fleet, dest, "--spreads", "0"), "--spreads"),
+        (command(fleet, dest, "--detector", "d" * 65), "--detector: "),  # the plugin's limit is 64
+        (command(fleet, dest, "-o", str(tmp_path / "absent" / "d.yaml")), "--output"),
+        (
+            command(fleet, dest, "--from", SPEC.end.isoformat(), "--to", (SPEC.end + pd.Timedelta(days=1)).isoformat()),
+            "no interval between --from and --to has a baseline",
+        ),
+    )
+    for args, words in cases:
+        code, _out, err = hcad(capsys, os_url, *args)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code != 0 and len(lines) == 1 and lines[0].startswith("hcad: error: "), err
+        assert words in lines[0], err
+    assert not os_client.indices.exists(index=dest)
