@@ -225,8 +225,9 @@ class Detector:
         cosine fleet by the best mean F1 within 0.1 false alarms per entity per day, then scored on three
         held-out fleets, where they raised 0.09 false alarms per entity per day against the plugin
         defaults' 0.22 with a higher F1 (0.24 against 0.19; recall stays low on seasonal data for both,
-        see detectors/README.md). The earlier defaults (shingle 4, 5% rule) were tuned on the blog's
-        cosine waves and raised 0.48 false alarms per entity per day on the held-out fleets.
+        see detectors/README.md; on such data, detect on ``hcad baseline``'s fields instead). The earlier
+        defaults (shingle 4, 5% rule) were tuned on the blog's cosine waves and raised 0.48 false alarms per
+        entity per day on the held-out fleets.
 
         ``plugin_defaults=True`` leaves both unset, so the plugin applies its own defaults.
         ``shingle_size=None`` / ``rules=None`` do the same for one of them. Rules need OpenSearch

@@ -145,35 +145,18 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         raise ValidationError([Issue("--detector", f"{name!r}: {bad[0].message}", fix)], source="hcad baseline")
     preflight(cli.client, source, max_entities=1).raise_for_issues(f"index {index}")
     return {"source": source, "spec": spec, "dest": dest, "fields": fields, "metrics": metrics, "from_s": s,
-            "to_s": e, "history_s": history * 86400, "spreads": spreads, "name": name}  # fmt: skip
+            "to_s": e, "history_days": history, "spreads": spreads, "name": name}  # fmt: skip
 
 
 def _write(cli: CliContext, plan: dict[str, Any]) -> tuple[int, Any]:
-    """Read the interval averages, compute the deviations, write the rows in range; (rows, what was written)."""
-    import pandas as pd
+    """Read, compute and write (:func:`hcad.quality.loading.write_baseline`); (rows, what was written)."""
+    from hcad.quality.loading import write_baseline
 
-    from hcad.quality import baseline as bl
-    from hcad.quality.backtest.buckets import TIME, query_buckets
-    from hcad.quality.backtest.model import as_config
-    from hcad.quality.loading import load_frame
-
-    src, fields, metrics = plan["source"], list(plan["fields"]), list(plan["metrics"])
-    config = as_config(src)
-    start_ms = (plan["from_s"] - plan["history_s"]) * 1000
-    frame = query_buckets(cli.client, config, start_ms, plan["to_s"] * 1000)
-    if frame.empty:
-        return 0, frame
-    # The source detector's features are named after their metrics.
-    frame = frame.rename(columns={TIME: src.time_field})[[src.time_field, *fields, *metrics]]
-    dev = bl.residuals(frame, metrics, spec=plan["spec"], entity_fields=fields, time_field=src.time_field)
-    t = pd.to_datetime(dev[src.time_field], utc=True)
-    dev = dev[
-        (t >= pd.Timestamp(plan["from_s"], unit="s", tz="UTC")) & (t < pd.Timestamp(plan["to_s"], unit="s", tz="UTC"))
-    ]
-    if dev.empty:
-        return 0, dev
-    written = load_frame(cli.client, plan["dest"], dev, time_field=src.time_field, entity_fields=fields, exist_ok=True)
-    return written, dev
+    src = plan["source"]
+    dev = write_baseline(cli.client, src.indices[0], plan["dest"], fields=plan["fields"], metrics=plan["metrics"],
+                         start_s=plan["from_s"], end_s=plan["to_s"], spec=plan["spec"], time_field=src.time_field,
+                         history_days=plan["history_days"])  # fmt: skip
+    return len(dev), dev
 
 
 def _detector(plan: dict[str, Any], data: Any) -> Any:

@@ -1,5 +1,7 @@
 """Writing a synthetic fleet (:mod:`hcad.quality.synth`) to OpenSearch: its index mapping, and bulk
-loading with bounded retries, a progress bar and a report of what was written.
+loading with bounded retries, a progress bar and a report of what was written; any fleet-shaped frame
+(:func:`load_frame`), and an index's metrics as deviations from their seasonal baseline
+(:func:`write_baseline`).
 
 Document ids come from the generator (:func:`hcad.quality.synth.doc_id`): loading a spec twice overwrites
 instead of duplicating.
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hcad.connection import HcadClient
+    from hcad.quality.baseline import BaselineSpec
 
 
 def index_mapping(spec: FleetSpec) -> dict[str, Any]:
@@ -201,6 +204,48 @@ def load_frame(
     with translate_errors(f"refreshing {index}"):
         client.indices.refresh(index=index)
     return len(stamps)
+
+
+def write_baseline(
+    client: HcadClient,
+    index: str,
+    dest: str,
+    *,
+    fields: Sequence[str],
+    metrics: Sequence[str],
+    start_s: int,
+    end_s: int,
+    spec: BaselineSpec,
+    time_field: str = TIME_FIELD,
+    history_days: int = 14,
+) -> pd.DataFrame:
+    """:func:`hcad.quality.baseline.residuals` from ``index`` into ``dest``: each metric averaged per entity
+    (``fields``) and ``spec.interval_minutes``, from ``history_days`` before ``start_s`` (epoch seconds) so
+    the first intervals have baselines; the rows in [``start_s``, ``end_s``) are written (raw averages and
+    deviations; ``dest`` is created when missing and rows are replaced by id) and returned."""
+    import pandas as pd
+
+    from hcad.quality.backtest.buckets import TIME, query_buckets
+    from hcad.quality.backtest.model import BacktestConfig, feature
+    from hcad.quality.baseline import residuals
+
+    config = BacktestConfig(
+        features=tuple(feature(m, "avg", m) for m in metrics),
+        interval_minutes=spec.interval_minutes,
+        category_fields=tuple(fields),
+        indices=(index,),
+        time_field=time_field,
+    ).validate()
+    frame = query_buckets(client, config, (start_s - history_days * 86400) * 1000, end_s * 1000)
+    if frame.empty:
+        return frame
+    frame = frame.rename(columns={TIME: time_field})[[time_field, *fields, *metrics]]
+    dev = residuals(frame, metrics, spec=spec, entity_fields=fields, time_field=time_field)
+    t = pd.to_datetime(dev[time_field], utc=True)
+    dev = dev[(t >= pd.Timestamp(start_s, unit="s", tz="UTC")) & (t < pd.Timestamp(end_s, unit="s", tz="UTC"))]
+    if not dev.empty:
+        load_frame(client, dest, dev, time_field=time_field, entity_fields=fields, exist_ok=True)
+    return dev.reset_index(drop=True)
 
 
 def _put(q: Any, item: Any, stop: Any) -> bool:
