@@ -116,8 +116,11 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         issues.append(Issue("--interval", f"{interval} is not a whole number of minutes", "use e.g. 10m"))
     if not 1 <= len(fields) <= 2:
         issues.append(Issue("--field", f"{len(fields)} given; a detector has 1 or 2 category fields", "give 1 or 2"))
-    if len(metrics) > MAX_METRICS or len(set(metrics)) != len(metrics):
-        issues.append(Issue("--metric", "at most 5 distinct metrics (one detector feature each)", "drop some"))
+    if len(metrics) > MAX_METRICS:
+        issues.append(Issue("--metric", f"{len(metrics)} given; a detector has at most 5 features", "drop some"))
+    twice = sorted({m for m in metrics if metrics.count(m) > 1})
+    if twice:
+        issues.append(Issue("--metric", f"{', '.join(twice)} given more than once", "name each metric once"))
     if dest == index or dest != dest.lower() or dest.startswith(("_", "-", "+")):
         issues.append(Issue("--into", f"{dest!r} is not a new lowercase index name", "e.g. fleet-metrics-baseline"))
     if history < 1:

@@ -52,9 +52,10 @@ class BaselineSpec:
     ``days``: how many past days of the same kind feed a slot's baseline; ``min_days``: fewer days of
     the same kind than this and days of either kind are used; ``neighbours``: slots either side of the
     time of day that also count (smooths a ramp that starts a few minutes later one day);
-    ``fleet``: subtract the median deviation of all entities at each moment; ``local``: also subtract
-    the median deviation of the entity's last ``local`` intervals (0: not), so a slow change that
-    the past days did not have (a weekly rhythm, a gradual rise) stops counting after a while;
+    ``fleet``: subtract the median deviation of all entities at each moment (with 3 entities or more);
+    ``local``: also subtract the median deviation of the entity's last ``local`` intervals (0: not), so a
+    slow change that the past days did not have (a weekly rhythm, a gradual rise) stops counting after a
+    while;
     ``floor``: the smallest baseline (ratio) or spread (z, as a fraction of the baseline) used, so a
     metric at 0 does not divide by 0.
     """

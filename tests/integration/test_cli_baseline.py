@@ -90,6 +90,7 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fle
         (command(fleet, dest, "--to", FROM.isoformat()), "--to: must be after --from"),
         (command(fleet, dest, "-m", "nosuchfield"), "'nosuchfield'"),
         (command(fleet, dest, "--spreads", "0"), "--spreads"),
+        (command(fleet, dest, "-m", "cpu"), "--metric: cpu given more than once"),
         (command(fleet, dest, "--detector", "d" * 65), "--detector: "),  # the plugin's limit is 64
         (command(fleet, dest, "-o", str(tmp_path / "absent" / "d.yaml")), "--output"),
         (
