@@ -135,13 +135,7 @@ def plugin_results(client: Any, cfg: ev.EvalConfig, frame: pd.DataFrame, spec: s
 
 
 def markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
-    head = "| engine | config | datasets | precision | recall | F1 | false alarms / entity / day | worst kind recall |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
-    for r in summary:
-        lines.append(
-            f"| {r['engine']} | {r['config']} | {r['datasets']} | {r['precision']:.3f} | {r['recall']:.3f} | "
-            f"{r['f1']:.3f} | {r['false_alarms_per_entity_day']:.3f} | {r['worst_kind_recall']} |"
-        )
+    lines = tuning.summary_table(summary)
     head = "| engine | dataset | config | P | R | F1 | FA/e/d | recall by kind |"
     lines += ["", head, "|---|---|---|---|---|---|---|---|"]
     for r in rows:

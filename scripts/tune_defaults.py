@@ -131,13 +131,7 @@ def plugin_reports(url: str | None, seeds: list[int], named: dict[str, tuple], q
 
 
 def markdown(summary: list[dict], rows: list[dict]) -> str:
-    head = "| engine | config | datasets | precision | recall | F1 | false alarms / entity / day | worst kind recall |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
-    for r in summary:
-        lines.append(
-            f"| {r['engine']} | {r['config']} | {r['datasets']} | {r['precision']:.3f} | {r['recall']:.3f} | "
-            f"{r['f1']:.3f} | {r['false_alarms_per_entity_day']:.3f} | {r['worst_kind_recall']} |"
-        )
+    lines = tuning.summary_table(summary)
     lines += [
         "",
         "| engine | dataset | seed | config | P | R | F1 | FA/e/d | recall by kind |",

@@ -186,6 +186,18 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def summary_table(summary: Sequence[dict[str, Any]]) -> list[str]:
+    """:func:`summary`'s rows as Markdown table lines (the scripts' reports)."""
+    head = "| engine | config | datasets | precision | recall | F1 | false alarms / entity / day | worst kind recall |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        lines.append(
+            f"| {r['engine']} | {r['config']} | {r['datasets']} | {r['precision']:.3f} | {r['recall']:.3f} | "
+            f"{r['f1']:.3f} | {r['false_alarms_per_entity_day']:.3f} | {r['worst_kind_recall']} |"
+        )
+    return lines
+
+
 # ------------------------------------------------------------------ anomalies on the user's own data
 #: Kinds :func:`inject_anomalies` adds, with (magnitude in local σ, (min, max) length in intervals).
 INJECTED_KINDS: dict[str, tuple[float, tuple[int, int]]] = {
