@@ -165,3 +165,12 @@ def test_detector_config_reads_the_baseline_fields_with_margins_in_spreads() -> 
         "ACTUAL_OVER_EXPECTED_MARGIN",
         "EXPECTED_OVER_ACTUAL_MARGIN",
     }
+
+
+def test_the_local_level_comes_from_earlier_intervals_only() -> None:
+    data = fleet_frame(days=4)
+    hit = (data["host"] == "h1") & (data["@timestamp"] == pd.Timestamp("2024-01-03 03:00", tz="UTC"))
+    data.loc[hit, "cpu"] *= 1.5
+    out = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, local=2))
+    # With the point itself in its local median (of two values) it would show half its size.
+    assert at(out, "h1", "2024-01-03 03:00")["cpu_vs_baseline"] == pytest.approx(0.5, abs=0.05)
