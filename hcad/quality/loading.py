@@ -29,33 +29,45 @@ if TYPE_CHECKING:
 
 def index_mapping(spec: FleetSpec) -> dict[str, Any]:
     """The index mapping of the fleet (the blog's ``host-cloudwatch`` mapping, with spec's metrics)."""
-    props: dict[str, Any] = {
-        TIME_FIELD: {"type": "date"},
-        HOST_FIELD: {"type": "keyword"},
-        PROCESS_FIELD: {"type": "keyword"},
-    }
-    for m in spec.metrics:
-        props[m] = {"type": "double"}
+    return frame_mapping(TIME_FIELD, (HOST_FIELD, PROCESS_FIELD), spec.metrics)
+
+
+def frame_mapping(time_field: str, entity_fields: Sequence[str], numeric: Sequence[str]) -> dict[str, Any]:
+    """A strict mapping of one row per entity and interval: a date, keyword entity fields, double values."""
+    props: dict[str, Any] = {time_field: {"type": "date"}}
+    props.update({f: {"type": "keyword"} for f in entity_fields})
+    props.update({c: {"type": "double"} for c in numeric})
     return {"dynamic": "strict", "properties": props}
 
 
 def create_fleet_index(client: HcadClient, index: str, spec: FleetSpec, *, shards: int = 1, replicas: int = 0) -> None:
     """Create ``index`` with the fleet mapping; :class:`hcad.errors.Conflict` if it exists."""
+    _create_index(client, index, index_mapping(spec), shards=shards, replicas=replicas)
+
+
+def _create_index(
+    client: HcadClient,
+    index: str,
+    mappings: dict[str, Any],
+    *,
+    shards: int = 1,
+    replicas: int = 0,
+    exist_ok: bool = False,
+) -> None:
+    """Create ``index``; :class:`hcad.errors.Conflict` if it exists, unless ``exist_ok``."""
     from opensearchpy.exceptions import RequestError
 
     from hcad.transport import translate_errors
 
-    body = {
-        "settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}},
-        "mappings": index_mapping(spec),
-    }
+    body = {"settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}}, "mappings": mappings}
     with translate_errors(f"creating index {index}"):
         try:
             client.indices.create(index=index, body=body)
         except RequestError as e:
-            if e.error == "resource_already_exists_exception":
+            if e.error != "resource_already_exists_exception":
+                raise
+            if not exist_ok:
                 raise Conflict(f"index {index} already exists; pass another name or delete it first") from e
-            raise
 
 
 @dataclass(frozen=True)
@@ -168,25 +180,12 @@ def load_frame(
     import json
 
     import pandas as pd
-    from opensearchpy.exceptions import RequestError
 
     from hcad.transport import translate_errors
 
     keys = (time_field, *entity_fields)
     numeric = [c for c in frame.columns if c not in keys]
-    props: dict[str, Any] = {time_field: {"type": "date"}}
-    props.update({f: {"type": "keyword"} for f in entity_fields})
-    props.update({c: {"type": "double"} for c in numeric})
-    body = {"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
-            "mappings": {"dynamic": "strict", "properties": props}}  # fmt: skip
-    with translate_errors(f"creating index {index}"):
-        try:
-            client.indices.create(index=index, body=body)
-        except RequestError as e:
-            if e.error != "resource_already_exists_exception":
-                raise
-            if not exist_ok:
-                raise Conflict(f"index {index} already exists; pass another name or delete it first") from e
+    _create_index(client, index, frame_mapping(time_field, entity_fields, numeric), exist_ok=exist_ok)
     stamps = pd.to_datetime(frame[time_field], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
     entities = [frame[f].astype(str).tolist() for f in entity_fields]
     cols = [frame[c].astype(float).tolist() for c in numeric]
