@@ -170,7 +170,6 @@ def _detector(plan: dict[str, Any], data: Any) -> Any:
     src = plan["source"]
     cfg = bl.detector_config(data, plan["metrics"], spreads=plan["spreads"])
     feats = {name: (agg, fld) for name, (agg, fld) in zip(cfg.feature_names, cfg.features, strict=True)}
-    proto = cfg.detector(plan["dest"], plan["name"])
     return Detector.hcad(
         plan["name"],
         plan["dest"],
@@ -179,6 +178,6 @@ def _detector(plan: dict[str, Any], data: Any) -> Any:
         feats,
         src.interval,
         shingle_size=cfg.shingle_size,
-        rules=proto.rules,
+        rules=cfg.rules(),
         description=f"deviations of {', '.join(plan['metrics'])} from their seasonal baseline (hcad baseline)",
     )

@@ -39,7 +39,7 @@ from hcad.quality.synth import HOST_FIELD, PROCESS_FIELD, TIME_FIELD, FleetSpec
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hcad.ad.model import Detector
+    from hcad.ad.model import Detector, Rule
     from hcad.connection import HcadClient
 
 ENGINES = ("backtest", "plugin")
@@ -143,21 +143,15 @@ class EvalConfig:
 
     def detector(self, index: str, name: str = "hcad-eval") -> Detector:
         """The config as an HCAD detector over ``index`` (host, process)."""
-        from hcad.ad.model import Condition, Detector, Imputation, Rule
+        from hcad.ad.model import Detector, Imputation
 
         features = {n: (agg, fld) for n, (agg, fld) in zip(self.feature_names, self.features, strict=True)}
         more: dict[str, Any] = {}
         if self.imputation:
             more["imputation"] = Imputation(self.imputation)
-        if self.rule_ratio is not None:
-            more["rules"] = [Rule.ignore_within(n, self.rule_ratio) for n in self.feature_names]
-        if self.rule_margins is not None:
-            more["rules"] = [
-                Rule(
-                    [Condition(n, t, "LTE", m) for t in ("ACTUAL_OVER_EXPECTED_MARGIN", "EXPECTED_OVER_ACTUAL_MARGIN")]
-                )
-                for n, m in zip(self.feature_names, self.rule_margins, strict=True)
-            ]
+        rules = self.rules()
+        if rules is not None:
+            more["rules"] = rules
         return Detector.hcad(
             name,
             index,
@@ -172,6 +166,21 @@ class EvalConfig:
             plugin_defaults=True,
             **more,
         )
+
+    def rules(self) -> list[Rule] | None:
+        """The detector's rules: one per feature from ``rule_ratio`` or ``rule_margins``; None for the
+        plugin's default rule."""
+        from hcad.ad.model import Condition, Rule
+
+        if self.rule_margins is not None:
+            sides = ("ACTUAL_OVER_EXPECTED_MARGIN", "EXPECTED_OVER_ACTUAL_MARGIN")
+            return [
+                Rule([Condition(n, t, "LTE", m) for t in sides])
+                for n, m in zip(self.feature_names, self.rule_margins, strict=True)
+            ]
+        if self.rule_ratio is not None:
+            return [Rule.ignore_within(n, self.rule_ratio) for n in self.feature_names]
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(asdict(self), features=[list(f) for f in self.features], label=self.label)
