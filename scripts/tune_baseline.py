@@ -205,7 +205,7 @@ def main() -> int:
         return e.exit_code
     summary = []
     for group, sets in (("seen", SEEN), ("fresh", FRESH)):
-        names = {f"{'business' if n == 'business' else 'fleet'} {s}" for n, s in sets}
+        names = {f"{n} {s}" for n, s in sets}  # as chosen_runs names them (spec.name, seed)
         for r in tuning.summary([r for r in held if r["dataset"] in names]):
             summary.append({**r, "config": f"{r['config']} ({group} held-out)"})
     (out / "baseline.json").write_text(json.dumps({"chosen": list(key), "reason": reason, "summary": summary,
