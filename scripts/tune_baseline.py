@@ -5,6 +5,7 @@
     .venv/bin/python scripts/tune_baseline.py --quick                       # small grid and fleets
     .venv/bin/python scripts/tune_baseline.py --plugin [--url URL]          # + held-out rows on the plugin
     .venv/bin/python scripts/tune_baseline.py --hindsight                   # a threshold picked with the labels
+    .venv/bin/python scripts/tune_baseline.py --history 14                  # 14 days of data before each fleet
 
 Each metric is replaced by how far it is from the same entity at the same time of day on recent days of
 the same kind (hcad.quality.baseline.residuals); the detector averages those fields and ignores
@@ -26,6 +27,12 @@ Its margin is the smallest of 3, 4, 5, 6 spreads that keeps the pair at most at 
 every tuning fleet (none: no such row). Business seeds 41 and 42 and cosine seed 41 were added as a
 third held-out group after this variant was first tried on the others.
 
+``--history DAYS`` puts DAYS more days of data before each fleet's 8 days: events fall only in the last
+8 days, and only results there are scored (every config, tuning and held out). That is what a detector
+and a baseline that have run for a while see: weekends compared with past weekends, a 7-day baseline from
+its first scored day, a forest trained on weeks. Without it the 8 days include the baseline's warm-up
+(no weekend history on the first weekend) and the forest's.
+
 Writes <out>/baseline.json and <out>/baseline.md and prints the held-out table.
 
 ``--hindsight`` is a reference for the detector, not a detector: per fleet, the best F1 of a per-point
@@ -44,6 +51,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +71,24 @@ NEW = [("business", 41), ("business", 42), ("fleet", 41)]
 LEAK_METRICS = ("memory",)
 LEAK_SPREADS = (3.0, 4.0, 5.0, 6.0)
 FLOORS = [(0.0, 0.0), (0.3, 0.9), (0.5, 0.9)]
+SCORED_DAYS = 8
 
 
-def fleet(name: str, seed: int, hosts: int) -> synth.FleetSpec:
+def fleet(name: str, seed: int, hosts: int, history: int = 0) -> synth.FleetSpec:
+    """An 8-day fleet, or with ``history`` more days before it: events only in the last 8 days, where the
+    results are scored (:func:`last_days`), as a detector that has run for a while would see them."""
+    days: dict[str, Any] = {"periods": SCORED_DAYS * 144}
+    if history:
+        days = {"periods": (history + SCORED_DAYS) * 144, "warmup_fraction": history / (history + SCORED_DAYS)}
     if name == "business":
-        return synth.FleetSpec.business(hosts=hosts, seed=seed)
-    return synth.FleetSpec.fleet(hosts=hosts, seed=seed, periods=1152)
+        return synth.FleetSpec.business(hosts=hosts, seed=seed, **days)
+    return synth.FleetSpec.fleet(hosts=hosts, seed=seed, **days)
+
+
+def last_days(results: pd.DataFrame, spec: synth.FleetSpec) -> pd.DataFrame:
+    """The results in the scored window: the fleet's last SCORED_DAYS days (all of an 8-day fleet)."""
+    cut = spec.end - timedelta(days=SCORED_DAYS)
+    return results[pd.to_datetime(results["data_start_time"], utc=True) >= cut]
 
 
 def variants(quick: bool) -> Iterator[tuple[str, baseline.BaselineSpec]]:
@@ -104,7 +124,7 @@ def grid(spec: synth.FleetSpec, quick: bool) -> dict[tuple[Any, ...], Scores]:
         data = baseline.residuals(raw, spec.metrics, spec=bspec)
         for shingle, k in itertools.product((2, 8) if quick else (2, 4, 8), (3.0,) if quick else (2.0, 3.0, 4.0)):
             cfg = residual_config(data, spec.metrics, shingle, k)
-            res = backtest.run(data, cfg.detector("x"), seed=spec.seed)
+            res = last_days(backtest.run(data, cfg.detector("x"), seed=spec.seed), spec)
             for grade, conf, s in scored(res, labels, cfg):
                 out[(name, shingle, k, grade, conf)] = s
     return out
@@ -152,6 +172,7 @@ def chosen_runs(
             res, engine = both([backtest.run(frame, x.detector("x"), seed=spec.seed) for x in cfgs]), "backtest"
         else:
             res, engine = plugin_results(client, cfgs, frame, spec), "plugin"
+        res = last_days(res, spec)
         s = score(
             res, ev.labels_for(labs, c), c.interval_minutes, min_grade=c.min_grade, min_confidence=c.min_confidence
         )
@@ -180,8 +201,10 @@ def hindsight(spec: synth.FleetSpec, key: tuple[Any, ...], max_false_alarms: flo
     data = baseline.residuals(raw, spec.metrics, spec=dict(variants(False))[key[0]])
     fields = baseline.field_names(spec.metrics)
     spreads = baseline.spread(data, fields)
-    z = np.column_stack([np.abs(data[f].to_numpy()) / spreads[f] for f in fields]).max(axis=1)
-    res = data[["host", "process"]].assign(data_start_time=pd.to_datetime(data["@timestamp"], utc=True))
+    res = last_days(
+        data[["host", "process"]].assign(data_start_time=pd.to_datetime(data["@timestamp"], utc=True)), spec
+    )
+    z = np.column_stack([np.abs(data[f].to_numpy()) / spreads[f] for f in fields]).max(axis=1)[res.index]
     best: tuple[float, Scores] | None = None
     for threshold in np.arange(3.0, 15.0, 0.25):
         s = score(res.assign(anomaly_grade=(z > threshold).astype(float)), labels, spec.interval_minutes)
@@ -210,11 +233,11 @@ def markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def choose(quick: bool, hosts: int, max_false_alarms: float, t0: float) -> tuple[tuple[Any, ...], str]:
+def choose(quick: bool, hosts: int, history: int, max_false_alarms: float, t0: float) -> tuple[tuple[Any, ...], str]:
     """Run the grid on the tuning fleets and apply the selection rule; the chosen key and why."""
     tables = []
     for name, seed in TUNE:
-        tables.append(grid(fleet(name, seed, hosts), quick))
+        tables.append(grid(fleet(name, seed, hosts, history), quick))
         print(f"  tuned on {name} {seed}: {len(tables[-1])} configs, {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     rows = []
     for key in tables[0]:
@@ -226,24 +249,24 @@ def choose(quick: bool, hosts: int, max_false_alarms: float, t0: float) -> tuple
     return key, reason
 
 
-def choose_leak(key: tuple[Any, ...], hosts: int, max_false_alarms: float) -> float | None:
+def choose_leak(key: tuple[Any, ...], hosts: int, history: int, max_false_alarms: float) -> float | None:
     """The leak detector's margin: the smallest of LEAK_SPREADS keeping the chosen detector and the leak
     detector together at most at ``max_false_alarms`` on every tuning fleet; None when none does."""
     name, shingle, k, grade, conf = key
     runs = []
     for fname, seed in TUNE:
-        spec = fleet(fname, seed, hosts)
+        spec = fleet(fname, seed, hosts, history)
         raw, labels = synth.fleet_frame(spec), baseline.relabel(synth.fleet_labels(spec))
         data = baseline.residuals(raw, spec.metrics, spec=dict(variants(False))[name])
         cfg = replace(residual_config(data, spec.metrics, shingle, k), min_grade=grade, min_confidence=conf)
-        runs.append((spec, data, labels, cfg, backtest.run(data, cfg.detector("x"), seed=spec.seed)))
+        runs.append((spec, data, labels, cfg, last_days(backtest.run(data, cfg.detector("x"), seed=spec.seed), spec)))
     for leak_k in LEAK_SPREADS:
         worst = 0.0
         for spec, data, labels, cfg, main in runs:
             leak = leak_config(data, spec.metrics, leak_k, cfg)
             if leak is None:
                 continue
-            res = both([main, backtest.run(data, leak.detector("x"), seed=spec.seed)])
+            res = both([main, last_days(backtest.run(data, leak.detector("x"), seed=spec.seed), spec)])
             s = score(res, labels, cfg.interval_minutes, min_grade=grade, min_confidence=conf)
             worst = max(worst, s.false_alarms_per_entity_day)
         print(f"  leak detector k {leak_k:g}: worst false alarms {worst:.3f}", file=sys.stderr)
@@ -264,6 +287,8 @@ def main() -> int:
     ap.add_argument("--max-false-alarms", type=float, default=tuning.MAX_FALSE_ALARMS)
     ap.add_argument("--choice", type=Path, help="reuse the choice in this baseline.json instead of tuning again")
     ap.add_argument("--hindsight", action="store_true", help="only the hindsight threshold on each fleet")
+    ap.add_argument("--history", type=int, default=0, metavar="DAYS",
+                    help="days of data before each fleet's 8 scored days (default 0)")  # fmt: skip
     args = ap.parse_args()
     hosts = 2 if args.quick else args.hosts
     out = Path(args.out)
@@ -273,13 +298,17 @@ def main() -> int:
     if saved:
         key, reason = tuple(saved["chosen"]), saved["reason"]
     else:
-        key, reason = choose(args.quick, hosts, args.max_false_alarms, t0)
+        key, reason = choose(args.quick, hosts, args.history, args.max_false_alarms, t0)
     print(f"chosen: {key} ({reason})", file=sys.stderr)
     if args.hindsight:
         for name, seed in TUNE + SEEN + FRESH + NEW:
-            print(hindsight(fleet(name, seed, hosts), key, args.max_false_alarms), flush=True)
+            print(hindsight(fleet(name, seed, hosts, args.history), key, args.max_false_alarms), flush=True)
         return 0
-    leak_k = saved["leak_spreads"] if "leak_spreads" in saved else choose_leak(key, hosts, args.max_false_alarms)
+    leak_k = (
+        saved["leak_spreads"]
+        if "leak_spreads" in saved
+        else choose_leak(key, hosts, args.history, args.max_false_alarms)
+    )
     print(f"leak detector margin: {leak_k}", file=sys.stderr)
     client = None
     if args.plugin:
@@ -290,7 +319,7 @@ def main() -> int:
     held: list[dict[str, Any]] = []
     try:
         for name, seed in SEEN + FRESH + NEW:
-            spec = fleet(name, seed, hosts)
+            spec = fleet(name, seed, hosts, args.history)
             if args.backtest:
                 held += chosen_runs(spec, key, leak_k)
             if client is not None:
@@ -304,7 +333,8 @@ def main() -> int:
         names = {f"{n} {s}" for n, s in sets}  # as chosen_runs names them (spec.name, seed)
         for r in tuning.summary([r for r in held if r["dataset"] in names]):
             summary.append({**r, "config": f"{r['config']} ({group} held-out)"})
-    saved = {"chosen": list(key), "reason": reason, "leak_spreads": leak_k, "summary": summary, "rows": held}
+    saved = {"chosen": list(key), "reason": reason, "leak_spreads": leak_k, "history_days": args.history,
+             "summary": summary, "rows": held}  # fmt: skip
     (out / "baseline.json").write_text(json.dumps(saved, indent=2) + "\n")
     table = markdown(summary, held)
     (out / "baseline.md").write_text(table)

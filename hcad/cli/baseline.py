@@ -30,6 +30,7 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
 @click.option("--local", type=int, default=144, show_default=True, help="Intervals of local level removed (0: none).")
 @click.option("--spreads", type=float, default=3.0, show_default=True, help="Suggested rules' margin, in spreads.")
+@click.option("--shingle", type=int, default=8, show_default=True, help="Suggested detector's shingle size.")
 @click.option("--detector", "detector_name", help="Name of the suggested detector [default: INTO-detector].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write its YAML here.")
 @json_option
@@ -50,6 +51,7 @@ def baseline(
     no_fleet: bool,
     local: int,
     spreads: float,
+    shingle: int,
     detector_name: str | None,
     output: Path | None,
     as_json: bool,
@@ -60,15 +62,16 @@ def baseline(
     entity at the same time of day on past days of the same kind (weekday or weekend); what the whole
     fleet did at that moment and a slow local level are removed (hcad.quality.baseline). The raw
     averages are written too. Prints the detector to apply on the new index: the deviations averaged,
-    shingle 8, anomalies within --spreads robust spreads of the expected value ignored; alert on its
-    results at grade > 0.3 and confidence >= 0.9. On seasonal test fleets this found twice the events
-    hcad's defaults find on the raw metrics (detectors/README.md). Run it again for newer data (same
-    --into): rows are replaced, not duplicated.
+    shingle --shingle, anomalies within --spreads robust spreads of the expected value ignored; alert on
+    its results at grade > 0.3 and confidence >= 0.9. On seasonal test fleets this found twice the events
+    hcad's defaults find on the raw metrics (detectors/README.md; with weeks of history, --local 36
+    --shingle 2 --spreads 4 did better there). Run it again for newer data (same --into): rows are
+    replaced, not duplicated.
     """
     from hcad.errors import ConfigError
 
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, mode,
-                    no_fleet, local, spreads, detector_name, output)  # fmt: skip
+                    no_fleet, local, spreads, shingle, detector_name, output)  # fmt: skip
     written, data = _write(cli, plan)
     if written == 0:
         raise ConfigError(
@@ -101,7 +104,8 @@ def baseline(
 
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, mode: str, no_fleet: bool, local: int,
-             spreads: float, detector_name: str | None, output: Path | None) -> dict[str, Any]:  # fmt: skip
+             spreads: float, shingle: int, detector_name: str | None,
+             output: Path | None) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
     from hcad.ad.model import Detector
     from hcad.ad.preflight import preflight
@@ -141,14 +145,20 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     if issues:
         raise ValidationError(issues, source="hcad baseline")
     name = detector_name or f"{dest}-detector"
-    source = Detector.hcad(name, index, time_field, list(fields), {m: ("avg", m) for m in metrics}, f"{int(minutes)}m")
-    bad = [i for i in source.validate() if i.path == "name"]
-    if bad:
-        fix = "pass --detector NAME" if detector_name is None else bad[0].fix
-        raise ValidationError([Issue("--detector", f"{name!r}: {bad[0].message}", fix)], source="hcad baseline")
+    source = Detector.hcad(name, index, time_field, list(fields), {m: ("avg", m) for m in metrics}, f"{int(minutes)}m",
+                           shingle_size=shingle)  # fmt: skip
+    found = source.validate()
+    for i in found:
+        if i.path == "name":
+            fix = "pass --detector NAME" if detector_name is None else i.fix
+            issues.append(Issue("--detector", f"{name!r}: {i.message}", fix))
+        elif i.path == "shingle_size":
+            issues.append(Issue("--shingle", i.message, i.fix))
+    if issues:
+        raise ValidationError(issues, source="hcad baseline")
     preflight(cli.client, source, max_entities=1).raise_for_issues(f"index {index}")
     return {"source": source, "spec": spec, "dest": dest, "fields": fields, "metrics": metrics, "from_s": s,
-            "to_s": e, "history_days": history, "spreads": spreads, "name": name}  # fmt: skip
+            "to_s": e, "history_days": history, "spreads": spreads, "shingle": shingle, "name": name}  # fmt: skip
 
 
 def _write(cli: CliContext, plan: dict[str, Any]) -> tuple[int, Any]:
@@ -168,7 +178,7 @@ def _detector(plan: dict[str, Any], data: Any) -> Any:
     from hcad.quality import baseline as bl
 
     src = plan["source"]
-    cfg = bl.detector_config(data, plan["metrics"], spreads=plan["spreads"])
+    cfg = bl.detector_config(data, plan["metrics"], shingle_size=plan["shingle"], spreads=plan["spreads"])
     feats = {name: (agg, fld) for name, (agg, fld) in zip(cfg.feature_names, cfg.features, strict=True)}
     return Detector.hcad(
         plan["name"],
