@@ -57,6 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
 import pandas as pd
 
 from hcad.errors import HcadError
@@ -130,6 +131,17 @@ def grid(spec: synth.FleetSpec, quick: bool) -> dict[tuple[Any, ...], Scores]:
     return out
 
 
+def chosen_fields(
+    spec: synth.FleetSpec, key: tuple[Any, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, ev.EvalConfig]:
+    """One fleet's raw frame and labels, its baseline fields of the chosen variant, and the chosen config."""
+    name, shingle, k, grade, conf = key
+    raw, labels = synth.fleet_frame(spec), synth.fleet_labels(spec)
+    data = baseline.residuals(raw, spec.metrics, spec=dict(variants(False))[name])
+    cfg = replace(residual_config(data, spec.metrics, shingle, k), min_grade=grade, min_confidence=conf)
+    return raw, labels, data, cfg
+
+
 def leak_config(data: pd.DataFrame, metrics: tuple[str, ...], k: float, main: ev.EvalConfig) -> ev.EvalConfig | None:
     """The leak detector beside ``main``: the memory fields alone, margins of ``k`` spreads, ``main``'s floors."""
     slow = tuple(m for m in LEAK_METRICS if m in metrics)
@@ -150,11 +162,7 @@ def chosen_runs(
 ) -> list[dict[str, Any]]:
     """The chosen config (alone and with the leak detector) and the raw-metric baselines on one held-out
     fleet: backtest, or the plugin."""
-    name, shingle, k, grade, conf = key
-    bspec = dict(variants(False))[name]
-    raw, labels = synth.fleet_frame(spec), synth.fleet_labels(spec)
-    data = baseline.residuals(raw, spec.metrics, spec=bspec)
-    cfg = replace(residual_config(data, spec.metrics, shingle, k), min_grade=grade, min_confidence=conf)
+    raw, labels, data, cfg = chosen_fields(spec, key)
     every = tuple(("avg", m) for m in spec.metrics)
     leak = leak_config(data, spec.metrics, leak_k, cfg) if leak_k is not None else None
     runs: list[tuple[str, list[ev.EvalConfig], pd.DataFrame, pd.DataFrame]] = [
@@ -195,10 +203,7 @@ def plugin_results(client: Any, cfgs: list[ev.EvalConfig], frame: pd.DataFrame, 
 
 def hindsight(spec: synth.FleetSpec, key: tuple[Any, ...], max_false_alarms: float) -> str:
     """The best F1 a per-point threshold on the chosen fields reaches on ``spec``, picked with its labels."""
-    import numpy as np
-
-    raw, labels = synth.fleet_frame(spec), synth.fleet_labels(spec)
-    data = baseline.residuals(raw, spec.metrics, spec=dict(variants(False))[key[0]])
+    _raw, labels, data, _cfg = chosen_fields(spec, key)
     fields = baseline.field_names(spec.metrics)
     spreads = baseline.spread(data, fields)
     res = last_days(
@@ -252,14 +257,12 @@ def choose(quick: bool, hosts: int, history: int, max_false_alarms: float, t0: f
 def choose_leak(key: tuple[Any, ...], hosts: int, history: int, max_false_alarms: float) -> float | None:
     """The leak detector's margin: the smallest of LEAK_SPREADS keeping the chosen detector and the leak
     detector together at most at ``max_false_alarms`` on every tuning fleet; None when none does."""
-    name, shingle, k, grade, conf = key
     runs = []
-    for fname, seed in TUNE:
-        spec = fleet(fname, seed, hosts, history)
-        raw, labels = synth.fleet_frame(spec), baseline.relabel(synth.fleet_labels(spec))
-        data = baseline.residuals(raw, spec.metrics, spec=dict(variants(False))[name])
-        cfg = replace(residual_config(data, spec.metrics, shingle, k), min_grade=grade, min_confidence=conf)
-        runs.append((spec, data, labels, cfg, last_days(backtest.run(data, cfg.detector("x"), seed=spec.seed), spec)))
+    for name, seed in TUNE:
+        spec = fleet(name, seed, hosts, history)
+        _raw, labels, data, cfg = chosen_fields(spec, key)
+        main = last_days(backtest.run(data, cfg.detector("x"), seed=spec.seed), spec)
+        runs.append((spec, data, baseline.relabel(labels), cfg, main))
     for leak_k in LEAK_SPREADS:
         worst = 0.0
         for spec, data, labels, cfg, main in runs:
@@ -267,7 +270,7 @@ def choose_leak(key: tuple[Any, ...], hosts: int, history: int, max_false_alarms
             if leak is None:
                 continue
             res = both([main, last_days(backtest.run(data, leak.detector("x"), seed=spec.seed), spec)])
-            s = score(res, labels, cfg.interval_minutes, min_grade=grade, min_confidence=conf)
+            s = score(res, labels, cfg.interval_minutes, min_grade=cfg.min_grade, min_confidence=cfg.min_confidence)
             worst = max(worst, s.false_alarms_per_entity_day)
         print(f"  leak detector k {leak_k:g}: worst false alarms {worst:.3f}", file=sys.stderr)
         if worst <= max_false_alarms:
@@ -333,9 +336,9 @@ def main() -> int:
         names = {f"{n} {s}" for n, s in sets}  # as chosen_runs names them (spec.name, seed)
         for r in tuning.summary([r for r in held if r["dataset"] in names]):
             summary.append({**r, "config": f"{r['config']} ({group} held-out)"})
-    saved = {"chosen": list(key), "reason": reason, "leak_spreads": leak_k, "history_days": args.history,
-             "summary": summary, "rows": held}  # fmt: skip
-    (out / "baseline.json").write_text(json.dumps(saved, indent=2) + "\n")
+    result = {"chosen": list(key), "reason": reason, "leak_spreads": leak_k, "history_days": args.history,
+              "summary": summary, "rows": held}  # fmt: skip
+    (out / "baseline.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(summary, held)
     (out / "baseline.md").write_text(table)
     print(f"chosen: {key} ({reason})\n")

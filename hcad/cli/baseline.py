@@ -147,8 +147,7 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     name = detector_name or f"{dest}-detector"
     source = Detector.hcad(name, index, time_field, list(fields), {m: ("avg", m) for m in metrics}, f"{int(minutes)}m",
                            shingle_size=shingle)  # fmt: skip
-    found = source.validate()
-    for i in found:
+    for i in source.validate():
         if i.path == "name":
             fix = "pass --detector NAME" if detector_name is None else i.fix
             issues.append(Issue("--detector", f"{name!r}: {i.message}", fix))
