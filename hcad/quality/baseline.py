@@ -35,11 +35,14 @@ if TYPE_CHECKING:
     from hcad.quality.evaluate import EvalConfig
 
 MODES = ("ratio", "z")
-#: What ``scripts/tune_baseline.py`` chose on the tuning fleets (``detectors/README.md`` has the
-#: held-out results): ratio to the baseline, the fleet's median removed, a local level over 144 intervals
-#: removed; the detector at shingle 8 ignores anomalies within 3 robust spreads of the expected value.
-RECOMMENDED_SHINGLE = 8
+#: What ``scripts/tune_baseline.py --history 14`` chose on the tuning fleets, each with 14 days of data
+#: before the 8 days scored, as a baseline and a detector in service have (``detectors/README.md`` has the
+#: held-out results): ratio to the baseline, the fleet's median removed, a local level over 36 intervals
+#: removed; the detector at shingle 2 ignores anomalies within 3 robust spreads above the expected value
+#: and 6 below it.
+RECOMMENDED_SHINGLE = 2
 RECOMMENDED_SPREADS = 3.0
+RECOMMENDED_SPREADS_BELOW = 6.0
 #: The suffix of the fields written beside each metric.
 SUFFIX = "_vs_baseline"
 _MAD_TO_SIGMA = 1.4826
@@ -204,7 +207,7 @@ def relabel(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 #: The baseline variant :func:`detector_config` expects (see ``RECOMMENDED_SHINGLE``).
-RECOMMENDED = BaselineSpec(mode="ratio", fleet=True, local=144)
+RECOMMENDED = BaselineSpec(mode="ratio", fleet=True, local=36)
 
 
 def detector_config(
@@ -213,22 +216,29 @@ def detector_config(
     *,
     shingle_size: int = RECOMMENDED_SHINGLE,
     spreads: float = RECOMMENDED_SPREADS,
+    spreads_below: float | None = RECOMMENDED_SPREADS_BELOW,
     min_grade: float | None = None,
     min_confidence: float | None = None,
 ) -> EvalConfig:
     """A detector over the baseline fields of ``metrics`` in ``data`` (what :func:`residuals` returned):
-    each field averaged, anomalies within ``spreads`` robust spreads of the expected value ignored (the
-    plugin's margin rules), and a monitor's floors (hcad's recommended grade and confidence by default)."""
+    each field averaged, anomalies within ``spreads`` robust spreads above the expected value and
+    ``spreads_below`` below it (None: ``spreads``) ignored (the plugin's margin rules), and a monitor's
+    floors (hcad's recommended grade and confidence by default)."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import EvalConfig
 
     fields = field_names(metrics)
     spreads_by_field = spread(data, fields)
+
+    def margins(k: float) -> tuple[float, ...]:
+        # 4 significant digits, to read well in YAML; the plugin refuses 0, so a constant field gets 1e-6.
+        return tuple(max(float(f"{k * spreads_by_field[f]:.4g}"), 1e-6) for f in fields)
+
     return EvalConfig(
         features=tuple(("avg", f) for f in fields),
         shingle_size=shingle_size,
-        # 4 significant digits, to read well in YAML; the plugin refuses 0, so a constant field gets 1e-6.
-        rule_margins=tuple(max(float(f"{spreads * spreads_by_field[f]:.4g}"), 1e-6) for f in fields),
+        rule_margins=margins(spreads),
+        rule_margins_below=None if spreads_below is None else margins(spreads_below),
         min_grade=RECOMMENDED_MIN_GRADE if min_grade is None else min_grade,
         min_confidence=RECOMMENDED_MIN_CONFIDENCE if min_confidence is None else min_confidence,
     )

@@ -64,7 +64,11 @@ class EvalConfig:
     ``rule_margins`` (one number per feature) gives every feature an ignore-within-this-margin rule
     instead (the plugin's ``actual_over_expected_margin`` and ``expected_over_actual_margin``, 2.19+):
     the absolute form suits features already in comparable units, such as
-    :mod:`hcad.quality.baseline`'s deviations from a seasonal baseline.
+    :mod:`hcad.quality.baseline`'s deviations from a seasonal baseline. ``rule_margins_below`` (one per
+    feature) sets the margin for actual values *below* the expected one apart (None: the same as
+    ``rule_margins``): in RCF both margins also widen the box within which near neighbours in the sample
+    explain a point away (``CONDITIONAL_FORECAST``), so a small margin above keeps upward events
+    (spikes, GC storms) that a wide symmetric one would let the sample explain.
     """
 
     features: tuple[tuple[str, str], ...] = (("avg", "jvmGcTime"),)
@@ -77,11 +81,14 @@ class EvalConfig:
     min_confidence: float = 0.0
     name: str = ""
     rule_margins: tuple[float, ...] | None = None
+    rule_margins_below: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple((str(a), str(f)) for a, f in self.features))
         if self.rule_margins is not None:
             object.__setattr__(self, "rule_margins", tuple(float(m) for m in self.rule_margins))
+        if self.rule_margins_below is not None:
+            object.__setattr__(self, "rule_margins_below", tuple(float(m) for m in self.rule_margins_below))
         issues = self.issues()
         if issues:
             raise ValidationError(issues, source=f"config {self.label}")
@@ -112,6 +119,14 @@ class EvalConfig:
                 )
             if any(not m > 0 for m in self.rule_margins):
                 out.append(Issue("rule_margins", "every margin must be > 0 (the plugin refuses 0)", "e.g. 0.2"))
+        if self.rule_margins_below is not None:
+            if self.rule_margins is None:
+                out.append(Issue("rule_margins_below", "needs rule_margins (the margins above)", "set both"))
+            if len(self.rule_margins_below) != len(self.features):
+                n = len(self.features)
+                out.append(Issue("rule_margins_below", f"needs one margin per feature ({n})", "e.g. (0.4,) * n"))
+            if any(not m > 0 for m in self.rule_margins_below):
+                out.append(Issue("rule_margins_below", "every margin must be > 0 (the plugin refuses 0)", "e.g. 0.4"))
         if not 0 <= self.min_grade < 1:
             out.append(Issue("min_grade", "must be in [0, 1)", "use e.g. 0.0"))
         if not 0 <= self.min_confidence <= 1:
@@ -133,6 +148,8 @@ class EvalConfig:
             parts.append(f"imp={self.imputation.lower()}")
         if self.rule_margins is not None:
             parts.append("margin=" + "/".join(f"{m:.3g}" for m in self.rule_margins))
+            if self.rule_margins_below is not None and self.rule_margins_below != self.rule_margins:
+                parts.append("below=" + "/".join(f"{m:.3g}" for m in self.rule_margins_below))
         else:
             parts.append("rule=default" if self.rule_ratio is None else f"rule={self.rule_ratio:g}")
         if self.min_grade:
@@ -173,10 +190,15 @@ class EvalConfig:
         from hcad.ad.model import Condition, Rule
 
         if self.rule_margins is not None:
-            sides = ("ACTUAL_OVER_EXPECTED_MARGIN", "EXPECTED_OVER_ACTUAL_MARGIN")
+            below = self.rule_margins_below or self.rule_margins
             return [
-                Rule([Condition(n, t, "LTE", m) for t in sides])
-                for n, m in zip(self.feature_names, self.rule_margins, strict=True)
+                Rule(
+                    [
+                        Condition(n, "ACTUAL_OVER_EXPECTED_MARGIN", "LTE", up),
+                        Condition(n, "EXPECTED_OVER_ACTUAL_MARGIN", "LTE", down),
+                    ]
+                )
+                for n, up, down in zip(self.feature_names, self.rule_margins, below, strict=True)
             ]
         if self.rule_ratio is not None:
             return [Rule.ignore_within(n, self.rule_ratio) for n in self.feature_names]

@@ -48,7 +48,9 @@ def command(fleet: str, dest: str, *extra: str) -> list[str]:
 def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, os_url, fleet, dest, tmp_path) -> None:
     out_file = tmp_path / "dev.yaml"
     code, _out, err = hcad(
-        capsys, os_url, *command(fleet, dest, "-o", str(out_file), "--detector", "dev-test", "--shingle", "4")
+        capsys,
+        os_url,
+        *command(fleet, dest, "-o", str(out_file), "--detector", "dev-test", "--shingle", "4", "--spreads-below", "5"),
     )
     assert code == 0, err
 
@@ -76,14 +78,22 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     assert [f.simple for f in det.features] == [("avg", m + baseline.SUFFIX) for m in METRICS]
     assert det.shingle_size == 4
     spreads = baseline.spread(expected, baseline.field_names(METRICS))
-    margins = {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []}
-    assert margins == pytest.approx({f"{f}_avg": 3.0 * s for f, s in spreads.items()}, rel=1e-3)
+    margins = {(c.feature_name, c.threshold_type): c.value for r in det.rules or [] for c in r.conditions}
+    above = {(f"{f}_avg", "ACTUAL_OVER_EXPECTED_MARGIN"): baseline.RECOMMENDED_SPREADS * s for f, s in spreads.items()}
+    below = {(f"{f}_avg", "EXPECTED_OVER_ACTUAL_MARGIN"): 5.0 * s for f, s in spreads.items()}
+    assert margins == pytest.approx(above | below, rel=1e-3)
 
     # Again, over the same range: the rows are replaced, not added; the detector printed has the defaults.
     code, out, err = hcad(capsys, os_url, *command(fleet, dest))
     assert code == 0, err
     (tmp_path / "printed.yaml").write_text(out)
-    assert Detector.from_yaml(str(tmp_path / "printed.yaml")).shingle_size == baseline.RECOMMENDED_SHINGLE
+    printed = Detector.from_yaml(str(tmp_path / "printed.yaml"))
+    assert printed.shingle_size == baseline.RECOMMENDED_SHINGLE
+    sides = {c.threshold_type: c.value for c in (printed.rules or [])[0].conditions}
+    assert sides["EXPECTED_OVER_ACTUAL_MARGIN"] == pytest.approx(
+        sides["ACTUAL_OVER_EXPECTED_MARGIN"] * baseline.RECOMMENDED_SPREADS_BELOW / baseline.RECOMMENDED_SPREADS,
+        rel=1e-3,
+    )
     os_client.indices.refresh(index=dest)
     assert os_client.count(index=dest)["count"] == len(expected)
 
@@ -94,6 +104,7 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fle
         (command(fleet, dest, "--to", FROM.isoformat()), "--to: must be after --from"),
         (command(fleet, dest, "-m", "nosuchfield"), "'nosuchfield'"),
         (command(fleet, dest, "--spreads", "0"), "--spreads"),
+        (command(fleet, dest, "--spreads-below", "-1"), "--spreads-below: must be above 0"),
         (command(fleet, dest, "--shingle", "0"), "--shingle: "),
         (command(fleet, dest, "-m", "cpu"), "--metric: cpu given more than once"),
         (command(fleet, dest, "--detector", "d" * 65), "--detector: "),  # the plugin's limit is 64

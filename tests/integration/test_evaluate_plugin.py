@@ -76,16 +76,22 @@ def test_plugin_historical_run_end_to_end_yields_scores(ad_client, index_name) -
 
 def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -> None:
     """detectors/README.md's baseline claim, small, on the real plugin: a business-hours fleet none of the
-    tuning used (4 hosts x 3 processes, 8 days, 24 events), one index holding the raw metrics and their
-    deviations from the seasonal baseline (hcad.quality.baseline), two historical analyses.
+    tuning used (4 hosts x 3 processes), with 14 days of data before the 8 days scored (24 events), as a
+    baseline and a detector in service have; one index holding the raw metrics and their deviations from
+    the seasonal baseline (hcad.quality.baseline, its recommended settings), two historical analyses.
 
-    Backtest, 6 runs each (random forests, as the plugin's): the baseline detector found 12-15 events at
-    0.04-0.06 false alarms per entity per day; hcad's defaults on the raw metrics 5-6 at 0.16-0.22.
+    Backtest, 6 runs each (random forests, as the plugin's): the baseline detector found 17-18 events at
+    0.01-0.04 false alarms per entity per day; hcad's defaults on the raw metrics 11-13 at 0.25-0.30. On
+    the plugin 2.19.4.0 (two runs): 15 and 16 at 0.03 against 12 at 0.25. The bounds leave room for the
+    forests' randomness: as many events or more, at most half the false alarms.
     """
     from hcad.quality import baseline
     from hcad.quality.synth import fleet_frame, fleet_labels
 
-    spec = FleetSpec.business(hosts=4, seed=31)
+    history, scored = 14, 8
+    spec = FleetSpec.business(
+        hosts=4, seed=31, periods=(history + scored) * 144, warmup_fraction=history / (history + scored)
+    )
     labels = fleet_labels(spec)
     data = baseline.residuals(fleet_frame(spec), spec.metrics, spec=baseline.RECOMMENDED)
     assert loading.load_frame(ad_client, index_name, data) == len(data)
@@ -94,15 +100,16 @@ def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -
         "baseline": (baseline.detector_config(data, spec.metrics), baseline.relabel(labels)),
         "raw": (ev.recommended_config(spec), labels),
     }
+    cut = spec.end - pd.Timedelta(days=scored)
     got = {}
     for name, (cfg, labs) in runs.items():
-        results = ev.run_historical(ad_client, cfg, index_name, spec, timeout=900)
+        results = ev.run_historical(ad_client, cfg, index_name, spec, timeout=1200)
+        results = results[pd.to_datetime(results["data_start_time"], utc=True) >= cut]
         got[name] = score(results, ev.labels_for(labs, cfg), cfg.interval_minutes,
                           min_grade=cfg.min_grade, min_confidence=cfg.min_confidence)  # fmt: skip
     b, r = got["baseline"], got["raw"]
     summary = {k: (s.detected, s.events, round(s.false_alarms_per_entity_day, 3)) for k, s in got.items()}
     print(f"found / events / false alarms per entity per day: {summary}")
     assert b.events == r.events == 24, summary
-    assert b.detected >= max(9, r.detected + 4), summary
-    assert b.false_alarms_per_entity_day < r.false_alarms_per_entity_day, summary
-    assert b.false_alarms_per_entity_day <= 0.12, summary
+    assert b.detected >= max(13, r.detected), summary
+    assert b.false_alarms_per_entity_day <= min(0.08, r.false_alarms_per_entity_day / 2), summary

@@ -165,6 +165,11 @@ def test_detector_config_reads_the_baseline_fields_with_margins_in_spreads() -> 
         "ACTUAL_OVER_EXPECTED_MARGIN",
         "EXPECTED_OVER_ACTUAL_MARGIN",
     }
+    # A margin below the expected value of its own, in the same spreads.
+    wide = baseline.detector_config(data, ["cpu"], spreads=2.0, spreads_below=4.0)
+    sides = {c["threshold_type"]: c["value"] for c in wide.detector("idx").to_request()["rules"][0]["conditions"]}
+    assert sides["EXPECTED_OVER_ACTUAL_MARGIN"] == pytest.approx(2 * sides["ACTUAL_OVER_EXPECTED_MARGIN"], rel=1e-3)
+    assert sides["ACTUAL_OVER_EXPECTED_MARGIN"] == pytest.approx(margin * 2.0 / baseline.RECOMMENDED_SPREADS, rel=1e-3)
 
 
 def test_the_local_level_comes_from_earlier_intervals_only() -> None:

@@ -73,6 +73,31 @@ def test_margin_rules_per_feature() -> None:
         ev.EvalConfig(features=(("avg", "a"),), rule_margins=(0.0,))
 
 
+def test_margins_below_the_expected_value_can_differ() -> None:
+    feats = (("avg", "cpu_vs_baseline"), ("avg", "gc_vs_baseline"))
+    cfg = ev.EvalConfig(features=feats, rule_margins=(0.25, 0.4), rule_margins_below=(0.5, 0.8))
+    assert cfg.label.endswith("margin=0.25/0.4 below=0.5/0.8")
+    detector = cfg.detector("fleet-idx", "d1")
+    detector.check()
+    rules = detector.to_request()["rules"]
+    assert [(c["feature_name"], c["threshold_type"], c["value"]) for r in rules for c in r["conditions"]] == [
+        ("cpu_vs_baseline_avg", "ACTUAL_OVER_EXPECTED_MARGIN", 0.25),
+        ("cpu_vs_baseline_avg", "EXPECTED_OVER_ACTUAL_MARGIN", 0.5),
+        ("gc_vs_baseline_avg", "ACTUAL_OVER_EXPECTED_MARGIN", 0.4),
+        ("gc_vs_baseline_avg", "EXPECTED_OVER_ACTUAL_MARGIN", 0.8),
+    ]
+    same = ev.EvalConfig(features=feats, rule_margins=(0.25, 0.4), rule_margins_below=(0.25, 0.4))
+    assert same.label.endswith("margin=0.25/0.4")
+    with pytest.raises(ValidationError) as e:
+        ev.EvalConfig(features=feats, rule_margins_below=(0.5, 0.0))
+    assert [i.message for i in e.value.issues if i.path == "rule_margins_below"] == [
+        "needs rule_margins (the margins above)",
+        "every margin must be > 0 (the plugin refuses 0)",
+    ]
+    with pytest.raises(ValidationError, match="needs one margin per feature"):
+        ev.EvalConfig(features=feats, rule_margins=(0.25, 0.4), rule_margins_below=(0.5,))
+
+
 def test_grid_is_the_cartesian_product() -> None:
     g = ev.grid(features=[(("avg", "a"),), (("max", "a"),)], intervals=(10, 20), shingles=(4, 8, 16))
     assert len(g) == 12
