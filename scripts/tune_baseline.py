@@ -322,9 +322,10 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     saved = json.loads(args.choice.read_text()) if args.choice else {}
-    if saved and saved.get("history_days", 0) != args.history:
-        print(f"tune_baseline: error: --choice {args.choice} was tuned with --history {saved.get('history_days', 0)}, "
-              f"not {args.history}; pass --history {saved.get('history_days', 0)}", file=sys.stderr)  # fmt: skip
+    tuned_with = saved.get("history_days", 0)
+    if saved and tuned_with != args.history:
+        print(f"tune_baseline: error: --choice {args.choice} was tuned with --history {tuned_with}, "
+              f"not {args.history}; pass --history {tuned_with}", file=sys.stderr)  # fmt: skip
         return 2
     if saved:
         key, reason = as_key(saved["chosen"]), saved["reason"]

@@ -85,10 +85,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple((str(a), str(f)) for a, f in self.features))
-        if self.rule_margins is not None:
-            object.__setattr__(self, "rule_margins", tuple(float(m) for m in self.rule_margins))
-        if self.rule_margins_below is not None:
-            object.__setattr__(self, "rule_margins_below", tuple(float(m) for m in self.rule_margins_below))
+        for name in ("rule_margins", "rule_margins_below"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(float(m) for m in getattr(self, name)))
         issues = self.issues()
         if issues:
             raise ValidationError(issues, source=f"config {self.label}")
@@ -110,23 +109,19 @@ class EvalConfig:
         if self.rule_ratio is not None and not self.rule_ratio > 0:
             # The plugin refuses rule thresholds ≤ 0, so "no rule" is not possible; 0.05 comes close.
             out.append(Issue("rule_ratio", f"{self.rule_ratio} is not > 0", "use e.g. 0.05, or None for 0.2"))
-        if self.rule_margins is not None:
-            if self.rule_ratio is not None:
-                out.append(Issue("rule_margins", "cannot be combined with rule_ratio", "set one of them"))
-            if len(self.rule_margins) != len(self.features):
-                out.append(
-                    Issue("rule_margins", f"needs one margin per feature ({len(self.features)})", "e.g. (0.2,) * n")
-                )
-            if any(not m > 0 for m in self.rule_margins):
-                out.append(Issue("rule_margins", "every margin must be > 0 (the plugin refuses 0)", "e.g. 0.2"))
-        if self.rule_margins_below is not None:
-            if self.rule_margins is None:
-                out.append(Issue("rule_margins_below", "needs rule_margins (the margins above)", "set both"))
-            if len(self.rule_margins_below) != len(self.features):
+        if self.rule_margins is not None and self.rule_ratio is not None:
+            out.append(Issue("rule_margins", "cannot be combined with rule_ratio", "set one of them"))
+        if self.rule_margins_below is not None and self.rule_margins is None:
+            out.append(Issue("rule_margins_below", "needs rule_margins (the margins above)", "set both"))
+        for name, example in (("rule_margins", "0.2"), ("rule_margins_below", "0.4")):
+            margins = getattr(self, name)
+            if margins is None:
+                continue
+            if len(margins) != len(self.features):
                 n = len(self.features)
-                out.append(Issue("rule_margins_below", f"needs one margin per feature ({n})", "e.g. (0.4,) * n"))
-            if any(not m > 0 for m in self.rule_margins_below):
-                out.append(Issue("rule_margins_below", "every margin must be > 0 (the plugin refuses 0)", "e.g. 0.4"))
+                out.append(Issue(name, f"needs one margin per feature ({n})", f"e.g. ({example},) * n"))
+            if any(not m > 0 for m in margins):
+                out.append(Issue(name, "every margin must be > 0 (the plugin refuses 0)", f"e.g. {example}"))
         if not 0 <= self.min_grade < 1:
             out.append(Issue("min_grade", "must be in [0, 1)", "use e.g. 0.0"))
         if not 0 <= self.min_confidence <= 1:
