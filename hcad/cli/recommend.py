@@ -121,8 +121,11 @@ def recommend_cmd(
     own noise) to the documents it read, runs the plugin's defaults, hcad's defaults and variations
     of shingle size, rule and confidence threshold through the local backtest at the proposed
     interval, and proposes the config with the best F1 within 0.1 false alarms per entity per day
-    (hcad.quality.trial). Real anomalies already in the data count as false alarms for every config
-    alike, so the ranking is fair and the false-alarm rates are upper bounds.
+    (hcad.quality.trial). The candidates include the baseline route: the feature as a deviation from
+    each entity's own past days (what `hcad baseline` writes) under hcad baseline's detector; when it
+    wins, the command to write those fields is printed. Real anomalies already in the data count as
+    false alarms for every config alike, so the ranking is fair and the false-alarm rates are upper
+    bounds.
     """
     import dataclasses
 
@@ -268,6 +271,17 @@ def recommend_cmd(
                           f"{s.false_alarms_per_entity_day:.2f}"])  # fmt: skip
         echo_table(table, ["config", "precision", "recall", "F1", "false alarms/entity/day"])
         click.echo(f"proposed: {tried.reason}")
+        won = tried.winner.candidate
+        if won.baseline is not None:
+            up, down = won.spreads
+            click.echo(
+                f"  to run it: hcad baseline {index} --into {index}-vs-baseline "
+                + " ".join(f"-f {f}" for f in fields)
+                + f" -m {fld} --interval {rec.interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
+                f"--from FROM --to TO, then apply the detector it prints (run it again for newer data)"
+            )
+        for note in tried.notes:
+            click.echo(f"  note: {note}")
         for res in tried.results:
             if (res is tried.winner or res.candidate.name == "plugin defaults") and res.scores.missed_by:
                 why = ", ".join(f"{n} {cause}" for cause, n in res.scores.missed_by.items())

@@ -6,6 +6,13 @@ noise), runs every candidate config through the local backtest (the plugin's mod
 and scores it. The winner follows the same rule that chose hcad's defaults
 (:func:`hcad.quality.tuning.select`): the best F1 among configs within the false-alarm budget.
 
+Besides detectors on the raw metric, the default candidates include the *baseline route*
+(:mod:`hcad.quality.baseline`, what ``hcad baseline`` writes): the same injected data averaged per
+interval, each value compared with the same entity at the same time of day on past days, and a detector
+over that deviation with margins in robust spreads. On seasonal fleets it beat every raw config held
+out (``detectors/README.md``); the trial shows whether it does on the user's data. It needs about two
+days of documents per entity (one past day to compare with); with less it is left out, with a note.
+
 The user's data are taken as normal apart from the injected events, so a real anomaly already in
 the data counts as a false alarm for every config alike: rankings stay fair, absolute false-alarm
 rates are an upper bound.
@@ -14,21 +21,39 @@ rates are an upper bound.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hcad.errors import ConfigError
+from hcad.quality.baseline import RECOMMENDED as BASELINE
+from hcad.quality.baseline import RECOMMENDED_SHINGLE as BASELINE_SHINGLE
+from hcad.quality.baseline import (
+    RECOMMENDED_SPREADS,
+    RECOMMENDED_SPREADS_BELOW,
+    BaselineSpec,
+    detector_config,
+    field_names,
+    relabel,
+    residuals,
+)
 from hcad.quality.scoring import Scores, score
 from hcad.quality.tuning import MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hcad.ad.model import Detector
+
 
 @dataclass(frozen=True)
 class Candidate:
     """Detector settings to try (features are ``(agg, field)`` pairs; ``rule_ratio`` None is the
-    plugin's default 20% rule) and the monitor's trigger thresholds."""
+    plugin's default 20% rule) and the monitor's trigger thresholds.
+
+    With ``baseline`` the detector reads each feature's field as a deviation from that seasonal
+    baseline instead (averaged per interval, as ``hcad baseline`` writes it; the features' aggs are not
+    used) and ignores anomalies within ``spreads`` = (above, below) robust spreads of the expected value.
+    """
 
     name: str
     features: tuple[tuple[str, str], ...]
@@ -36,12 +61,28 @@ class Candidate:
     rule_ratio: float | None
     min_grade: float = 0.0
     min_confidence: float = 0.0
+    baseline: BaselineSpec | None = None
+    spreads: tuple[float, float] = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
 
     def settings(self) -> dict[str, Any]:
+        b = self.baseline
+        if b is None:
+            features = [f"{a}({f})" for a, f in self.features]
+            rule = "plugin default (20%)" if self.rule_ratio is None else f"ignore within {self.rule_ratio:.0%}"
+            how = None
+        else:
+            features = [f"avg({f})" for f in field_names([f for _a, f in self.features])]
+            rule = f"ignore within {self.spreads[0]:g} robust spreads above, {self.spreads[1]:g} below"
+            how = (
+                f"{b.mode} to the same time on the past {b.days} days of the same kind"
+                + (", fleet median removed" if b.fleet else "")
+                + (f", local level over {b.local} intervals removed" if b.local else "")
+            )
         return {
-            "features": [f"{a}({f})" for a, f in self.features],
+            "features": features,
+            "baseline": how,
             "shingle_size": self.shingle_size,
-            "rule": "plugin default (20%)" if self.rule_ratio is None else f"ignore within {self.rule_ratio:.0%}",
+            "rule": rule,
             "min_grade": self.min_grade,
             "min_confidence": self.min_confidence,
         }
@@ -70,6 +111,7 @@ class Trial:
     winner: TrialResult
     events: int
     reason: str
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,13 +119,16 @@ class Trial:
             "reason": self.reason,
             "events": self.events,
             "candidates": [r.row() for r in self.results],
+            "notes": list(self.notes),
         }
 
 
-def candidates(metrics: Sequence[str], shingle_size: int | None = None) -> list[Candidate]:
+def candidates(metrics: Sequence[str], shingle_size: int | None = None, *, baseline: bool = True) -> list[Candidate]:
     """The configs :func:`trial` compares by default: the plugin's defaults, hcad's defaults, and
     shingle / rule / threshold variations around them (``shingle_size`` adds that size too, e.g.
-    one that covers the data's period)."""
+    one that covers the data's period); with ``baseline``, also the baseline route with
+    ``hcad baseline``'s defaults and with 3 and 4 spreads both ways."""
+    from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import RECOMMENDED
 
     feats = tuple(("avg", m) for m in metrics)
@@ -99,9 +144,19 @@ def candidates(metrics: Sequence[str], shingle_size: int | None = None) -> list[
     for s in sizes:
         for r in (0.05, 0.3):
             out.append(Candidate(f"s{s} rule {r:g} conf≥0.9", feats, s, r, 0.0, 0.9))
+    if baseline:
+        for up, down in ((RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW), (3.0, 3.0), (4.0, 4.0)):
+            name = f"baseline {up:g} up / {down:g} down"
+            if (up, down) == (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW):
+                name += " (hcad baseline)"
+            out.append(
+                Candidate(name, feats, BASELINE_SHINGLE, None, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE,
+                          baseline=BASELINE, spreads=(up, down))
+            )  # fmt: skip
     unique: dict[tuple[Any, ...], Candidate] = {}
     for c in out:
-        unique.setdefault((c.features, c.shingle_size, c.rule_ratio, c.min_grade, c.min_confidence), c)
+        key = (c.features, c.shingle_size, c.rule_ratio, c.min_grade, c.min_confidence, c.baseline, c.spreads)
+        unique.setdefault(key, c)
     return list(unique.values())
 
 
@@ -136,26 +191,45 @@ def trial(
             "read more documents (--docs-per-entity) or a longer range"
         )
     cands = list(configs) if configs is not None else candidates(metrics)
+    notes: list[str] = []
+    deviations: dict[BaselineSpec, pd.DataFrame | None] = {}
+    field_labels = relabel(labels)  # the events, named by the baseline fields they show in
     results: list[TrialResult] = []
     cache: dict[tuple[Any, ...], pd.DataFrame] = {}
     for c in cands:
-        key = (c.features, c.shingle_size, c.rule_ratio)
-        if key not in cache:
-            more: dict[str, Any] = {"plugin_defaults": True, "shingle_size": c.shingle_size}
-            if c.rule_ratio is not None:
-                from hcad.ad.model import Rule
+        if c.baseline is not None:
+            if c.baseline not in deviations:
+                deviations[c.baseline] = _deviations(data, fields, metrics, time_field, interval_minutes, c.baseline,
+                                                     notes)  # fmt: skip
+            dev = deviations[c.baseline]
+            if dev is None:
+                continue
+            key: tuple[Any, ...] = (c.baseline, c.shingle_size, c.spreads)
+            if key not in cache:
+                cache[key] = run(dev, _baseline_detector(c, dev, fields, metrics, time_field, interval_minutes),
+                                 seed=seed, workers=workers)  # fmt: skip
+            labs = field_labels
+        else:
+            key = (c.features, c.shingle_size, c.rule_ratio)
+            if key not in cache:
+                more: dict[str, Any] = {"plugin_defaults": True, "shingle_size": c.shingle_size}
+                if c.rule_ratio is not None:
+                    from hcad.ad.model import Rule
 
-                more["rules"] = [Rule.ignore_within(f"{f}_{a}", c.rule_ratio) for a, f in c.features]
-            det = Detector.hcad(
-                "hcad-trial", "trial", time_field, list(fields),
-                {f"{f}_{a}": (a, f) for a, f in c.features}, f"{interval_minutes}m", window_delay="0m", **more,
-            )  # fmt: skip
-            cache[key] = run(data, det, seed=seed, workers=workers)
+                    more["rules"] = [Rule.ignore_within(f"{f}_{a}", c.rule_ratio) for a, f in c.features]
+                det = Detector.hcad(
+                    "hcad-trial", "trial", time_field, list(fields),
+                    {f"{f}_{a}": (a, f) for a, f in c.features}, f"{interval_minutes}m", window_delay="0m", **more,
+                )  # fmt: skip
+                cache[key] = run(data, det, seed=seed, workers=workers)
+            labs = labels
         s = score(
-            cache[key], labels, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
+            cache[key], labs, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
             min_confidence=c.min_confidence,
         )  # fmt: skip
         results.append(TrialResult(c, s))
+    if not results:
+        raise ConfigError(f"no config could be tried: {'; '.join(notes)}")
     # One dataset: the worst and the mean false-alarm rate are the same number.
     rows = [
         (r, r.scores.f1, r.scores.false_alarms_per_entity_day, r.scores.false_alarms_per_entity_day) for r in results
@@ -173,4 +247,68 @@ def trial(
             f"{winner.candidate.name}: no config stayed within {max_false_alarms:g} false alarms per entity per day "
             f"on your data; this one raised the fewest ({fa:.2f})"
         )
-    return Trial(tuple(results), winner, len(labels), reason)
+    return Trial(tuple(results), winner, len(labels), reason, tuple(notes))
+
+
+#: Days of documents per entity the baseline route needs: one past day to compare with, and the day scored.
+BASELINE_MIN_DAYS = 2
+
+
+def _deviations(
+    data: pd.DataFrame,
+    fields: Sequence[str],
+    metrics: Sequence[str],
+    time_field: str,
+    interval_minutes: int,
+    spec: BaselineSpec,
+    notes: list[str],
+) -> pd.DataFrame | None:
+    """The injected documents averaged per entity and interval and compared with their baseline (what
+    ``hcad baseline`` writes); None, with a note why, when the data cannot have one."""
+    import pandas as pd
+
+    from hcad.quality.backtest import to_buckets
+    from hcad.quality.backtest.buckets import TIME
+    from hcad.quality.backtest.model import BacktestConfig, feature
+
+    if 1440 % interval_minutes:
+        notes.append(f"the baseline route was not tried: its {interval_minutes}-minute interval does not divide a day")
+        return None
+    t = pd.to_datetime(data[time_field], utc=True)
+    by = t.groupby([data[f] for f in fields])
+    span = pd.Timedelta((by.max() - by.min()).median())  # the median entity's
+    if span < pd.Timedelta(days=BASELINE_MIN_DAYS):
+        notes.append(
+            f"the baseline route was not tried: it needs {BASELINE_MIN_DAYS} days of documents per entity "
+            f"(one past day to compare with), the median entity has {span / pd.Timedelta(hours=1):.0f} h; "
+            f"read a longer range"
+        )
+        return None
+    config = BacktestConfig(
+        features=tuple(feature(m, "avg", m) for m in metrics),
+        interval_minutes=interval_minutes,
+        category_fields=tuple(fields),
+        indices=("trial",),
+        time_field=time_field,
+    ).validate()
+    buckets = to_buckets(data, config).rename(columns={TIME: time_field})[[time_field, *fields, *metrics]]
+    spec = replace(spec, interval_minutes=interval_minutes)
+    dev = residuals(buckets, metrics, spec=spec, entity_fields=fields, time_field=time_field)
+    if dev.empty:
+        notes.append("the baseline route was not tried: no interval has a past day to compare with; read more days")
+        return None
+    return dev
+
+
+def _baseline_detector(
+    c: Candidate, dev: pd.DataFrame, fields: Sequence[str], metrics: Sequence[str], time_field: str, interval: int
+) -> Detector:
+    """The detector ``hcad baseline`` proposes for these deviations, with ``c``'s shingle and margins."""
+    from hcad.ad.model import Detector
+
+    cfg = detector_config(dev, metrics, shingle_size=c.shingle_size, spreads=c.spreads[0], spreads_below=c.spreads[1])
+    feats = {n: f for n, f in zip(cfg.feature_names, cfg.features, strict=True)}
+    return Detector.hcad(
+        "hcad-trial", "trial", time_field, list(fields), feats, f"{interval}m", window_delay="0m",
+        shingle_size=c.shingle_size, rules=cfg.rules(), plugin_defaults=True,
+    )  # fmt: skip

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hcad.errors import ConfigError
-from hcad.quality.trial import Candidate, trial
+from hcad.quality.trial import Candidate, candidates, trial
 
 
 def _flat_fleet(level: float, sigma: float, entities: int = 3, days: int = 4) -> pd.DataFrame:
@@ -50,3 +50,45 @@ def test_too_little_history_is_one_clear_error() -> None:
         trial(frame, ["svc"], ["qps"], time_field="ts", interval_minutes=10)
     with pytest.raises(ConfigError, match="no configs"):
         trial(_flat_fleet(100.0, 1.0), ["svc"], ["qps"], time_field="ts", interval_minutes=10, configs=[])
+
+
+def _fleet(kind: str, seed: int) -> pd.DataFrame:
+    from hcad.quality import synth
+
+    make = synth.FleetSpec.business if kind == "business" else synth.FleetSpec.fleet
+    return synth.fleet_frame(make(hosts=2, seed=seed, periods=10 * 144, anomalies=0))
+
+
+def test_the_trial_proposes_the_baseline_route_where_the_data_are_seasonal_and_not_elsewhere() -> None:
+    # Business-hours traffic (ramps, night troughs, weekends): injected events sized by the noise of the
+    # hour hide in the day's range for every detector on the raw metric; compared with the same hour on
+    # past days they stand out. On the cosine fleet the raw metric's forest does better (the events are
+    # large against its interval-to-interval noise, and the baseline's day-to-day spread dilutes them).
+    won = {}
+    for kind in ("business", "fleet"):
+        res = trial(_fleet(kind, 5), ["host", "process"], ["cpu"], time_field="@timestamp", interval_minutes=10,
+                    configs=candidates(["cpu"]), seed=0)  # fmt: skip
+        routes = {True: [r for r in res.results if r.candidate.baseline is not None],
+                  False: [r for r in res.results if r.candidate.baseline is None]}  # fmt: skip
+        assert len(routes[True]) == 3 and len(routes[False]) == 8 and res.notes == ()
+        best = {b: max(r.scores.f1 for r in rs) for b, rs in routes.items()}
+        won[kind] = (res.winner.candidate.baseline is not None, best[True] - best[False])
+        row = next(r for r in res.to_dict()["candidates"] if r["config"].endswith("(hcad baseline)"))
+        assert row["features"] == ["avg(cpu_vs_baseline)"] and "fleet median removed" in row["baseline"]
+        assert row["rule"] == "ignore within 3 robust spreads above, 6 below"
+    assert won["business"][0] and won["business"][1] > 0.1, won
+    assert not won["fleet"][0] and won["fleet"][1] < -0.1, won
+
+
+def test_the_baseline_route_needs_two_days_and_says_so() -> None:
+    frame = _flat_fleet(1000.0, 10.0, days=1)
+    base = [c for c in candidates(["qps"]) if c.baseline is not None]
+    raw = Candidate("s4 rule 0.05", (("avg", "qps"),), 4, 0.05)
+    res = trial(frame, ["svc"], ["qps"], time_field="ts", interval_minutes=10, configs=[raw, *base], per_entity=1)
+    assert [r.candidate.name for r in res.results] == ["s4 rule 0.05"]
+    assert len(res.notes) == 1 and "needs 2 days of documents per entity" in res.notes[0]
+    assert res.to_dict()["notes"] == list(res.notes)
+    with pytest.raises(ConfigError, match="no config could be tried: the baseline route was not tried"):
+        trial(frame, ["svc"], ["qps"], time_field="ts", interval_minutes=10, configs=base, per_entity=1)
+    with pytest.raises(ConfigError, match="does not divide a day"):
+        trial(_flat_fleet(1000.0, 10.0), ["svc"], ["qps"], time_field="ts", interval_minutes=7, configs=base)
