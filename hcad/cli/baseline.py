@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from hcad.cli.common import echo_json, json_option, pass_cli
 
 if TYPE_CHECKING:
     from hcad.cli.common import CliContext
+    from hcad.errors import Issue
 
 MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 
@@ -20,8 +22,9 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--into", "dest", required=True, help="Index to write (created when missing; rows are replaced by id).")
 @click.option("--field", "-f", "fields", multiple=True, required=True, help="Category field (repeat for 2).")
 @click.option("--metric", "-m", "metrics", multiple=True, required=True, help="Numeric field (repeat, at most 5).")
-@click.option("--from", "start", required=True, metavar="TIME", help="First interval to write (ISO-8601, UTC).")
-@click.option("--to", "end", required=True, metavar="TIME", help="End of the range written, exclusive.")
+@click.option("--from", "start", required=True, metavar="TIME",
+              help="First interval to write: ISO-8601 (UTC), epoch ms, now-1h.")  # fmt: skip
+@click.option("--to", "end", required=True, metavar="TIME", help="End of the range written, exclusive (e.g. now).")
 @click.option("--interval", default="10m", show_default=True, help="Detector interval: minutes or 10m, 1h.")
 @click.option("--time-field", default="@timestamp", show_default=True, help="Timestamp field.")
 @click.option("--history", type=int, default=14, show_default=True, help="Days read before --from for baselines.")
@@ -33,6 +36,8 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--spreads-below", type=float, default=6.0, show_default=True, help="Suggested margin below.")
 @click.option("--shingle", type=int, default=2, show_default=True, help="Suggested detector's shingle size.")
 @click.option("--detector", "detector_name", help="Name of the suggested detector [default: INTO-detector].")
+@click.option("--window-delay", default="1m", show_default=True,
+              help="Suggested detector's window delay: longer than the period of a scheduled run.")  # fmt: skip
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write its YAML here.")
 @json_option
 @pass_cli
@@ -55,6 +60,7 @@ def baseline(
     spreads_below: float,
     shingle: int,
     detector_name: str | None,
+    window_delay: str,
     output: Path | None,
     as_json: bool,
 ) -> None:
@@ -69,12 +75,14 @@ def baseline(
     defaults are what tuning chose on seasonal test fleets with weeks of history; held out, on the real
     plugin, they found as many events as hcad's defaults on the raw metrics or more, at about two thirds
     of the false alarms (detectors/README.md). Run it again for newer data (same --into): rows are
-    replaced, not duplicated.
+    replaced, not duplicated. To keep a live detector fed, run it every few minutes (e.g. from cron
+    with --from now-1h --to now) and give the detector a --window-delay longer than that period.
     """
+    from hcad.cli.results import iso
     from hcad.errors import ConfigError
 
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, mode,
-                    no_fleet, local, spreads, spreads_below, shingle, detector_name, output)  # fmt: skip
+                    no_fleet, local, spreads, spreads_below, shingle, detector_name, window_delay, output)  # fmt: skip
     written, data = _write(cli, plan)
     if written == 0:
         raise ConfigError(
@@ -87,8 +95,8 @@ def baseline(
         "into": dest,
         "rows": written,
         "entities": int(data.groupby(list(fields)).ngroups),
-        "from": start,
-        "to": end,
+        "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
+        "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
         "detector": det.to_dict(),
     }
@@ -107,13 +115,12 @@ def baseline(
 
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, mode: str, no_fleet: bool, local: int,
-             spreads: float, spreads_below: float, shingle: int, detector_name: str | None,
+             spreads: float, spreads_below: float, shingle: int, detector_name: str | None, window_delay: str,
              output: Path | None) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
-    from hcad.ad.model import Detector
+    from hcad.ad.model import Detector, Interval
     from hcad.ad.preflight import preflight
     from hcad.errors import Issue, ValidationError
-    from hcad.quality.backtest import _epoch_s
     from hcad.quality.baseline import BaselineSpec
     from hcad.sizing import parse_interval
 
@@ -136,10 +143,15 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         issues.append(Issue("--spreads", "must be above 0 (the plugin refuses a margin of 0)", "use e.g. 3"))
     if not spreads_below > 0:
         issues.append(Issue("--spreads-below", "must be above 0 (the plugin refuses a margin of 0)", "use e.g. 6"))
-    s, e = _epoch_s(start, "from"), _epoch_s(end, "to")
-    assert s is not None and e is not None
-    if s >= e:
+    now_ms = int(time.time() * 1000)  # one "now" for both ends
+    s, e = _seconds(start, "--from", now_ms, issues), _seconds(end, "--to", now_ms, issues)
+    if s is not None and e is not None and s >= e:
         issues.append(Issue("--to", "must be after --from", "swap them"))
+    delay = None
+    try:
+        delay = Interval.parse(window_delay, "--window-delay")
+    except ValidationError as err:
+        issues.extend(err.issues)
     if output is not None and not output.parent.is_dir():
         issues.append(Issue("--output", f"directory {str(output.parent)!r} does not exist", "create it first"))
     spec = None
@@ -163,7 +175,20 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     preflight(cli.client, source, max_entities=1).raise_for_issues(f"index {index}")
     return {"source": source, "spec": spec, "dest": dest, "fields": fields, "metrics": metrics, "from_s": s,
             "to_s": e, "history_days": history, "spreads": spreads, "spreads_below": spreads_below, "shingle": shingle,
-            "name": name}  # fmt: skip
+            "name": name, "window_delay": delay}  # fmt: skip
+
+
+def _seconds(value: str, option: str, now_ms: int, issues: list[Issue]) -> int | None:
+    """``value`` (ISO-8601, epoch ms, ``now``, ``now-1h``) as epoch seconds; None (and an issue) if not a time."""
+    from hcad.cli.results import parse_time
+    from hcad.errors import ConfigError, Issue
+
+    try:
+        ms = parse_time(value, option, now_ms=now_ms)
+    except ConfigError:
+        issues.append(Issue(option, f"{value!r} is not a time", "write e.g. now-1h, 2024-05-01 or 2024-05-01T10:00Z"))
+        return None
+    return None if ms is None else ms // 1000
 
 
 def _write(cli: CliContext, plan: dict[str, Any]) -> tuple[int, Any]:
@@ -193,6 +218,7 @@ def _detector(plan: dict[str, Any], data: Any) -> Any:
         list(plan["fields"]),
         feats,
         src.interval,
+        window_delay=plan["window_delay"],
         shingle_size=cfg.shingle_size,
         rules=cfg.rules(),
         description=f"deviations of {', '.join(plan['metrics'])} from their seasonal baseline (hcad baseline)",

@@ -278,7 +278,8 @@ def recommend_cmd(
                 f"  to run it: hcad baseline {index} --into {index}-vs-baseline "
                 + " ".join(f"-f {f}" for f in fields)
                 + f" -m {fld} --interval {rec.interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
-                f"--from FROM --to TO, then apply the detector it prints (run it again for newer data)"
+                f"--from {_baseline_from(frame, time_field)} --to now, then apply the detector it prints "
+                f"(run it again with --from now-1h for newer data)"
             )
         for note in tried.notes:
             click.echo(f"  note: {note}")
@@ -286,6 +287,16 @@ def recommend_cmd(
             if (res is tried.winner or res.candidate.name == "plugin defaults") and res.scores.missed_by:
                 why = ", ".join(f"{n} {cause}" for cause, n in res.scores.missed_by.items())
                 click.echo(f"  missed by {res.candidate.name}: {why}")
+
+
+def _baseline_from(frame: Any, time_field: str) -> str:
+    """Where ``hcad baseline`` could start writing for the documents read: their last 7 days, after the
+    first day (which has no past day to compare with)."""
+    import pandas as pd
+
+    t = pd.to_datetime(frame[time_field], utc=True)
+    start = max(t.min() + pd.Timedelta(days=1), t.max() - pd.Timedelta(days=7)).floor("D")
+    return str(start.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _with_agg(candidate: Any, agg: str) -> Any:

@@ -3,6 +3,7 @@ the detector it prints is valid, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -47,11 +48,8 @@ def command(fleet: str, dest: str, *extra: str) -> list[str]:
 
 def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, os_url, fleet, dest, tmp_path) -> None:
     out_file = tmp_path / "dev.yaml"
-    code, _out, err = hcad(
-        capsys,
-        os_url,
-        *command(fleet, dest, "-o", str(out_file), "--detector", "dev-test", "--shingle", "4", "--spreads-below", "5"),
-    )
+    extra = ("-o", str(out_file), "--detector", "dev-test", "--shingle", "4", "--spreads-below", "5")
+    code, _out, err = hcad(capsys, os_url, *command(fleet, dest, *extra, "--window-delay", "15m"))
     assert code == 0, err
 
     expected = baseline.residuals(fleet_frame(SPEC), METRICS, spec=baseline.RECOMMENDED)
@@ -77,6 +75,7 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     assert det.indices == [dest] and det.category_fields == ["host", "process"]
     assert [f.simple for f in det.features] == [("avg", m + baseline.SUFFIX) for m in METRICS]
     assert det.shingle_size == 4
+    assert det.window_delay is not None and det.window_delay.to_api() == {"period": {"interval": 15, "unit": "Minutes"}}
     spreads = baseline.spread(expected, baseline.field_names(METRICS))
     margins = {(c.feature_name, c.threshold_type): c.value for r in det.rules or [] for c in r.conditions}
     above = {(f"{f}_avg", "ACTUAL_OVER_EXPECTED_MARGIN"): baseline.RECOMMENDED_SPREADS * s for f, s in spreads.items()}
@@ -97,6 +96,14 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     os_client.indices.refresh(index=dest)
     assert os_client.count(index=dest)["count"] == len(expected)
 
+    # --json names the range written as UTC times (--from/--to may be given relative to now).
+    code, out, err = hcad(capsys, os_url, *command(fleet, dest, "--json"))
+    assert code == 0, err
+    report = json.loads(out)
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    assert (report["from"], report["to"]) == (FROM.strftime(iso), SPEC.end.strftime(iso))
+    assert report["rows"] == len(expected)
+
 
 def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fleet, dest, tmp_path: Path) -> None:
     cases = (
@@ -113,6 +120,10 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fle
             command(fleet, dest, "--from", SPEC.end.isoformat(), "--to", (SPEC.end + pd.Timedelta(days=1)).isoformat()),
             "no interval between --from and --to has a baseline",
         ),
+        (command(fleet, dest, "--from", "yesterday"), "--from: 'yesterday' is not a time"),
+        (command(fleet, dest, "--window-delay", "soon"), "--window-delay: 'soon' is not an interval"),
+        # Relative times (as a scheduled run passes them) are read; the fleet's data end in 2024.
+        (command(fleet, dest, "--from", "now-1h", "--to", "now"), "no interval between --from and --to has a baseline"),
     )
     for args, words in cases:
         code, _out, err = hcad(capsys, os_url, *args)
