@@ -179,3 +179,34 @@ def test_the_local_level_comes_from_earlier_intervals_only() -> None:
     out = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, local=2))
     # With the point itself in its local median (of two values) it would show half its size.
     assert at(out, "h1", "2024-01-03 03:00")["cpu_vs_baseline"] == pytest.approx(0.5, abs=0.05)
+
+
+def _reference_baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline written plainly: day by day, slot by slot, with numpy's nanmedian."""
+    n_days, per_day = mat.shape
+    k = spec.neighbours
+    flat = np.concatenate([np.full(k, np.nan), mat.ravel(), np.full(k, np.nan)])
+    med, spread = np.full(mat.shape, np.nan), np.full(mat.shape, np.nan)
+    for d in range(1, n_days):
+        past = np.arange(max(0, d - 7 * spec.days), d)
+        same = past[weekend[past] == weekend[d]][-spec.days :]
+        use = same if len(same) >= spec.min_days else past[-spec.days :]
+        for j in range(per_day):
+            vals = np.concatenate([flat[u * per_day + j : u * per_day + j + 2 * k + 1] for u in use])
+            if np.isfinite(vals).sum() >= 3:
+                med[d, j] = np.nanmedian(vals)
+                spread[d, j] = 1.4826 * np.nanmedian(np.abs(vals - med[d, j]))
+    return med, spread
+
+
+@pytest.mark.parametrize(("days", "min_days", "neighbours"), [(7, 2, 1), (3, 1, 0), (2, 3, 2)])
+def test_the_batched_baseline_equals_the_plain_one(days: int, min_days: int, neighbours: int) -> None:
+    rng = np.random.default_rng(days * 10 + neighbours)
+    mat = rng.lognormal(0, 1, (23, 24))
+    mat[rng.random(mat.shape) < 0.2] = np.nan  # gaps, some slots with too few values
+    weekend = np.isin(np.arange(23) % 7, (2, 3))
+    spec = BaselineSpec(interval_minutes=60, days=days, min_days=min_days, neighbours=neighbours)
+    got, want = baseline._baseline(mat, weekend, spec), _reference_baseline(mat, weekend, spec)
+    for g, w in zip(got, want, strict=True):
+        assert np.isnan(g).sum() > 24  # day 0 and the sparse slots have none
+        np.testing.assert_array_equal(g, w)
