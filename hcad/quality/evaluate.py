@@ -153,8 +153,15 @@ class EvalConfig:
             parts.append(f"conf>={self.min_confidence:g}")
         return " ".join(parts)
 
-    def detector(self, index: str, name: str = "hcad-eval") -> Detector:
-        """The config as an HCAD detector over ``index`` (host, process)."""
+    def detector(
+        self,
+        index: str,
+        name: str = "hcad-eval",
+        *,
+        time_field: str = TIME_FIELD,
+        category_fields: Sequence[str] = ENTITY_FIELDS,
+    ) -> Detector:
+        """The config as an HCAD detector over ``index`` (host and process, or ``category_fields``)."""
         from hcad.ad.model import Detector, Imputation
 
         features = {n: (agg, fld) for n, (agg, fld) in zip(self.feature_names, self.features, strict=True)}
@@ -167,8 +174,8 @@ class EvalConfig:
         return Detector.hcad(
             name,
             index,
-            TIME_FIELD,
-            list(ENTITY_FIELDS),
+            time_field,
+            list(category_fields),
             features,
             f"{self.interval_minutes}m",
             window_delay=f"{self.window_delay_minutes}m",

@@ -174,8 +174,8 @@ def trial(
     workers: int | None = None,
 ) -> Trial:
     """Inject anomalies into ``frame`` and score each candidate on it (see the module docstring)."""
-    from hcad.ad.model import Detector
     from hcad.quality.backtest import run
+    from hcad.quality.evaluate import EvalConfig
 
     if not metrics:
         raise ConfigError("give at least one metric to try detectors on (--feature)")
@@ -191,6 +191,10 @@ def trial(
             "read more documents (--docs-per-entity) or a longer range"
         )
     cands = list(configs) if configs is not None else candidates(metrics)
+
+    def detector(cfg: EvalConfig) -> Detector:
+        return cfg.detector("trial", "hcad-trial", time_field=time_field, category_fields=fields)
+
     notes: list[str] = []
     deviations: dict[BaselineSpec, pd.DataFrame | None] = {}
     field_labels = relabel(labels)  # the events, named by the baseline fields they show in
@@ -206,22 +210,18 @@ def trial(
                 continue
             key: tuple[Any, ...] = (c.baseline, c.shingle_size, c.spreads)
             if key not in cache:
-                cache[key] = run(dev, _baseline_detector(c, dev, fields, metrics, time_field, interval_minutes),
-                                 seed=seed, workers=workers)  # fmt: skip
+                # The detector hcad baseline proposes for these deviations, with c's shingle and margins.
+                up, down = c.spreads
+                cfg = detector_config(dev, metrics, shingle_size=c.shingle_size, spreads=up, spreads_below=down)
+                cache[key] = run(dev, detector(replace(cfg, interval_minutes=interval_minutes)), seed=seed,
+                                 workers=workers)  # fmt: skip
             labs = field_labels
         else:
             key = (c.features, c.shingle_size, c.rule_ratio)
             if key not in cache:
-                more: dict[str, Any] = {"plugin_defaults": True, "shingle_size": c.shingle_size}
-                if c.rule_ratio is not None:
-                    from hcad.ad.model import Rule
-
-                    more["rules"] = [Rule.ignore_within(f"{f}_{a}", c.rule_ratio) for a, f in c.features]
-                det = Detector.hcad(
-                    "hcad-trial", "trial", time_field, list(fields),
-                    {f"{f}_{a}": (a, f) for a, f in c.features}, f"{interval_minutes}m", window_delay="0m", **more,
-                )  # fmt: skip
-                cache[key] = run(data, det, seed=seed, workers=workers)
+                cfg = EvalConfig(features=c.features, interval_minutes=interval_minutes, shingle_size=c.shingle_size,
+                                 rule_ratio=c.rule_ratio)  # fmt: skip
+                cache[key] = run(data, detector(cfg), seed=seed, workers=workers)
             labs = labels
         s = score(
             cache[key], labs, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
@@ -298,17 +298,3 @@ def _deviations(
         notes.append("the baseline route was not tried: no interval has a past day to compare with; read more days")
         return None
     return dev
-
-
-def _baseline_detector(
-    c: Candidate, dev: pd.DataFrame, fields: Sequence[str], metrics: Sequence[str], time_field: str, interval: int
-) -> Detector:
-    """The detector ``hcad baseline`` proposes for these deviations, with ``c``'s shingle and margins."""
-    from hcad.ad.model import Detector
-
-    cfg = detector_config(dev, metrics, shingle_size=c.shingle_size, spreads=c.spreads[0], spreads_below=c.spreads[1])
-    feats = {n: f for n, f in zip(cfg.feature_names, cfg.features, strict=True)}
-    return Detector.hcad(
-        "hcad-trial", "trial", time_field, list(fields), feats, f"{interval}m", window_delay="0m",
-        shingle_size=c.shingle_size, rules=cfg.rules(), plugin_defaults=True,
-    )  # fmt: skip
