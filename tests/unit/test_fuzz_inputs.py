@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import copy
 import math
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +148,19 @@ def cli_one_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
         error_text(err)
 
 
+# One directory for the module, removed after it: each example overwrites its file (examples run one at a
+# time), so a run leaves nothing behind in the system's temp directory.
+_DIR = Path(tempfile.mkdtemp(prefix="hcad-fuzz-"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_fuzz_files() -> Iterator[None]:
+    yield
+    shutil.rmtree(_DIR, ignore_errors=True)
+
+
 def as_file(text: str, name: str) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="hcad-fuzz-"))
-    f = d / name
+    f = _DIR / name
     f.write_text(text, encoding="utf-8", errors="surrogatepass")
     return f
 
