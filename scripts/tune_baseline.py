@@ -6,6 +6,8 @@
     .venv/bin/python scripts/tune_baseline.py --plugin [--url URL]          # + held-out rows on the plugin
     .venv/bin/python scripts/tune_baseline.py --hindsight                   # a threshold picked with the labels
     .venv/bin/python scripts/tune_baseline.py --history 14                  # + 14 days before (~44 min, 2 cores)
+    .venv/bin/python scripts/tune_baseline.py --history 14 --choice C --season week --baseline-only
+                                                                            # the choice on a weekly baseline
 
 Each metric is replaced by how far it is from the same entity at the same time of day on recent days of
 the same kind (hcad.quality.baseline.residuals); the detector averages those fields and ignores
@@ -39,6 +41,10 @@ its first scored day, a forest trained on weeks. Without it the 8 days include t
 (no weekend history on the first weekend) and the forest's.
 
 Writes <out>/baseline.json and <out>/baseline.md and prints the held-out table.
+
+``--season week`` runs the held-out rows (and the leak detector's choice, without ``--choice``) with
+baselines from the same weekday of past weeks instead of past days of the same kind
+(``BaselineSpec.season``); ``--baseline-only`` leaves out the raw-metric rows, which do not depend on it.
 
 ``--hindsight`` is a reference for the detector, not a detector: per fleet, the best F1 of a per-point
 threshold on the largest |field| / spread, the threshold picked with that fleet's own labels among those
@@ -160,12 +166,13 @@ def grid(spec: synth.FleetSpec, quick: bool) -> dict[tuple[Any, ...], Scores]:
 
 
 def chosen_fields(
-    spec: synth.FleetSpec, key: tuple[Any, ...]
+    spec: synth.FleetSpec, key: tuple[Any, ...], season: str = "day"
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, ev.EvalConfig]:
-    """One fleet's raw frame and labels, its baseline fields of the chosen variant, and the chosen config."""
+    """One fleet's raw frame and labels, its baseline fields of the chosen variant (from past days of the same
+    kind, or the same weekday of past weeks with ``season="week"``), and the chosen config."""
     name, shingle, k, k_below, grade, conf = key
     raw, labels = synth.fleet_frame(spec), synth.fleet_labels(spec)
-    data = baseline.residuals(raw, spec.metrics, spec=dict(variants(False))[name])
+    data = baseline.residuals(raw, spec.metrics, spec=replace(dict(variants(False))[name], season=season))
     cfg = replace(residual_config(data, spec.metrics, shingle, k, k_below), min_grade=grade, min_confidence=conf)
     return raw, labels, data, cfg
 
@@ -186,20 +193,28 @@ def both(results: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def chosen_runs(
-    spec: synth.FleetSpec, key: tuple[Any, ...], leak_k: float | None = None, client: Any = None
+    spec: synth.FleetSpec,
+    key: tuple[Any, ...],
+    leak_k: float | None = None,
+    client: Any = None,
+    *,
+    season: str = "day",
+    raw_rows: bool = True,
 ) -> list[dict[str, Any]]:
-    """The chosen config (alone and with the leak detector) and the raw-metric baselines on one held-out
-    fleet: backtest, or the plugin."""
-    raw, labels, data, cfg = chosen_fields(spec, key)
+    """The chosen config (alone and with the leak detector) and, with ``raw_rows``, the raw-metric baselines
+    on one held-out fleet: backtest, or the plugin."""
+    raw, labels, data, cfg = chosen_fields(spec, key, season)
     every = tuple(("avg", m) for m in spec.metrics)
     leak = leak_config(data, spec.metrics, leak_k, cfg) if leak_k is not None else None
+    weekly = ", weekly" if season == "week" else ""
     runs: list[tuple[str, list[ev.EvalConfig], pd.DataFrame, pd.DataFrame]] = [
-        ("baseline (chosen)", [cfg], data, baseline.relabel(labels)),
-        ("hcad defaults", [ev.recommended_config(spec)], raw, labels),
-        ("plugin defaults", [ev.EvalConfig(features=every, shingle_size=8)], raw, labels),
+        (f"baseline (chosen{weekly})", [cfg], data, baseline.relabel(labels)),
     ]
     if leak is not None:
-        runs.insert(1, (f"baseline + leak detector (k {leak_k:g})", [cfg, leak], data, baseline.relabel(labels)))
+        runs.append((f"baseline{weekly} + leak detector (k {leak_k:g})", [cfg, leak], data, baseline.relabel(labels)))
+    if raw_rows:
+        runs.append(("hcad defaults", [ev.recommended_config(spec)], raw, labels))
+        runs.append(("plugin defaults", [ev.EvalConfig(features=every, shingle_size=8)], raw, labels))
     dataset = f"{spec.name} {spec.seed}"
     out = []
     for label, cfgs, frame, labs in runs:
@@ -234,9 +249,9 @@ def plugin_results(client: Any, cfgs: list[ev.EvalConfig], frame: pd.DataFrame, 
         client.indices.delete(index=index, ignore_unavailable=True)
 
 
-def hindsight(spec: synth.FleetSpec, key: tuple[Any, ...], max_false_alarms: float) -> str:
+def hindsight(spec: synth.FleetSpec, key: tuple[Any, ...], max_false_alarms: float, season: str = "day") -> str:
     """The best F1 a per-point threshold on the chosen fields reaches on ``spec``, picked with its labels."""
-    _raw, labels, data, _cfg = chosen_fields(spec, key)
+    _raw, labels, data, _cfg = chosen_fields(spec, key, season)
     fields = baseline.field_names(spec.metrics)
     spreads = baseline.spread(data, fields)
     res = last_days(
@@ -287,13 +302,15 @@ def choose(quick: bool, hosts: int, history: int, max_false_alarms: float, t0: f
     return key, reason
 
 
-def choose_leak(key: tuple[Any, ...], hosts: int, history: int, max_false_alarms: float) -> float | None:
+def choose_leak(
+    key: tuple[Any, ...], hosts: int, history: int, max_false_alarms: float, season: str = "day"
+) -> float | None:
     """The leak detector's margin: the smallest of LEAK_SPREADS keeping the chosen detector and the leak
     detector together at most at ``max_false_alarms`` on every tuning fleet; None when none does."""
     runs = []
     for name, seed in TUNE:
         spec = fleet(name, seed, hosts, history)
-        _raw, labels, data, cfg = chosen_fields(spec, key)
+        _raw, labels, data, cfg = chosen_fields(spec, key, season)
         main = last_days(backtest.run(data, cfg.detector("x"), seed=spec.seed), spec)
         runs.append((spec, data, baseline.relabel(labels), cfg, main))
     for leak_k in LEAK_SPREADS:
@@ -325,6 +342,10 @@ def main() -> int:
     ap.add_argument("--hindsight", action="store_true", help="only the hindsight threshold on each fleet")
     ap.add_argument("--history", type=int, default=0, metavar="DAYS",
                     help="days of data before each fleet's 8 scored days (default 0)")  # fmt: skip
+    ap.add_argument("--season", choices=baseline.SEASONS, default="day",
+                    help="held-out baselines: past days of the same kind (day) or weekday of past weeks")  # fmt: skip
+    ap.add_argument("--baseline-only", action="store_true",
+                    help="leave out the raw-metric rows (hcad's and the plugin's defaults)")  # fmt: skip
     args = ap.parse_args()
     hosts = 2 if args.quick else args.hosts
     out = Path(args.out)
@@ -343,12 +364,13 @@ def main() -> int:
     print(f"chosen: {key} ({reason})", file=sys.stderr)
     if args.hindsight:
         for name, seed in TUNE + SEEN + FRESH + NEW:
-            print(hindsight(fleet(name, seed, hosts, args.history), key, args.max_false_alarms), flush=True)
+            spec = fleet(name, seed, hosts, args.history)
+            print(hindsight(spec, key, args.max_false_alarms, args.season), flush=True)
         return 0
     leak_k = (
         saved["leak_spreads"]
         if "leak_spreads" in saved
-        else choose_leak(key, hosts, args.history, args.max_false_alarms)
+        else choose_leak(key, hosts, args.history, args.max_false_alarms, args.season)
     )
     print(f"leak detector margin: {leak_k}", file=sys.stderr)
     client = None
@@ -361,10 +383,11 @@ def main() -> int:
     try:
         for name, seed in SEEN + FRESH + NEW:
             spec = fleet(name, seed, hosts, args.history)
+            opts: dict[str, Any] = {"season": args.season, "raw_rows": not args.baseline_only}
             if args.backtest:
-                held += chosen_runs(spec, key, leak_k)
+                held += chosen_runs(spec, key, leak_k, **opts)
             if client is not None:
-                held += chosen_runs(spec, key, leak_k, client)
+                held += chosen_runs(spec, key, leak_k, client, **opts)
             print(f"  held out {name} {seed}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     except HcadError as e:
         print(f"tune_baseline: error: {e}", file=sys.stderr)
@@ -375,7 +398,7 @@ def main() -> int:
         for r in tuning.summary([r for r in held if r["dataset"] in names]):
             summary.append({**r, "config": f"{r['config']} ({group} held-out)"})
     result = {"chosen": list(key), "reason": reason, "leak_spreads": leak_k, "history_days": args.history,
-              "summary": summary, "rows": held}  # fmt: skip
+              "season": args.season, "summary": summary, "rows": held}  # fmt: skip
     (out / "baseline.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(summary, held)
     (out / "baseline.md").write_text(table)

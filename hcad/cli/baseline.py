@@ -29,6 +29,13 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--time-field", default="@timestamp", show_default=True, help="Timestamp field.")
 @click.option("--history", type=int, default=14, show_default=True, help="Days read before --from for baselines.")
 @click.option("--days", type=int, default=7, show_default=True, help="Past days of the same kind per baseline.")
+@click.option(
+    "--season",
+    type=click.Choice(["day", "week"]),
+    default="day",
+    show_default=True,
+    help="Compare with past days of the same kind (UTC weekday/weekend) or weekdays of past weeks.",
+)
 @click.option("--mode", type=click.Choice(["ratio", "z"]), default="ratio", show_default=True, help="Deviation form.")
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
 @click.option("--local", type=int, default=36, show_default=True, help="Intervals of local level removed (0: none).")
@@ -53,6 +60,7 @@ def baseline(
     time_field: str,
     history: int,
     days: int,
+    season: str,
     mode: str,
     no_fleet: bool,
     local: int,
@@ -66,22 +74,23 @@ def baseline(
 ) -> None:
     """Write INDEX's METRICs as deviations from each entity's own recent days into another index.
 
-    Each metric is averaged per entity and interval, as a detector would, and compared with the same
-    entity at the same time of day on past days of the same kind (weekday or weekend); what the whole
-    fleet did at that moment and a slow local level are removed (hcad.quality.baseline). The raw
-    averages are written too. Prints the detector to apply on the new index: the deviations averaged,
-    shingle --shingle, anomalies within --spreads robust spreads above the expected value and
-    --spreads-below below it ignored; alert on its results at grade > 0.3 and confidence >= 0.9. The
+    Each metric is averaged per entity and interval, as a detector would, and compared with the same entity at
+    the same time of day on past days of the same kind (weekday or weekend, UTC); with --season week, on the
+    same weekday of past weeks (for fleets across time zones, whose local weekends are not the UTC one; needs
+    --history 14 or more). What the whole fleet did at that moment and a slow local level are removed
+    (hcad.quality.baseline). The raw averages are written too. Prints the detector to apply on the new index:
+    the deviations averaged, shingle --shingle, anomalies within --spreads robust spreads above the expected
+    value and --spreads-below below it ignored; alert on its results at grade > 0.3 and confidence >= 0.9. The
     defaults are what tuning chose on seasonal test fleets with weeks of history; held out, on the real
-    plugin, they found as many events as hcad's defaults on the raw metrics or more, at about two thirds
-    of the false alarms (detectors/README.md). Run it again for newer data (same --into): rows are
-    replaced, not duplicated. To keep a live detector fed, run it every few minutes (e.g. from cron
-    with --from now-1h --to now) and give the detector a --window-delay longer than that period.
+    plugin, they found as many events as hcad's defaults on the raw metrics or more, at about two thirds of
+    the false alarms (detectors/README.md). Run it again for newer data (same --into): rows are replaced, not
+    duplicated. To keep a live detector fed, run it every few minutes (e.g. from cron with --from now-1h --to
+    now) and give the detector a --window-delay longer than that period.
     """
     from hcad.cli.results import iso
     from hcad.errors import ConfigError
 
-    plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, mode,
+    plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, season, mode,
                     no_fleet, local, spreads, spreads_below, shingle, detector_name, window_delay, output)  # fmt: skip
     written, data = _write(cli, plan)
     if written == 0:
@@ -95,6 +104,7 @@ def baseline(
         "into": dest,
         "rows": written,
         "entities": int(data.groupby(list(fields)).ngroups),
+        "season": season,
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
@@ -114,9 +124,9 @@ def baseline(
 
 
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
-             end: str, interval: str, time_field: str, history: int, days: int, mode: str, no_fleet: bool, local: int,
-             spreads: float, spreads_below: float, shingle: int, detector_name: str | None, window_delay: str,
-             output: Path | None) -> dict[str, Any]:  # fmt: skip
+             end: str, interval: str, time_field: str, history: int, days: int, season: str, mode: str,
+             no_fleet: bool, local: int, spreads: float, spreads_below: float, shingle: int, detector_name: str | None,
+             window_delay: str, output: Path | None) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
     from hcad.ad.model import Detector, Interval
     from hcad.ad.preflight import preflight
@@ -139,6 +149,10 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         issues.append(Issue("--into", f"{dest!r} is not a new lowercase index name", "e.g. fleet-metrics-baseline"))
     if history < 1:
         issues.append(Issue("--history", "must be at least 1 day", "use e.g. 14"))
+    elif season == "week" and history < 14:
+        # Two past weeks (the baseline's min_days) before --from, or every day falls back to --season day.
+        issues.append(Issue("--history", f"{history} days is less than the two weeks --season week compares with",
+                            "use --history 14 or more (21 is better)"))  # fmt: skip
     if not spreads > 0:
         issues.append(Issue("--spreads", "must be above 0 (the plugin refuses a margin of 0)", "use e.g. 3"))
     if not spreads_below > 0:
@@ -156,7 +170,8 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         issues.append(Issue("--output", f"directory {str(output.parent)!r} does not exist", "create it first"))
     spec = None
     try:
-        spec = BaselineSpec(interval_minutes=int(minutes), days=days, mode=mode, fleet=not no_fleet, local=local)
+        spec = BaselineSpec(interval_minutes=int(minutes), days=days, mode=mode, fleet=not no_fleet, local=local,
+                            season=season)  # fmt: skip
     except ValidationError as err:
         issues.extend(Issue(f"--{i.path.replace('_', '-')}", i.message, i.fix) for i in err.issues)
     if issues:

@@ -12,7 +12,10 @@ from hcad.cli.results import has_plugin, iso, parse_time
 from hcad.errors import ConfigError, HcadError, ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hcad.ad.answers import Suggestion
+    from hcad.quality.trial import Candidate
 
 
 # --------------------------------------------------------------------------- recommend
@@ -273,13 +276,10 @@ def recommend_cmd(
         click.echo(f"proposed: {tried.reason}")
         won = tried.winner.candidate
         if won.baseline is not None:
-            up, down = won.spreads
+            command = baseline_command(won, index, fields, fld, rec.interval_minutes, _baseline_from(frame, time_field))
             click.echo(
-                f"  to run it: hcad baseline {index} --into {index}-vs-baseline "
-                + " ".join(f"-f {f}" for f in fields)
-                + f" -m {fld} --interval {rec.interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
-                f"--from {_baseline_from(frame, time_field)} --to now, then apply the detector it prints "
-                f"(run it again with --from now-1h for newer data)"
+                f"  to run it: {command}, then apply the detector it prints "
+                "(run it again with --from now-1h for newer data)"
             )
         for note in tried.notes:
             click.echo(f"  note: {note}")
@@ -287,6 +287,21 @@ def recommend_cmd(
             if (res is tried.winner or res.candidate.name == "plugin defaults") and res.scores.missed_by:
                 why = ", ".join(f"{n} {cause}" for cause, n in res.scores.missed_by.items())
                 click.echo(f"  missed by {res.candidate.name}: {why}")
+
+
+def baseline_command(
+    candidate: Candidate, index: str, fields: Sequence[str], metric: str, interval_minutes: int, start: str
+) -> str:
+    """The ``hcad baseline`` command that writes the fields a baseline-route ``candidate`` read in the trial."""
+    up, down = candidate.spreads
+    weekly = candidate.baseline is not None and candidate.baseline.season == "week"
+    return (
+        f"hcad baseline {index} --into {index}-vs-baseline "
+        + " ".join(f"-f {f}" for f in fields)
+        + f" -m {metric} --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
+        + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
+        + f"--from {start} --to now"
+    )
 
 
 def _baseline_from(frame: Any, time_field: str) -> str:

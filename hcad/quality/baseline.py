@@ -7,10 +7,11 @@ against the day's range, so the forest never scores it above its threshold, what
 settings (``detectors/README.md``: two labelled events in three on the seasonal fleets).
 
 This module computes, for each document, how far each metric is from what the same entity did at the
-same time of day on recent days of the same kind (weekday or weekend), and optionally removes what
-the whole fleet did at that moment (a peak-traffic day lifts every entity: not an anomaly of one).
-Written to the index beside the raw metrics, these fields are what a detector then reads; its
-``ignore anomalies within a margin`` rule is in the same units for every entity.
+same time of day on recent days of the same kind (weekday or weekend; or, with ``season="week"``, on
+the same weekday of past weeks), and optionally removes what the whole fleet did at that moment (a
+peak-traffic day lifts every entity: not an anomaly of one). Written to the index beside the raw
+metrics, these fields are what a detector then reads; its ``ignore anomalies within a margin`` rule is
+in the same units for every entity.
 
 - ``ratio``: ``value / baseline - 1`` (for metrics whose noise grows with their level);
 - ``z``: ``(value - baseline) / spread``, the spread a robust (MAD) estimate over the same slots.
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from hcad.quality.evaluate import EvalConfig
 
 MODES = ("ratio", "z")
+#: ``day``: the same time of day on past days of the same kind (UTC weekday or weekend); ``week``: the same
+#: time of the week (the same UTC weekday on past weeks), so a host whose local weekend starts hours before
+#: or after the UTC one is compared with itself at the same local time.
+SEASONS = ("day", "week")
 #: What ``scripts/tune_baseline.py --history 14`` chose on the tuning fleets, each with 14 days of data
 #: before the 8 days scored, as a baseline and a detector in service have (``detectors/README.md`` has the
 #: held-out results): ratio to the baseline, the fleet's median removed, a local level over 36 intervals
@@ -53,7 +58,13 @@ class BaselineSpec:
     """How baselines are built.
 
     ``days``: how many past days of the same kind feed a slot's baseline; ``min_days``: fewer days of
-    the same kind than this and days of either kind are used; ``neighbours``: slots either side of the
+    the same kind than this and days of either kind are used;
+    ``season``: ``"day"`` (the above) or ``"week"``: the same weekday on up to ``days`` past weeks; a day
+    with fewer than ``min_days`` such weeks behind it falls back to ``"day"``. Weekends are UTC days, so on a
+    fleet spread over time zones a daily baseline compares a host's local Friday evening with past local
+    Saturdays; the weekly one does not, at the price of fewer, noisier past days (it needs ``min_days``
+    weeks of history, and helps only where the week has a rhythm: ``detectors/README.md``);
+    ``neighbours``: slots either side of the
     time of day that also count (smooths a ramp that starts a few minutes later one day);
     ``fleet``: subtract the median deviation of all entities at each moment (with 3 entities or more);
     ``local``: also subtract the median deviation of the entity's last ``local`` intervals (0: not), so a
@@ -71,11 +82,14 @@ class BaselineSpec:
     fleet: bool = True
     floor: float = 0.02
     local: int = 0
+    season: str = "day"
 
     def __post_init__(self) -> None:
         issues = []
         if self.mode not in MODES:
             issues.append(Issue("mode", f"{self.mode!r} is not a mode", f"use one of {MODES}"))
+        if self.season not in SEASONS:
+            issues.append(Issue("season", f"{self.season!r} is not a season", f"use one of {SEASONS}"))
         if self.interval_minutes < 1 or 1440 % self.interval_minutes:
             issues.append(Issue("interval_minutes", f"{self.interval_minutes} does not divide a day", "use e.g. 10"))
         for name in ("days", "min_days"):
@@ -123,6 +137,10 @@ def _baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec) -> tuple
     # day's slots are stacked at once and the medians taken in one call.
     use = np.full((n_days, spec.days), -1)
     for d in range(1, n_days):
+        weeks = np.arange(d - 7, -1, -7)[: spec.days]
+        if spec.season == "week" and len(weeks) >= spec.min_days:
+            use[d, : len(weeks)] = weeks
+            continue
         past = np.arange(max(0, d - 7 * spec.days), d)
         same = past[weekend[past] == weekend[d]][-spec.days :]
         days = same if len(same) >= spec.min_days else past[-spec.days :]

@@ -12,6 +12,8 @@ interval, each value compared with the same entity at the same time of day on pa
 over that deviation with margins in robust spreads. On seasonal fleets it beat every raw config held
 out (``detectors/README.md``); the trial shows whether it does on the user's data. It needs about two
 days of documents per entity (one past day to compare with); with less it is left out, with a note.
+With 15 days or more it is also tried against the same weekday of past weeks (``season="week"``), which
+suits fleets whose local weekends are not the UTC one and costs fleets without a weekly rhythm.
 
 The user's data are taken as normal apart from the injected events, so a real anomaly already in
 the data counts as a false alarm for every config alike: rankings stay fair, absolute false-alarm
@@ -73,8 +75,10 @@ class Candidate:
         else:
             features = [f"avg({f})" for f in field_names([f for _a, f in self.features])]
             rule = f"ignore within {self.spreads[0]:g} robust spreads above, {self.spreads[1]:g} below"
+            past = f"the same weekday of the past {b.days} weeks" if b.season == "week" else (
+                f"the past {b.days} days of the same kind")  # fmt: skip
             how = (
-                f"{b.mode} to the same time on the past {b.days} days of the same kind"
+                f"{b.mode} to the same time on {past}"
                 + (", fleet median removed" if b.fleet else "")
                 + (f", local level over {b.local} intervals removed" if b.local else "")
             )
@@ -127,7 +131,8 @@ def candidates(metrics: Sequence[str], shingle_size: int | None = None, *, basel
     """The configs :func:`trial` compares by default: the plugin's defaults, hcad's defaults, and
     shingle / rule / threshold variations around them (``shingle_size`` adds that size too, e.g.
     one that covers the data's period); with ``baseline``, also the baseline route with
-    ``hcad baseline``'s defaults and with 3 and 4 spreads both ways."""
+    ``hcad baseline``'s defaults and with 3 and 4 spreads both ways, and against past weeks
+    (``hcad baseline --season week``) with its defaults."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import RECOMMENDED
 
@@ -145,13 +150,16 @@ def candidates(metrics: Sequence[str], shingle_size: int | None = None, *, basel
         for r in (0.05, 0.3):
             out.append(Candidate(f"s{s} rule {r:g} conf≥0.9", feats, s, r, 0.0, 0.9))
     if baseline:
-        for up, down in ((RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW), (3.0, 3.0), (4.0, 4.0)):
-            name = f"baseline {up:g} up / {down:g} down"
-            if (up, down) == (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW):
+        weekly = replace(BASELINE, season="week")
+        defaults = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
+        for spec, (up, down) in ((BASELINE, defaults), (BASELINE, (3.0, 3.0)), (BASELINE, (4.0, 4.0)),
+                                 (weekly, defaults)):  # fmt: skip
+            name = f"baseline{' weekly' if spec.season == 'week' else ''} {up:g} up / {down:g} down"
+            if (spec, (up, down)) == (BASELINE, defaults):
                 name += " (hcad baseline)"
             out.append(
                 Candidate(name, feats, BASELINE_SHINGLE, None, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE,
-                          baseline=BASELINE, spreads=(up, down))
+                          baseline=spec, spreads=(up, down))
             )  # fmt: skip
     unique: dict[tuple[Any, ...], Candidate] = {}
     for c in out:
@@ -229,7 +237,7 @@ def trial(
         )  # fmt: skip
         results.append(TrialResult(c, s))
     if not results:
-        raise ConfigError(f"no config could be tried: {'; '.join(notes)}")
+        raise ConfigError(f"no config could be tried: {'; '.join(dict.fromkeys(notes))}")
     # One dataset: the worst and the mean false-alarm rate are the same number.
     rows = [
         (r, r.scores.f1, r.scores.false_alarms_per_entity_day, r.scores.false_alarms_per_entity_day) for r in results
@@ -247,11 +255,14 @@ def trial(
             f"{winner.candidate.name}: no config stayed within {max_false_alarms:g} false alarms per entity per day "
             f"on your data; this one raised the fewest ({fa:.2f})"
         )
-    return Trial(tuple(results), winner, len(labels), reason, tuple(notes))
+    return Trial(tuple(results), winner, len(labels), reason, tuple(dict.fromkeys(notes)))
 
 
 #: Days of documents per entity the baseline route needs: one past day to compare with, and the day scored.
 BASELINE_MIN_DAYS = 2
+#: With ``season="week"``: two past weeks (the spec's ``min_days``) and a day scored; with less every day
+#: falls back to the daily baseline, which is tried anyway.
+BASELINE_WEEKLY_MIN_DAYS = 15
 
 
 def _deviations(
@@ -281,6 +292,13 @@ def _deviations(
         notes.append(
             f"the baseline route was not tried: it needs {BASELINE_MIN_DAYS} days of documents per entity "
             f"(one past day to compare with), the median entity has {span / pd.Timedelta(hours=1):.0f} h; "
+            f"read a longer range"
+        )
+        return None
+    if spec.season == "week" and span < pd.Timedelta(days=BASELINE_WEEKLY_MIN_DAYS):
+        notes.append(
+            f"the weekly baseline was not tried: it needs {BASELINE_WEEKLY_MIN_DAYS} days of documents per entity "
+            f"(two past weeks to compare with), the median entity has {span / pd.Timedelta(days=1):.1f} days; "
             f"read a longer range"
         )
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -102,7 +103,41 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     report = json.loads(out)
     iso = "%Y-%m-%dT%H:%M:%SZ"
     assert (report["from"], report["to"]) == (FROM.strftime(iso), SPEC.end.strftime(iso))
-    assert report["rows"] == len(expected)
+    assert report["rows"] == len(expected) and report["season"] == "day"
+
+
+def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url, index_name, dest) -> None:
+    """With --season week the fields come from the same weekday of past weeks: on 17 days, the last two
+    days differ from the daily baseline's (earlier days fall back to it: fewer than two past weeks)."""
+    spec = FleetSpec.business(hosts=1, seed=41, periods=17 * 144)  # 3 entities
+    loading.load_fleet(os_client, index_name, spec, progress=False)
+    start = spec.start + pd.Timedelta(days=15)
+    times = ["--from", start.isoformat(), "--to", spec.end.isoformat(), "--history", "15"]
+    metrics = [a for m in METRICS for a in ("-m", m)]
+    args = ["baseline", index_name, "--into", dest, "-f", "host", "-f", "process", *metrics, *times]
+    code, out, err = hcad(capsys, os_url, *args, "--season", "week", "--json")
+    assert code == 0, err
+    assert json.loads(out)["season"] == "week"
+
+    frame = fleet_frame(spec)
+    weekly, daily = (
+        baseline.residuals(frame, METRICS, spec=replace(baseline.RECOMMENDED, season=season))
+        for season in ("week", "day")
+    )
+    weekly, daily = (d[pd.to_datetime(d["@timestamp"], utc=True) >= start] for d in (weekly, daily))
+    os_client.indices.refresh(index=dest)
+    assert os_client.count(index=dest)["count"] == len(weekly)
+    hits = os_client.search(index=dest, body={"size": 100, "sort": [{"@timestamp": "asc"}, {"host": "asc"}]})["hits"]
+    got = pd.DataFrame([h["_source"] for h in hits["hits"]])
+    keys = ["@timestamp", "host", "process"]
+    stamp = {"@timestamp": lambda d: d["@timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    merged = got.merge(weekly.assign(**stamp), on=keys, suffixes=("", "_week")).merge(
+        daily.assign(**stamp), on=keys, suffixes=("", "_day")
+    )
+    assert len(merged) == 100
+    c = "cpu" + baseline.SUFFIX
+    assert merged[c].to_numpy() == pytest.approx(merged[c + "_week"].to_numpy(), abs=1e-9)
+    assert (merged[c] - merged[c + "_day"]).abs().max() > 0.01  # the test tells the seasons apart
 
 
 def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fleet, dest, tmp_path: Path) -> None:
@@ -122,6 +157,7 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fle
         ),
         (command(fleet, dest, "--from", "yesterday"), "--from: 'yesterday' is not a time"),
         (command(fleet, dest, "--window-delay", "soon"), "--window-delay: 'soon' is not an interval"),
+        (command(fleet, dest, "--season", "week", "--history", "7"), "--history: 7 days is less than the two weeks"),
         # Relative times (as a scheduled run passes them) are read; the fleet's data end in 2024.
         (command(fleet, dest, "--from", "now-1h", "--to", "now"), "no interval between --from and --to has a baseline"),
     )

@@ -240,9 +240,12 @@ def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, 
     # and why the plugin's defaults missed what they missed (the backtest names RCF's correction)
     assert sum(plugin["missed_by"].values()) == round(trial["events"] * (1 - plugin["recall"]))
     assert "missed by plugin defaults: " in text
-    # The baseline route was tried on the same injected events (4 days: past days to compare with), and
-    # when it wins the command that writes its fields is printed.
+    # The baseline route was tried on the same injected events (4 days: past days to compare with; not the
+    # weekly one, which needs two past weeks, and says so), and when it wins the command that writes its
+    # fields is printed.
     baseline_rows = [r for r in trial["candidates"] if r["baseline"]]
-    assert len(baseline_rows) == 3 and trial["notes"] == []
+    assert len(baseline_rows) == 3 and len(trial["notes"]) == 1
+    assert trial["notes"][0].startswith("the weekly baseline was not tried: it needs 15 days")
+    assert f"note: {trial['notes'][0]}" in text
     assert all(r["features"] == ["avg(qps_vs_baseline)"] for r in baseline_rows)
     assert ("to run it: hcad baseline " in text) == bool(winner["baseline"]), text

@@ -131,9 +131,9 @@ def test_unsorted_input_gives_the_same_fields() -> None:
 
 def test_bad_settings_and_columns_are_named() -> None:
     with pytest.raises(ValidationError) as e:
-        BaselineSpec(mode="zscore", interval_minutes=7, days=0, local=-1)
+        BaselineSpec(mode="zscore", interval_minutes=7, days=0, local=-1, season="month")
     text = str(e.value)
-    for name in ("mode", "interval_minutes", "days", "local"):
+    for name in ("mode", "interval_minutes", "days", "local", "season"):
         assert name in text
     with pytest.raises(ConfigError, match="'memory'"):
         residuals(fleet_frame(days=2), ["cpu", "memory"])
@@ -210,3 +210,28 @@ def test_the_batched_baseline_equals_the_plain_one(days: int, min_days: int, nei
     for g, w in zip(got, want, strict=True):
         assert np.isnan(g).sum() > 24  # day 0 and the sparse slots have none
         np.testing.assert_array_equal(g, w)
+
+
+def shifted_weekend_frame(days: int, offset_hours: int) -> pd.DataFrame:
+    """One daily shape, and a quiet weekend (0.3 ×) that follows the host's local calendar, UTC + ``offset_hours``."""
+    data = fleet_frame(days=days)
+    local = data["@timestamp"] + pd.Timedelta(hours=offset_hours)
+    data["cpu"] = data["cpu"] * np.where(local.dt.day_of_week >= 5, 0.3, 1.0)
+    return data
+
+
+def test_a_weekly_season_compares_a_local_weekend_with_itself() -> None:
+    # Hosts 8 hours behind UTC: UTC Saturday 00:00-08:00 is their Friday evening, a working day.
+    data = shifted_weekend_frame(days=22, offset_hours=-8)
+    by = {s: residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, season=s)) for s in baseline.SEASONS}
+    third_sat = (START + pd.Timedelta(days=19), START + pd.Timedelta(days=19, hours=8))
+    for season, out in by.items():
+        window = out[(out["@timestamp"] >= third_sat[0]) & (out["@timestamp"] < third_sat[1])]["cpu_vs_baseline"]
+        if season == "day":  # compared with past UTC weekends: half local Fridays, half local Saturdays
+            assert window.abs().median() > 0.2
+        else:  # compared with the same hours of the last two Saturdays (UTC): local Friday evenings too
+            assert window.abs().median() < 0.03
+    # Until two past weeks are behind a day, the weekly season falls back to days of the same kind.
+    early = by["day"]["@timestamp"] < START + pd.Timedelta(days=14)
+    np.testing.assert_array_equal(by["week"].loc[early, "cpu_vs_baseline"], by["day"].loc[early, "cpu_vs_baseline"])
+    assert not np.allclose(by["week"].loc[~early, "cpu_vs_baseline"], by["day"].loc[~early, "cpu_vs_baseline"])

@@ -70,7 +70,8 @@ def test_the_trial_proposes_the_baseline_route_where_the_data_are_seasonal_and_n
                     configs=candidates(["cpu"]), seed=0)  # fmt: skip
         routes = {True: [r for r in res.results if r.candidate.baseline is not None],
                   False: [r for r in res.results if r.candidate.baseline is None]}  # fmt: skip
-        assert len(routes[True]) == 3 and len(routes[False]) == 8 and res.notes == ()
+        assert len(routes[True]) == 3 and len(routes[False]) == 8
+        assert len(res.notes) == 1 and res.notes[0].startswith("the weekly baseline was not tried: it needs 15 days")
         best = {b: max(r.scores.f1 for r in rs) for b, rs in routes.items()}
         won[kind] = (res.winner.candidate.baseline is not None, best[True] - best[False])
         row = next(r for r in res.to_dict()["candidates"] if r["config"].endswith("(hcad baseline)"))
@@ -92,3 +93,36 @@ def test_the_baseline_route_needs_two_days_and_says_so() -> None:
         trial(frame, ["svc"], ["qps"], time_field="ts", interval_minutes=10, configs=base, per_entity=1)
     with pytest.raises(ConfigError, match="does not divide a day"):
         trial(_flat_fleet(1000.0, 10.0), ["svc"], ["qps"], time_field="ts", interval_minutes=7, configs=base)
+
+
+def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
+    weekly = [c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == "week"]
+    assert [c.name for c in weekly] == ["baseline weekly 3 up / 6 down"]
+    res = trial(_flat_fleet(1000.0, 10.0, days=16), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
+                configs=weekly, per_entity=1)  # fmt: skip
+    assert res.notes == () and res.winner.candidate is weekly[0]
+    assert "the same weekday of the past 7 weeks" in res.to_dict()["winner"]["baseline"]
+    with pytest.raises(ConfigError, match=r"the weekly baseline was not tried: it needs 15 days .* has 11\.0 days"):
+        trial(_flat_fleet(1000.0, 10.0, days=11), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
+              configs=weekly, per_entity=1)  # fmt: skip
+
+
+@pytest.mark.parametrize("season", ["day", "week"])
+def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str) -> None:
+    import shlex
+
+    from hcad.cli.baseline import baseline as baseline_command_line
+    from hcad.cli.recommend import baseline_command
+
+    cand = next(c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == season)
+    line = baseline_command(cand, "fleet-metrics", ["host", "process"], "qps", 10, "2024-05-01T00:00:00Z")
+    words = shlex.split(line)
+    assert words[:2] == ["hcad", "baseline"]
+    ctx = baseline_command_line.make_context("baseline", words[2:])
+    p = ctx.params
+    assert (p["index"], p["dest"], p["fields"], p["metrics"]) == (
+        "fleet-metrics", "fleet-metrics-vs-baseline", ("host", "process"), ("qps",)
+    )  # fmt: skip
+    assert (p["spreads"], p["spreads_below"], p["season"]) == (*cand.spreads, season)
+    assert (p["start"], p["end"], p["interval"]) == ("2024-05-01T00:00:00Z", "now", "10m")
+    assert p["history"] >= (21 if season == "week" else 14)
