@@ -64,8 +64,8 @@ class BaselineSpec:
     fleet spread over time zones a daily baseline compares a host's local Friday evening with past local
     Saturdays; the weekly one does not, at the price of fewer, noisier past days (it needs ``min_days``
     weeks of history, and helps only where the week has a rhythm: ``detectors/README.md``);
-    ``neighbours``: slots either side of the
-    time of day that also count (smooths a ramp that starts a few minutes later one day);
+    ``neighbours``: slots either side of the time of day that also count (smooths a ramp that starts a
+    few minutes later one day);
     ``fleet``: subtract the median deviation of all entities at each moment (with 3 entities or more);
     ``local``: also subtract the median deviation of the entity's last ``local`` intervals (0: not), so a
     slow change that the past days did not have (a weekly rhythm, a gradual rise) stops counting after a

@@ -260,9 +260,9 @@ def trial(
 
 #: Days of documents per entity the baseline route needs: one past day to compare with, and the day scored.
 BASELINE_MIN_DAYS = 2
-#: With ``season="week"``: two past weeks (the spec's ``min_days``) and a day scored; with less every day
-#: falls back to the daily baseline, which is tried anyway.
-BASELINE_WEEKLY_MIN_DAYS = 15
+#: With ``season="week"`` (hcad's spec): two past weeks (its ``min_days``) and a day scored; with less every
+#: day falls back to the daily baseline, which is tried anyway.
+BASELINE_WEEKLY_MIN_DAYS = 7 * BASELINE.min_days + 1
 
 
 def _deviations(
@@ -295,11 +295,12 @@ def _deviations(
             f"read a longer range"
         )
         return None
-    if spec.season == "week" and span < pd.Timedelta(days=BASELINE_WEEKLY_MIN_DAYS):
+    weekly_days = 7 * spec.min_days + 1  # BASELINE_WEEKLY_MIN_DAYS for hcad's spec
+    if spec.season == "week" and span < pd.Timedelta(days=weekly_days):
         notes.append(
-            f"the weekly baseline was not tried: it needs {BASELINE_WEEKLY_MIN_DAYS} days of documents per entity "
-            f"(two past weeks to compare with), the median entity has {span / pd.Timedelta(days=1):.1f} days; "
-            f"read a longer range"
+            f"the weekly baseline was not tried: it needs {weekly_days} days of documents per entity "
+            f"({spec.min_days} past weeks to compare with), the median entity has {span / pd.Timedelta(days=1):.1f} "
+            f"days; read a longer range"
         )
         return None
     config = BacktestConfig(
