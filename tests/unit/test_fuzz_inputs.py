@@ -148,19 +148,22 @@ def cli_one_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
         error_text(err)
 
 
-# One directory for the module, removed after it: each example overwrites its file (examples run one at a
-# time), so a run leaves nothing behind in the system's temp directory.
-_DIR = Path(tempfile.mkdtemp(prefix="hcad-fuzz-"))
+# One directory for the module, made on first use (not at import: a run that deselects these tests would
+# leave it) and removed after the module; each example overwrites its file (examples run one at a time).
+_DIRS: list[Path] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _remove_fuzz_files() -> Iterator[None]:
     yield
-    shutil.rmtree(_DIR, ignore_errors=True)
+    while _DIRS:
+        shutil.rmtree(_DIRS.pop(), ignore_errors=True)
 
 
 def as_file(text: str, name: str) -> Path:
-    f = _DIR / name
+    if not _DIRS:
+        _DIRS.append(Path(tempfile.mkdtemp(prefix="hcad-fuzz-")))
+    f = _DIRS[0] / name
     f.write_text(text, encoding="utf-8", errors="surrogatepass")
     return f
 
