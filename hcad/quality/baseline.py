@@ -137,10 +137,11 @@ def _baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec) -> tuple
     # day's slots are stacked at once and the medians taken in one call.
     use = np.full((n_days, spec.days), -1)
     for d in range(1, n_days):
-        weeks = np.arange(d - 7, -1, -7)[: spec.days]
-        if spec.season == "week" and len(weeks) >= spec.min_days:
-            use[d, : len(weeks)] = weeks
-            continue
+        if spec.season == "week":
+            weeks = np.arange(d - 7, -1, -7)[: spec.days]
+            if len(weeks) >= spec.min_days:
+                use[d, : len(weeks)] = weeks
+                continue
         past = np.arange(max(0, d - 7 * spec.days), d)
         same = past[weekend[past] == weekend[d]][-spec.days :]
         days = same if len(same) >= spec.min_days else past[-spec.days :]

@@ -236,8 +236,9 @@ def trial(
             min_confidence=c.min_confidence,
         )  # fmt: skip
         results.append(TrialResult(c, s))
+    notes = list(dict.fromkeys(notes))  # both seasons' specs give the same note when the data are too short
     if not results:
-        raise ConfigError(f"no config could be tried: {'; '.join(dict.fromkeys(notes))}")
+        raise ConfigError(f"no config could be tried: {'; '.join(notes)}")
     # One dataset: the worst and the mean false-alarm rate are the same number.
     rows = [
         (r, r.scores.f1, r.scores.false_alarms_per_entity_day, r.scores.false_alarms_per_entity_day) for r in results
@@ -255,14 +256,11 @@ def trial(
             f"{winner.candidate.name}: no config stayed within {max_false_alarms:g} false alarms per entity per day "
             f"on your data; this one raised the fewest ({fa:.2f})"
         )
-    return Trial(tuple(results), winner, len(labels), reason, tuple(dict.fromkeys(notes)))
+    return Trial(tuple(results), winner, len(labels), reason, tuple(notes))
 
 
 #: Days of documents per entity the baseline route needs: one past day to compare with, and the day scored.
 BASELINE_MIN_DAYS = 2
-#: With ``season="week"`` (hcad's spec): two past weeks (its ``min_days``) and a day scored; with less every
-#: day falls back to the daily baseline, which is tried anyway.
-BASELINE_WEEKLY_MIN_DAYS = 7 * BASELINE.min_days + 1
 
 
 def _deviations(
@@ -295,7 +293,9 @@ def _deviations(
             f"read a longer range"
         )
         return None
-    weekly_days = 7 * spec.min_days + 1  # BASELINE_WEEKLY_MIN_DAYS for hcad's spec
+    # Past weeks: the spec's min_days of them (15 days for hcad's) and a day scored; with fewer, every day
+    # falls back to the daily baseline, which is tried anyway.
+    weekly_days = 7 * spec.min_days + 1
     if spec.season == "week" and span < pd.Timedelta(days=weekly_days):
         notes.append(
             f"the weekly baseline was not tried: it needs {weekly_days} days of documents per entity "

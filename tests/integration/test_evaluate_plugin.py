@@ -74,6 +74,14 @@ def test_plugin_historical_run_end_to_end_yields_scores(ad_client, index_name) -
     assert report.to_dict()["engine"] == "plugin"
 
 
+def _historical_scores(client, cfg: ev.EvalConfig, index: str, spec: FleetSpec, labels, cut: pd.Timestamp):
+    """``cfg`` run as a historical analysis on ``index``, scored from ``cut`` on under its monitor floors."""
+    results = ev.run_historical(client, cfg, index, spec, timeout=1200)
+    results = results[pd.to_datetime(results["data_start_time"], utc=True) >= cut]
+    return score(results, ev.labels_for(labels, cfg), cfg.interval_minutes,
+                 min_grade=cfg.min_grade, min_confidence=cfg.min_confidence)  # fmt: skip
+
+
 def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -> None:
     """detectors/README.md's baseline claim, small, on the real plugin: a business-hours fleet none of the
     tuning used (4 hosts x 3 processes), with 14 days of data before the 8 days scored (24 events), as a
@@ -103,10 +111,7 @@ def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -
     cut = spec.end - pd.Timedelta(days=scored)
     got = {}
     for name, (cfg, labs) in runs.items():
-        results = ev.run_historical(ad_client, cfg, index_name, spec, timeout=1200)
-        results = results[pd.to_datetime(results["data_start_time"], utc=True) >= cut]
-        got[name] = score(results, ev.labels_for(labs, cfg), cfg.interval_minutes,
-                          min_grade=cfg.min_grade, min_confidence=cfg.min_confidence)  # fmt: skip
+        got[name] = _historical_scores(ad_client, cfg, index_name, spec, labs, cut)
     b, r = got["baseline"], got["raw"]
     summary = {k: (s.detected, s.events, round(s.false_alarms_per_entity_day, 3)) for k, s in got.items()}
     print(f"found / events / false alarms per entity per day: {summary}")
@@ -143,10 +148,7 @@ def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, ind
             data = baseline.residuals(raw, spec.metrics, spec=replace(baseline.RECOMMENDED, season=season))
             assert loading.load_frame(ad_client, index, data) == len(data)
             cfg = baseline.detector_config(data, spec.metrics)
-            results = ev.run_historical(ad_client, cfg, index, spec, timeout=1200)
-            results = results[pd.to_datetime(results["data_start_time"], utc=True) >= cut]
-            got[season] = score(results, ev.labels_for(labels, cfg), cfg.interval_minutes,
-                                min_grade=cfg.min_grade, min_confidence=cfg.min_confidence)  # fmt: skip
+            got[season] = _historical_scores(ad_client, cfg, index, spec, labels, cut)
     finally:
         for season in baseline.SEASONS:
             ad_client.indices.delete(index=f"{index_name}-{season}", ignore_unavailable=True)
