@@ -8,6 +8,8 @@
     .venv/bin/python scripts/tune_baseline.py --history 14                  # + 14 days before (~44 min, 2 cores)
     .venv/bin/python scripts/tune_baseline.py --history 14 --choice C --season week --baseline-only
                                                                             # the choice on a weekly baseline
+    .venv/bin/python scripts/tune_baseline.py --history 14 --choice C --season week --baseline-only \
+        --weekly-margins --late                                             # hcad's weekly margins, 6 more fleets
 
 Each metric is replaced by how far it is from the same entity at the same time of day on recent days of
 the same kind (hcad.quality.baseline.residuals); the detector averages those fields and ignores
@@ -46,6 +48,11 @@ Writes <out>/baseline.json and <out>/baseline.md and prints the held-out table.
 baselines from the same weekday of past weeks instead of past days of the same kind
 (``BaselineSpec.season``); ``--baseline-only`` leaves out the raw-metric rows, which do not depend on it.
 
+``--weekly-margins`` replaces the chosen margins in the held-out rows with hcad's weekly ones
+(``baseline.RECOMMENDED_WEEKLY_SPREADS`` up, ``..._BELOW`` down, each field's spread scaled by its
+``baseline.tail_factor``); they were found while looking at the held-out business fleets with past weeks,
+so ``--late`` adds six business fleets (LATE) that were first run after they were chosen.
+
 ``--hindsight`` is a reference for the detector, not a detector: per fleet, the best F1 of a per-point
 threshold on the largest |field| / spread, the threshold picked with that fleet's own labels among those
 with at most the false-alarm limit. It has no temporal context, so it is no bound on the forest, which
@@ -81,6 +88,8 @@ TUNE = [("business", 1), ("fleet", 1)]
 SEEN = [("business", 11), ("business", 12), ("fleet", 11)]
 FRESH = [("business", 21), ("business", 22), ("fleet", 21)]
 NEW = [("business", 41), ("business", 42), ("fleet", 41)]
+#: Only with --late: business fleets first run after the weekly margins were chosen.
+LATE = [("business", 51), ("business", 52), ("business", 61), ("business", 62), ("business", 71), ("business", 72)]
 LEAK_METRICS = ("memory",)
 LEAK_SPREADS = (3.0, 4.0, 5.0, 6.0)
 FLOORS = [(0.0, 0.0), (0.3, 0.9), (0.5, 0.9)]
@@ -166,13 +175,20 @@ def grid(spec: synth.FleetSpec, quick: bool) -> dict[tuple[Any, ...], Scores]:
 
 
 def chosen_fields(
-    spec: synth.FleetSpec, key: tuple[Any, ...], season: str = "day"
+    spec: synth.FleetSpec, key: tuple[Any, ...], season: str = "day", weekly_margins: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, ev.EvalConfig]:
     """One fleet's raw frame and labels, its baseline fields of the chosen variant (from past days of the same
-    kind, or the same weekday of past weeks with ``season="week"``), and the chosen config."""
+    kind, or the same weekday of past weeks with ``season="week"``), and the chosen config; with
+    ``weekly_margins``, hcad's weekly margins (RECOMMENDED_WEEKLY_SPREADS*, tail-scaled) instead of the key's."""
     name, shingle, k, k_below, grade, conf = key
     raw, labels = synth.fleet_frame(spec), synth.fleet_labels(spec)
     data = baseline.residuals(raw, spec.metrics, spec=replace(dict(variants(False))[name], season=season))
+    if weekly_margins:
+        k, k_below = baseline.RECOMMENDED_WEEKLY_SPREADS, baseline.RECOMMENDED_WEEKLY_SPREADS_BELOW
+        tail = baseline.tail_factor(data, baseline.field_names(spec.metrics))
+        cfg = baseline.detector_config(data, spec.metrics, shingle_size=shingle, spreads=k, spreads_below=k_below,
+                                       min_grade=grade, min_confidence=conf, tail=tail)  # fmt: skip
+        return raw, labels, data, cfg
     cfg = replace(residual_config(data, spec.metrics, shingle, k, k_below), min_grade=grade, min_confidence=conf)
     return raw, labels, data, cfg
 
@@ -200,15 +216,17 @@ def chosen_runs(
     *,
     season: str = "day",
     raw_rows: bool = True,
+    weekly_margins: bool = False,
 ) -> list[dict[str, Any]]:
     """The chosen config (alone and with the leak detector) and, with ``raw_rows``, the raw-metric baselines
     on one held-out fleet: backtest, or the plugin."""
-    raw, labels, data, cfg = chosen_fields(spec, key, season)
+    raw, labels, data, cfg = chosen_fields(spec, key, season, weekly_margins)
     every = tuple(("avg", m) for m in spec.metrics)
     leak = leak_config(data, spec.metrics, leak_k, cfg) if leak_k is not None else None
     weekly = ", weekly" if season == "week" else ""
+    which = "weekly margins, tail-scaled" if weekly_margins else "chosen"
     runs: list[tuple[str, list[ev.EvalConfig], pd.DataFrame, pd.DataFrame]] = [
-        (f"baseline (chosen{weekly})", [cfg], data, baseline.relabel(labels)),
+        (f"baseline ({which}{weekly})", [cfg], data, baseline.relabel(labels)),
     ]
     if leak is not None:
         runs.append((f"baseline{weekly} + leak detector (k {leak_k:g})", [cfg, leak], data, baseline.relabel(labels)))
@@ -346,6 +364,9 @@ def main() -> int:
                     help="held-out baselines: past days of the same kind (day) or weekday of past weeks")  # fmt: skip
     ap.add_argument("--baseline-only", action="store_true",
                     help="leave out the raw-metric rows (hcad's and the plugin's defaults)")  # fmt: skip
+    ap.add_argument("--weekly-margins", action="store_true",
+                    help="held-out rows with hcad's weekly margins (2 up / 6 down, tail-scaled spreads)")  # fmt: skip
+    ap.add_argument("--late", action="store_true", help="also the six LATE business fleets, held out")
     args = ap.parse_args()
     hosts = 2 if args.quick else args.hosts
     out = Path(args.out)
@@ -381,9 +402,13 @@ def main() -> int:
         client.require_plugin("opensearch-anomaly-detection")
     held: list[dict[str, Any]] = []
     try:
-        for name, seed in SEEN + FRESH + NEW:
+        for name, seed in SEEN + FRESH + NEW + (LATE if args.late else []):
             spec = fleet(name, seed, hosts, args.history)
-            opts: dict[str, Any] = {"season": args.season, "raw_rows": not args.baseline_only}
+            opts: dict[str, Any] = {
+                "season": args.season,
+                "raw_rows": not args.baseline_only,
+                "weekly_margins": args.weekly_margins,
+            }
             if args.backtest:
                 held += chosen_runs(spec, key, leak_k, **opts)
             if client is not None:
@@ -393,12 +418,13 @@ def main() -> int:
         print(f"tune_baseline: error: {e}", file=sys.stderr)
         return e.exit_code
     summary = []
-    for group, sets in (("seen", SEEN), ("fresh", FRESH), ("new", NEW)):
+    for group, sets in (("seen", SEEN), ("fresh", FRESH), ("new", NEW), ("late", LATE if args.late else [])):
         names = {f"{n} {s}" for n, s in sets}  # as chosen_runs names them (spec.name, seed)
         for r in tuning.summary([r for r in held if r["dataset"] in names]):
             summary.append({**r, "config": f"{r['config']} ({group} held-out)"})
     result = {"chosen": list(key), "reason": reason, "leak_spreads": leak_k, "history_days": args.history,
-              "season": args.season, "summary": summary, "rows": held}  # fmt: skip
+              "season": args.season, "weekly_margins": args.weekly_margins, "summary": summary,
+              "rows": held}  # fmt: skip
     (out / "baseline.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(summary, held)
     (out / "baseline.md").write_text(table)

@@ -295,11 +295,13 @@ def baseline_command(
     """The ``hcad baseline`` command that writes the fields a baseline-route ``candidate`` read in the trial."""
     up, down = candidate.spreads
     weekly = candidate.baseline is not None and candidate.baseline.season == "week"
+    tail = "" if candidate.tail == weekly else ("--tail " if candidate.tail else "--no-tail ")  # the season's default
     return (
         f"hcad baseline {index} --into {index}-vs-baseline "
         + " ".join(f"-f {f}" for f in fields)
         + f" -m {metric} --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
         + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
+        + tail
         + f"--from {start} --to now"
     )
 

@@ -32,11 +32,14 @@ from hcad.quality.baseline import RECOMMENDED_SHINGLE as BASELINE_SHINGLE
 from hcad.quality.baseline import (
     RECOMMENDED_SPREADS,
     RECOMMENDED_SPREADS_BELOW,
+    RECOMMENDED_WEEKLY_SPREADS,
+    RECOMMENDED_WEEKLY_SPREADS_BELOW,
     BaselineSpec,
     detector_config,
     field_names,
     relabel,
     residuals,
+    tail_factor,
 )
 from hcad.quality.scoring import Scores, score
 from hcad.quality.tuning import MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
@@ -54,7 +57,8 @@ class Candidate:
 
     With ``baseline`` the detector reads each feature's field as a deviation from that seasonal
     baseline instead (averaged per interval, as ``hcad baseline`` writes it; the features' aggs are not
-    used) and ignores anomalies within ``spreads`` = (above, below) robust spreads of the expected value.
+    used) and ignores anomalies within ``spreads`` = (above, below) robust spreads of the expected value,
+    each field's spread scaled by its :func:`~hcad.quality.baseline.tail_factor` with ``tail``.
     """
 
     name: str
@@ -65,6 +69,7 @@ class Candidate:
     min_confidence: float = 0.0
     baseline: BaselineSpec | None = None
     spreads: tuple[float, float] = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
+    tail: bool = False
 
     def settings(self) -> dict[str, Any]:
         b = self.baseline
@@ -74,7 +79,8 @@ class Candidate:
             how = None
         else:
             features = [f"avg({f})" for f in field_names([f for _a, f in self.features])]
-            rule = f"ignore within {self.spreads[0]:g} robust spreads above, {self.spreads[1]:g} below"
+            unit = "tail-scaled robust spreads" if self.tail else "robust spreads"
+            rule = f"ignore within {self.spreads[0]:g} {unit} above, {self.spreads[1]:g} below"
             past = f"the same weekday of the past {b.days} weeks" if b.season == "week" else (
                 f"the past {b.days} days of the same kind")  # fmt: skip
             how = (
@@ -152,18 +158,20 @@ def candidates(metrics: Sequence[str], shingle_size: int | None = None, *, basel
     if baseline:
         weekly = replace(BASELINE, season="week")
         defaults = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
-        for spec, (up, down) in ((BASELINE, defaults), (BASELINE, (3.0, 3.0)), (BASELINE, (4.0, 4.0)),
-                                 (weekly, defaults)):  # fmt: skip
+        weekly_defaults = (RECOMMENDED_WEEKLY_SPREADS, RECOMMENDED_WEEKLY_SPREADS_BELOW)
+        for spec, (up, down), tail in ((BASELINE, defaults, False), (BASELINE, (3.0, 3.0), False),
+                                       (BASELINE, (4.0, 4.0), False), (weekly, weekly_defaults, True)):  # fmt: skip
             name = f"baseline{' weekly' if spec.season == 'week' else ''} {up:g} up / {down:g} down"
+            name += " (tail-scaled)" if tail else ""
             if (spec, (up, down)) == (BASELINE, defaults):
                 name += " (hcad baseline)"
             out.append(
                 Candidate(name, feats, BASELINE_SHINGLE, None, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE,
-                          baseline=spec, spreads=(up, down))
+                          baseline=spec, spreads=(up, down), tail=tail)
             )  # fmt: skip
     unique: dict[tuple[Any, ...], Candidate] = {}
     for c in out:
-        key = (c.features, c.shingle_size, c.rule_ratio, c.min_grade, c.min_confidence, c.baseline, c.spreads)
+        key = (c.features, c.shingle_size, c.rule_ratio, c.min_grade, c.min_confidence, c.baseline, c.spreads, c.tail)
         unique.setdefault(key, c)
     return list(unique.values())
 
@@ -216,11 +224,15 @@ def trial(
             dev = deviations[c.baseline]
             if dev is None:
                 continue
-            key: tuple[Any, ...] = (c.baseline, c.shingle_size, c.spreads)
+            key: tuple[Any, ...] = (c.baseline, c.shingle_size, c.spreads, c.tail)
             if key not in cache:
                 # The detector hcad baseline proposes for these deviations, with c's shingle and margins.
                 up, down = c.spreads
-                cfg = detector_config(dev, metrics, shingle_size=c.shingle_size, spreads=up, spreads_below=down)
+                tail = None
+                if c.tail:
+                    tail = tail_factor(dev, field_names(metrics), entity_fields=fields, time_field=time_field)
+                cfg = detector_config(dev, metrics, shingle_size=c.shingle_size, spreads=up, spreads_below=down,
+                                      tail=tail)  # fmt: skip
                 cache[key] = run(dev, detector(replace(cfg, interval_minutes=interval_minutes)), seed=seed,
                                  workers=workers)  # fmt: skip
             labs = field_labels

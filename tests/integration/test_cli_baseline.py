@@ -104,6 +104,7 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     iso = "%Y-%m-%dT%H:%M:%SZ"
     assert (report["from"], report["to"]) == (FROM.strftime(iso), SPEC.end.strftime(iso))
     assert report["rows"] == len(expected) and report["season"] == "day"
+    assert report["tail"] is None  # plain robust spreads with --season day (no --tail)
 
 
 def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url, index_name, dest) -> None:
@@ -117,7 +118,8 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     args = ["baseline", index_name, "--into", dest, "-f", "host", "-f", "process", *metrics, *times]
     code, out, err = hcad(capsys, os_url, *args, "--season", "week", "--json")
     assert code == 0, err
-    assert json.loads(out)["season"] == "week"
+    report = json.loads(out)
+    assert report["season"] == "week"
 
     frame = fleet_frame(spec)
     weekly, daily = (
@@ -138,6 +140,22 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     c = "cpu" + baseline.SUFFIX
     assert merged[c].to_numpy() == pytest.approx(merged[c + "_week"].to_numpy(), abs=1e-9)
     assert (merged[c] - merged[c + "_day"]).abs().max() > 0.01  # the test tells the seasons apart
+    # The weekly defaults: 2 spreads above, 6 below, each field's spread scaled by its tail factor (of the rows
+    # written), as the library computes them.
+    fields = baseline.field_names(METRICS)
+    tail = baseline.tail_factor(weekly, fields)
+    assert report["tail"] == pytest.approx({f: round(v, 3) for f, v in tail.items()}, abs=1e-9)
+    spreads = baseline.spread(weekly, fields)
+    want = {f"{f}_avg": baseline.RECOMMENDED_WEEKLY_SPREADS * spreads[f] * report["tail"][f] for f in fields}
+    assert report["margins"] == pytest.approx(want, rel=1e-3)
+    assert max(report["tail"].values()) > 1.0  # not all 1: the margins differ from the plain spreads'
+    # A scheduled run over the last two hours has too few rows to see a tail: it says so and uses plain spreads.
+    short = ["--from", (spec.end - pd.Timedelta(hours=2)).isoformat(), "--to", spec.end.isoformat(), "--history", "15"]
+    code, out, err = hcad(capsys, os_url, "baseline", index_name, "--into", dest, "-f", "host", "-f", "process",
+                          *metrics, *short, "--season", "week", "--json")  # fmt: skip
+    assert code == 0, err
+    assert "too few to see each metric's tail" in err
+    assert set(json.loads(out)["tail"].values()) == {1.0}
 
 
 def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fleet, dest, tmp_path: Path) -> None:

@@ -235,3 +235,44 @@ def test_a_weekly_season_compares_a_local_weekend_with_itself() -> None:
     early = by["day"]["@timestamp"] < START + pd.Timedelta(days=14)
     np.testing.assert_array_equal(by["week"].loc[early, "cpu_vs_baseline"], by["day"].loc[early, "cpu_vs_baseline"])
     assert not np.allclose(by["week"].loc[~early, "cpu_vs_baseline"], by["day"].loc[~early, "cpu_vs_baseline"])
+
+
+def _noise_frame(kind: str, entities: int = 6, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per entity: a slow daily wave (what a baseline misses for hours) plus noise, Gaussian or bursty."""
+    rng = np.random.default_rng(seed)
+    t = START + pd.to_timedelta(np.arange(n) * 10, unit="min")
+    rows = []
+    for e in range(entities):
+        wave = 0.3 * np.sin(2 * np.pi * np.arange(n) / 144)
+        noise = rng.standard_normal(n) if kind == "gauss" else rng.standard_t(4, n) / np.sqrt(2)
+        x = wave + (1 + e) * 0.05 * noise
+        rows.append(pd.DataFrame({"@timestamp": t, "host": f"h{e}", "process": "p", "x": x}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_the_tail_factor_is_one_for_gaussian_noise_and_larger_for_bursts() -> None:
+    gauss = baseline.tail_factor(_noise_frame("gauss"), ["x"])["x"]
+    bursty = baseline.tail_factor(_noise_frame("bursty"), ["x"])["x"]
+    assert 1.0 <= gauss < 1.08  # per entity, in its own spread: scale differences between entities do not count
+    assert bursty > 1.3  # a t(4) noise's 1% tail, as GC times with occasional large collections
+    # Time order within each entity, not row order, defines a change.
+    shuffled = _noise_frame("bursty").sample(frac=1.0, random_state=1)
+    assert baseline.tail_factor(shuffled, ["x"])["x"] == pytest.approx(bursty)
+
+
+def test_the_tail_factor_needs_enough_changes_to_see_a_one_percent_tail() -> None:
+    short = _noise_frame("bursty", entities=2, n=200)  # 398 changes
+    assert baseline.tail_factor(short, ["x"]) == {"x": 1.0}
+    assert baseline.tail_factor(short.iloc[:0], ["x"]) == {"x": 1.0}
+
+
+def test_tail_factors_widen_only_the_fields_they_name() -> None:
+    data = residuals(fleet_frame(days=4, noise=0.05), ["cpu"], spec=baseline.RECOMMENDED).assign(
+        mem_vs_baseline=lambda d: d["cpu_vs_baseline"] * 0.5
+    )
+    plain = baseline.detector_config(data, ["cpu", "mem"], spreads=2.0)
+    scaled = baseline.detector_config(data, ["cpu", "mem"], spreads=2.0, tail={"cpu_vs_baseline": 1.5})
+    assert scaled.rule_margins == pytest.approx((plain.rule_margins[0] * 1.5, plain.rule_margins[1]), rel=1e-3)
+    assert scaled.rule_margins_below == pytest.approx(
+        (plain.rule_margins_below[0] * 1.5, plain.rule_margins_below[1]), rel=1e-3
+    )

@@ -97,24 +97,29 @@ def test_the_baseline_route_needs_two_days_and_says_so() -> None:
 
 def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
     weekly = [c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == "week"]
-    assert [c.name for c in weekly] == ["baseline weekly 3 up / 6 down"]
+    assert [c.name for c in weekly] == ["baseline weekly 2 up / 6 down (tail-scaled)"]
+    assert weekly[0].tail and weekly[0].spreads == (2.0, 6.0)  # hcad baseline --season week's defaults
     res = trial(_flat_fleet(1000.0, 10.0, days=16), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
                 configs=weekly, per_entity=1)  # fmt: skip
     assert res.notes == () and res.winner.candidate is weekly[0]
-    assert "the same weekday of the past 7 weeks" in res.to_dict()["winner"]["baseline"]
+    winner = res.to_dict()["winner"]
+    assert "the same weekday of the past 7 weeks" in winner["baseline"]
+    assert winner["rule"] == "ignore within 2 tail-scaled robust spreads above, 6 below"
     with pytest.raises(ConfigError, match=r"the weekly baseline was not tried: it needs 15 days .* has 11\.0 days"):
         trial(_flat_fleet(1000.0, 10.0, days=11), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
               configs=weekly, per_entity=1)  # fmt: skip
 
 
-@pytest.mark.parametrize("season", ["day", "week"])
-def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str) -> None:
+@pytest.mark.parametrize(("season", "tail"), [("day", False), ("week", True), ("day", True), ("week", False)])
+def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail: bool) -> None:
+    import dataclasses
     import shlex
 
     from hcad.cli.baseline import baseline as baseline_command_line
     from hcad.cli.recommend import baseline_command
 
     cand = next(c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == season)
+    cand = dataclasses.replace(cand, tail=tail)
     line = baseline_command(cand, "fleet-metrics", ["host", "process"], "qps", 10, "2024-05-01T00:00:00Z")
     words = shlex.split(line)
     assert words[:2] == ["hcad", "baseline"]
@@ -124,5 +129,8 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str) -> No
         "fleet-metrics", "fleet-metrics-vs-baseline", ("host", "process"), ("qps",)
     )  # fmt: skip
     assert (p["spreads"], p["spreads_below"], p["season"]) == (*cand.spreads, season)
+    # --tail is printed only against the season's default (on with --season week).
+    assert (p["tail"] if p["tail"] is not None else season == "week") is tail
+    assert ("-tail" in line) is (tail != (season == "week"))
     assert (p["start"], p["end"], p["interval"]) == ("2024-05-01T00:00:00Z", "now", "10m")
     assert p["history"] >= (21 if season == "week" else 14)
