@@ -93,7 +93,7 @@ def baseline(
     held-out business fleets at under 0.1 false alarms per entity per day. Run it again for newer data (same
     --into): rows are replaced, not duplicated. To keep a live detector fed, run it every few minutes (e.g.
     from cron with --from now-1h --to now) and give the detector a --window-delay longer than that period;
-    apply the detector a run over days printed (margins and tail factors come from the rows written).
+    apply the detector that a run over days printed (margins and tail factors come from the rows written).
     """
     from hcad.cli.results import iso
     from hcad.errors import ConfigError
@@ -117,7 +117,7 @@ def baseline(
     if factors is not None and changes < MIN_TAIL_CHANGES:
         click.echo(
             f"note: {changes} interval-to-interval changes are too few to see each metric's tail (needs "
-            f"{MIN_TAIL_CHANGES}); the margins use plain spreads. Apply the detector a run over days prints.",
+            f"{MIN_TAIL_CHANGES}); the margins use plain spreads: apply the detector a run over days printed.",
             err=True,
         )
     report: dict[str, Any] = {
