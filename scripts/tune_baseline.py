@@ -255,14 +255,21 @@ def chosen_runs(
 
 
 def plugin_results(client: Any, cfgs: list[ev.EvalConfig], frame: pd.DataFrame, spec: synth.FleetSpec) -> pd.DataFrame:
-    """``frame`` indexed into a fresh index, each of ``cfgs`` run as a historical analysis there (the
-    results together), the index deleted."""
+    """Each of ``cfgs`` run as a historical analysis over ``frame`` (:func:`plugin_runs`), the results together."""
+    return both(plugin_runs(client, cfgs, frame, spec))
+
+
+def plugin_runs(
+    client: Any, cfgs: list[ev.EvalConfig], frame: pd.DataFrame, spec: synth.FleetSpec
+) -> list[pd.DataFrame]:
+    """``frame`` indexed into a fresh index, each of ``cfgs`` run as a historical analysis there (one
+    result frame each), the index deleted."""
     from hcad.quality.loading import load_frame
 
     index = f"hcad-baseline-{uuid.uuid4().hex[:8]}"
     try:
         load_frame(client, index, frame)
-        return both([ev.run_historical(client, c, index, spec) for c in cfgs])
+        return [ev.run_historical(client, c, index, spec) for c in cfgs]
     finally:
         client.indices.delete(index=index, ignore_unavailable=True)
 

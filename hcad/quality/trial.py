@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hcad.ad.model import Detector
+    from hcad.quality.evaluate import EvalConfig
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,6 @@ def trial(
 ) -> Trial:
     """Inject anomalies into ``frame`` and score each candidate on it (see the module docstring)."""
     from hcad.quality.backtest import run
-    from hcad.quality.evaluate import EvalConfig
 
     if not metrics:
         raise ConfigError("give at least one metric to try detectors on (--feature)")
@@ -219,30 +219,22 @@ def trial(
     for c in cands:
         if c.baseline is not None:
             if c.baseline not in deviations:
-                deviations[c.baseline] = _deviations(data, fields, metrics, time_field, interval_minutes, c.baseline,
-                                                     notes)  # fmt: skip
+                deviations[c.baseline] = baseline_deviations(data, fields, metrics, time_field=time_field,
+                                                             interval_minutes=interval_minutes, spec=c.baseline,
+                                                             notes=notes)  # fmt: skip
             dev = deviations[c.baseline]
             if dev is None:
                 continue
             key: tuple[Any, ...] = (c.baseline, c.shingle_size, c.spreads, c.tail)
-            if key not in cache:
-                # The detector hcad baseline proposes for these deviations, with c's shingle and margins.
-                up, down = c.spreads
-                tail = None
-                if c.tail:
-                    tail = tail_factor(dev, field_names(metrics), entity_fields=fields, time_field=time_field)
-                cfg = detector_config(dev, metrics, shingle_size=c.shingle_size, spreads=up, spreads_below=down,
-                                      tail=tail)  # fmt: skip
-                cache[key] = run(dev, detector(replace(cfg, interval_minutes=interval_minutes)), seed=seed,
-                                 workers=workers)  # fmt: skip
             labs = field_labels
         else:
+            dev = None
             key = (c.features, c.shingle_size, c.rule_ratio)
-            if key not in cache:
-                cfg = EvalConfig(features=c.features, interval_minutes=interval_minutes, shingle_size=c.shingle_size,
-                                 rule_ratio=c.rule_ratio)  # fmt: skip
-                cache[key] = run(data, detector(cfg), seed=seed, workers=workers)
             labs = labels
+        if key not in cache:
+            frame_c, cfg = prepare(c, data, dev, metrics, fields, time_field=time_field,
+                                   interval_minutes=interval_minutes)  # fmt: skip
+            cache[key] = run(frame_c, detector(cfg), seed=seed, workers=workers)
         s = score(
             cache[key], labs, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
             min_confidence=c.min_confidence,
@@ -271,21 +263,53 @@ def trial(
     return Trial(tuple(results), winner, len(labels), reason, tuple(notes))
 
 
+def prepare(
+    c: Candidate,
+    data: pd.DataFrame,
+    deviations: pd.DataFrame | None,
+    metrics: Sequence[str],
+    fields: Sequence[str],
+    *,
+    time_field: str,
+    interval_minutes: int,
+) -> tuple[pd.DataFrame, EvalConfig]:
+    """The frame ``c``'s detector reads and its config, ``c``'s monitor floor included: the documents
+    ``data`` for a raw-metric candidate; for a baseline-route one, ``deviations`` (from
+    :func:`baseline_deviations` with ``c.baseline``) with the detector ``hcad baseline`` proposes for them,
+    at ``c``'s shingle and margins (each field's spread scaled by its tail factor with ``c.tail``)."""
+    from hcad.quality.evaluate import EvalConfig
+
+    if c.baseline is None:
+        cfg = EvalConfig(features=c.features, interval_minutes=interval_minutes, shingle_size=c.shingle_size,
+                         rule_ratio=c.rule_ratio, min_grade=c.min_grade, min_confidence=c.min_confidence)  # fmt: skip
+        return data, cfg
+    if deviations is None:
+        raise ConfigError(f"{c.name}: a baseline-route candidate needs the deviations from its baseline")
+    up, down = c.spreads
+    tail = None
+    if c.tail:
+        tail = tail_factor(deviations, field_names(metrics), entity_fields=fields, time_field=time_field)
+    cfg = detector_config(deviations, metrics, shingle_size=c.shingle_size, spreads=up, spreads_below=down,
+                          min_grade=c.min_grade, min_confidence=c.min_confidence, tail=tail)  # fmt: skip
+    return deviations, replace(cfg, interval_minutes=interval_minutes)
+
+
 #: Days of documents per entity the baseline route needs: one past day to compare with, and the day scored.
 BASELINE_MIN_DAYS = 2
 
 
-def _deviations(
+def baseline_deviations(
     data: pd.DataFrame,
     fields: Sequence[str],
     metrics: Sequence[str],
+    *,
     time_field: str,
     interval_minutes: int,
     spec: BaselineSpec,
     notes: list[str],
 ) -> pd.DataFrame | None:
-    """The injected documents averaged per entity and interval and compared with their baseline (what
-    ``hcad baseline`` writes); None, with a note why, when the data cannot have one."""
+    """The documents averaged per entity and interval and compared with their baseline (what ``hcad
+    baseline`` writes); None, with a note in ``notes`` saying why, when the data cannot have one."""
     import pandas as pd
 
     from hcad.quality.backtest import to_buckets

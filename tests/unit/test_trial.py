@@ -134,3 +134,48 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail:
     assert ("-tail" in line) is (tail != (season == "week"))
     assert (p["start"], p["end"], p["interval"]) == ("2024-05-01T00:00:00Z", "now", "10m")
     assert p["history"] >= (21 if season == "week" else 14)
+
+
+def test_prepare_gives_the_frame_and_config_the_trial_scored() -> None:
+    # scripts/recommend_heldout.py deploys the trial's pick through prepare(): on the trial's own injected
+    # data it must reproduce the trial's scores exactly, for a raw-metric and a tail-scaled baseline pick.
+    from dataclasses import replace
+
+    from hcad.quality.backtest import run
+    from hcad.quality.baseline import RECOMMENDED as BASELINE
+    from hcad.quality.baseline import detector_config, field_names, relabel, tail_factor
+    from hcad.quality.scoring import score
+    from hcad.quality.trial import baseline_deviations, prepare
+    from hcad.quality.tuning import inject_anomalies
+
+    frame, fields, metrics = _fleet("business", 7), ["host", "process"], ["cpu", "memory"]
+    feats = tuple(("avg", m) for m in metrics)
+    cands = [
+        Candidate("raw", feats, 4, 0.3, 0.0, 0.9),
+        Candidate("base", feats, 2, None, 0.3, 0.9, baseline=replace(BASELINE, days=3), spreads=(2.0, 5.0), tail=True),
+    ]
+    res = trial(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, configs=cands, seed=3)
+    data, labels = inject_anomalies(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, seed=3)
+    for r in res.results:
+        c = r.candidate
+        notes: list[str] = []
+        dev = None
+        if c.baseline is not None:
+            dev = baseline_deviations(data, fields, metrics, time_field="@timestamp", interval_minutes=10,
+                                      spec=c.baseline, notes=notes)  # fmt: skip
+        on, cfg = prepare(c, data, dev, metrics, fields, time_field="@timestamp", interval_minutes=10)
+        assert (cfg.shingle_size, cfg.min_grade, cfg.min_confidence) == (c.shingle_size, c.min_grade, c.min_confidence)
+        out = run(on, cfg.detector("t", "i", time_field="@timestamp", category_fields=fields), seed=3)
+        labs = labels if c.baseline is None else relabel(labels)
+        s = score(out, labs, 10, entity_fields=fields, min_grade=cfg.min_grade, min_confidence=cfg.min_confidence)
+        assert (s.f1, s.false_alarms_per_entity_day, s.missed_by) == (
+            r.scores.f1, r.scores.false_alarms_per_entity_day, r.scores.missed_by)  # fmt: skip
+        if c.baseline is not None:
+            assert on is dev and not notes
+            tails = tail_factor(dev, field_names(metrics), entity_fields=fields)
+            tailed, plain = (detector_config(dev, metrics, shingle_size=2, spreads=2.0, spreads_below=5.0, tail=t)
+                             for t in (tails, None))  # fmt: skip
+            assert (cfg.rule_margins, cfg.rule_margins_below) == (tailed.rule_margins, tailed.rule_margins_below)
+            assert cfg.rule_margins != plain.rule_margins
+    with pytest.raises(ConfigError, match="needs the deviations"):
+        prepare(cands[1], data, None, metrics, fields, time_field="@timestamp", interval_minutes=10)
