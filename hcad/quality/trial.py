@@ -13,7 +13,9 @@ over that deviation with margins in robust spreads. On seasonal fleets it beat e
 out (``detectors/README.md``); the trial shows whether it does on the user's data. It needs about two
 days of documents per entity (one past day to compare with); with less it is left out, with a note.
 With 15 days or more it is also tried against the same weekday of past weeks (``season="week"``), which
-suits fleets whose local weekends are not the UTC one and costs fleets without a weekly rhythm.
+suits fleets whose local weekends are not the UTC one and costs fleets without a weekly rhythm; then
+every config is scored, and the events injected, only where that baseline has its past weeks, so that
+its first weeks (the daily fallback) do not count against it.
 
 The user's data are taken as normal apart from the injected events, so a real anomaly already in
 the data counts as a false alarm for every config alike: rankings stay fair, absolute false-alarm
@@ -197,21 +199,25 @@ def trial(
         raise ConfigError("give at least one metric to try detectors on (--feature)")
     if configs is not None and not configs:
         raise ConfigError("no configs to try; pass candidates or None for hcad's default set")
+    cands = list(configs) if configs is not None else candidates(metrics)
+    notes: list[str] = []
+    warmup, scored_from = _scored_window(frame, fields, time_field, cands, notes)
     data, labels = inject_anomalies(
         frame, fields, metrics, time_field=time_field, interval_minutes=interval_minutes, seed=seed,
-        per_entity=per_entity,
+        per_entity=per_entity, warmup_fraction=warmup,
     )  # fmt: skip
     if labels.empty:
         raise ConfigError(
             "too little data to try detectors on: each entity needs at least ~70 intervals of history; "
             "read more documents (--docs-per-entity) or a longer range"
         )
-    cands = list(configs) if configs is not None else candidates(metrics)
+    starts = data.groupby(list(fields))[time_field].min().rename("_first").reset_index()
+    if scored_from is not None:  # an entity with gaps can have an event just before its window
+        labels = _after(labels, starts, fields, scored_from, "start")
 
     def detector(cfg: EvalConfig) -> Detector:
         return cfg.detector("trial", "hcad-trial", time_field=time_field, category_fields=fields)
 
-    notes: list[str] = []
     deviations: dict[BaselineSpec, pd.DataFrame | None] = {}
     field_labels = relabel(labels)  # the events, named by the baseline fields they show in
     results: list[TrialResult] = []
@@ -234,7 +240,8 @@ def trial(
         if key not in cache:
             frame_c, cfg = prepare(c, data, dev, metrics, fields, time_field=time_field,
                                    interval_minutes=interval_minutes)  # fmt: skip
-            cache[key] = run(frame_c, detector(cfg), seed=seed, workers=workers)
+            out = run(frame_c, detector(cfg), seed=seed, workers=workers)
+            cache[key] = out if scored_from is None else _after(out, starts, fields, scored_from, "data_start_time")
         s = score(
             cache[key], labs, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
             min_confidence=c.min_confidence,
@@ -261,6 +268,42 @@ def trial(
             f"on your data; this one raised the fewest ({fa:.2f})"
         )
     return Trial(tuple(results), winner, len(labels), reason, tuple(notes))
+
+
+def _scored_window(
+    frame: pd.DataFrame, fields: Sequence[str], time_field: str, cands: Sequence[Candidate], notes: list[str]
+) -> tuple[float, pd.Timedelta | None]:
+    """Where to inject and score: after the first 40% of each entity's documents, or, when a weekly
+    baseline is tried, only once it has its past weeks (every candidate on that window alike: scored over
+    the whole span, the weekly one would pay for its daily fallback in the first weeks)."""
+    import pandas as pd
+
+    weekly = [c.baseline.min_days for c in cands if c.baseline is not None and c.baseline.season == "week"]
+    if not weekly:
+        return DEFAULT_WARMUP, None
+    t = pd.to_datetime(frame[time_field], utc=True)
+    by = t.groupby([frame[f] for f in fields])
+    span = pd.Timedelta((by.max() - by.min()).median())
+    need = pd.Timedelta(days=7 * max(weekly))
+    if span < need + pd.Timedelta(days=1):
+        return DEFAULT_WARMUP, None  # too short for the weekly baseline: baseline_deviations says so
+    scored = span - need
+    notes.append(
+        f"every config was scored on the last {scored / pd.Timedelta(days=1):.1f} days of each entity, where the "
+        f"weekly baseline has {max(weekly)} past weeks to compare with"
+    )
+    return max(DEFAULT_WARMUP, need / span), need
+
+
+def _after(
+    rows: pd.DataFrame, starts: pd.DataFrame, fields: Sequence[str], offset: pd.Timedelta, column: str
+) -> pd.DataFrame:
+    """The ``rows`` whose ``column`` is ``offset`` or more after their entity's first document (``starts``)."""
+    import pandas as pd
+
+    m = rows.merge(starts, on=list(fields), how="left")
+    keep = (pd.to_datetime(m[column], utc=True) >= m["_first"] + offset).to_numpy()
+    return rows[keep]
 
 
 def prepare(
@@ -293,6 +336,9 @@ def prepare(
                           min_grade=c.min_grade, min_confidence=c.min_confidence, tail=tail)  # fmt: skip
     return deviations, replace(cfg, interval_minutes=interval_minutes)
 
+
+#: The share of each entity's documents before the first injected event, without a weekly candidate.
+DEFAULT_WARMUP = 0.4
 
 #: Days of documents per entity the baseline route needs: one past day to compare with, and the day scored.
 BASELINE_MIN_DAYS = 2

@@ -99,12 +99,19 @@ def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
     weekly = [c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == "week"]
     assert [c.name for c in weekly] == ["baseline weekly 2 up / 6 down (tail-scaled)"]
     assert weekly[0].tail and weekly[0].spreads == (2.0, 6.0)  # hcad baseline --season week's defaults
+    raw = Candidate("s4 rule 0.3", (("avg", "qps"),), 4, 0.3)
     res = trial(_flat_fleet(1000.0, 10.0, days=16), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
-                configs=weekly, per_entity=1)  # fmt: skip
-    assert res.notes == () and res.winner.candidate is weekly[0]
-    winner = res.to_dict()["winner"]
-    assert "the same weekday of the past 7 weeks" in winner["baseline"]
-    assert winner["rule"] == "ignore within 2 tail-scaled robust spreads above, 6 below"
+                configs=[raw, *weekly], per_entity=1)  # fmt: skip
+    # Every config is scored (and the events injected) only where the weekly baseline has its two past
+    # weeks: the last 2 days of each of the 3 entities, not the 16 days, where its first two weeks would
+    # be the daily fallback's.
+    assert res.notes == ("every config was scored on the last 2.0 days of each entity, where the weekly baseline "
+                         "has 2 past weeks to compare with",)  # fmt: skip
+    assert [r.scores.entity_days for r in res.results] == [pytest.approx(6.0, abs=0.05)] * 2
+    assert res.events == 3 and sum(r.scores.events for r in res.results) == 6
+    row = next(r.row() for r in res.results if r.candidate is weekly[0])
+    assert "the same weekday of the past 7 weeks" in row["baseline"]
+    assert row["rule"] == "ignore within 2 tail-scaled robust spreads above, 6 below"
     with pytest.raises(ConfigError, match=r"the weekly baseline was not tried: it needs 15 days .* has 11\.0 days"):
         trial(_flat_fleet(1000.0, 10.0, days=11), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
               configs=weekly, per_entity=1)  # fmt: skip
