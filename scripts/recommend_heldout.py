@@ -110,13 +110,6 @@ class Fleet:
                      min_confidence=cfg.min_confidence)  # fmt: skip
 
 
-def run_key(c: Candidate) -> tuple[Any, ...]:
-    """Candidates that differ only in the monitor's floor share one model run (as in the trial)."""
-    if c.baseline is not None:
-        return (c.baseline, c.shingle_size, c.spreads, c.tail)
-    return (c.features, c.shingle_size, c.rule_ratio)
-
-
 def row(f: Fleet, engine: str, config: str, s: Scores, **extra: Any) -> dict[str, Any]:
     return {"dataset": f.name, "generator": generator(f.name), "engine": engine, "config": config, **extra,
             **tuning.score_row(s)}  # fmt: skip
@@ -129,7 +122,7 @@ def backtest_rows(f: Fleet, t: Trial, max_false_alarms: float) -> list[dict[str,
     scored: list[tuple[TrialResult, Scores]] = []
     for r in t.results:
         frame, cfg, labels = f.config(r.candidate)
-        key = run_key(r.candidate)
+        key = r.candidate.run_key()
         if key not in runs:
             runs[key] = backtest.run(frame, cfg.detector("x"), seed=f.seed)
         scored.append((r, f.score(runs[key], cfg, labels)))
@@ -144,23 +137,21 @@ def backtest_rows(f: Fleet, t: Trial, max_false_alarms: float) -> list[dict[str,
     # The hindsight pick follows the trial's own rule, applied to the fleet's real events.
     pool = [(r, s.f1, s.false_alarms_per_entity_day, s.false_alarms_per_entity_day) for r, s in scored]
     (best, *_), _tier, _n = tuning.choose(pool, max_false_alarms)
-    out.append(row(f, "backtest", HINDSIGHT, dict((r.candidate.name, s) for r, s in scored)[best.candidate.name],
-                   pick=best.candidate.name))  # fmt: skip
-    pair = leak_pair(f, t.winner.candidate)
-    if pair is not None:
-        main, leak, frame, labels = pair
-        res = tb.both([runs[run_key(t.winner.candidate)], backtest.run(frame, leak.detector("x"), seed=f.seed)])
-        out.append(row(f, "backtest", PAIR, f.score(res, main, labels), pick=t.winner.candidate.name))
+    out.append(row(f, "backtest", HINDSIGHT, by_name[best.candidate.name], pick=best.candidate.name))
+    c = t.winner.candidate
+    frame, main, labels = f.config(c)
+    leak = leak_config(c, frame, main, f)
+    if leak is not None:
+        res = tb.both([runs[c.run_key()], backtest.run(frame, leak.detector("x"), seed=f.seed)])
+        out.append(row(f, "backtest", PAIR, f.score(res, main, labels), pick=c.name))
     return out
 
 
-def leak_pair(f: Fleet, c: Candidate) -> tuple[ev.EvalConfig, ev.EvalConfig, pd.DataFrame, pd.DataFrame] | None:
-    """For a baseline-route choice: its config, the leak detector beside it, their frame and labels."""
+def leak_config(c: Candidate, frame: pd.DataFrame, main: ev.EvalConfig, f: Fleet) -> ev.EvalConfig | None:
+    """For a baseline-route choice ``c`` (config ``main`` over ``frame``): the leak detector beside it."""
     if c.baseline is None:
         return None
-    frame, main, labels = f.config(c)
-    leak = tb.leak_config(frame, f.spec.metrics, LEAK_SPREADS, main)
-    return None if leak is None else (main, leak, frame, labels)
+    return tb.leak_config(frame, f.spec.metrics, LEAK_SPREADS, main)
 
 
 def plugin_rows(client: Any, f: Fleet, t: Trial) -> list[dict[str, Any]]:
@@ -168,15 +159,11 @@ def plugin_rows(client: Any, f: Fleet, t: Trial) -> list[dict[str, Any]]:
     c = t.winner.candidate
     frame, cfg, labels = f.config(c)
     out = []
-    pair = leak_pair(f, c)
-    if pair is None:
-        res = tb.plugin_results(client, [cfg], frame, f.spec)
-        out.append(row(f, "plugin", CHOICE, f.score(res, cfg, labels), pick=c.name))
-    else:
-        main, leak, frame, labels = pair
-        each = tb.plugin_runs(client, [main, leak], frame, f.spec)  # the choice alone: the first one's results
-        out.append(row(f, "plugin", CHOICE, f.score(each[0], main, labels), pick=c.name))
-        out.append(row(f, "plugin", PAIR, f.score(tb.both(each), main, labels), pick=c.name))
+    leak = leak_config(c, frame, cfg, f)
+    each = tb.plugin_runs(client, [cfg] if leak is None else [cfg, leak], frame, f.spec)
+    out.append(row(f, "plugin", CHOICE, f.score(each[0], cfg, labels), pick=c.name))  # the choice alone
+    if leak is not None:
+        out.append(row(f, "plugin", PAIR, f.score(tb.both(each), cfg, labels), pick=c.name))
     plugin = next(r.candidate for r in t.results if r.candidate.name == "plugin defaults")
     frame, cfg, labels = f.config(plugin)
     res = tb.plugin_results(client, [cfg], frame, f.spec)
@@ -185,8 +172,7 @@ def plugin_rows(client: Any, f: Fleet, t: Trial) -> list[dict[str, Any]]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per generator, engine and headline config: the mean scores, the worst fleet's false alarms, and
-    how often the choice was the best in hindsight."""
+    """Per generator, engine and headline config: the mean scores and the worst fleet's false alarms."""
     headline = (CHOICE, PAIR, HINDSIGHT, "plugin defaults (raw metrics)", "hcad defaults (raw metrics)")
     out = []
     for gen in dict.fromkeys(r["generator"] for r in rows):

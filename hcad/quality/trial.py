@@ -74,6 +74,12 @@ class Candidate:
     spreads: tuple[float, float] = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
     tail: bool = False
 
+    def run_key(self) -> tuple[Any, ...]:
+        """What the model run depends on: candidates that differ only in the monitor's floor share one run."""
+        if self.baseline is not None:
+            return (self.baseline, self.shingle_size, self.spreads, self.tail)
+        return (self.features, self.shingle_size, self.rule_ratio)
+
     def settings(self) -> dict[str, Any]:
         b = self.baseline
         if b is None:
@@ -211,9 +217,10 @@ def trial(
             "too little data to try detectors on: each entity needs at least ~70 intervals of history; "
             "read more documents (--docs-per-entity) or a longer range"
         )
-    starts = data.groupby(list(fields))[time_field].min().rename("_first").reset_index()
-    if scored_from is not None:  # an entity with gaps can have an event just before its window
-        labels = _after(labels, starts, fields, scored_from, "start")
+    window = None  # (each entity's first document, the offset scored from)
+    if scored_from is not None:
+        window = (data.groupby(list(fields))[time_field].min().rename("_first").reset_index(), scored_from)
+        labels = _after(labels, window, fields, "start")  # an entity with gaps can have an event just before
 
     def detector(cfg: EvalConfig) -> Detector:
         return cfg.detector("trial", "hcad-trial", time_field=time_field, category_fields=fields)
@@ -231,17 +238,16 @@ def trial(
             dev = deviations[c.baseline]
             if dev is None:
                 continue
-            key: tuple[Any, ...] = (c.baseline, c.shingle_size, c.spreads, c.tail)
             labs = field_labels
         else:
             dev = None
-            key = (c.features, c.shingle_size, c.rule_ratio)
             labs = labels
+        key = c.run_key()
         if key not in cache:
             frame_c, cfg = prepare(c, data, dev, metrics, fields, time_field=time_field,
                                    interval_minutes=interval_minutes)  # fmt: skip
             out = run(frame_c, detector(cfg), seed=seed, workers=workers)
-            cache[key] = out if scored_from is None else _after(out, starts, fields, scored_from, "data_start_time")
+            cache[key] = out if window is None else _after(out, window, fields, "data_start_time")
         s = score(
             cache[key], labs, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
             min_confidence=c.min_confidence,
@@ -281,9 +287,7 @@ def _scored_window(
     weekly = [c.baseline.min_days for c in cands if c.baseline is not None and c.baseline.season == "week"]
     if not weekly:
         return DEFAULT_WARMUP, None
-    t = pd.to_datetime(frame[time_field], utc=True)
-    by = t.groupby([frame[f] for f in fields])
-    span = pd.Timedelta((by.max() - by.min()).median())
+    span = _median_span(frame, fields, time_field)
     need = pd.Timedelta(days=7 * max(weekly))
     if span < need + pd.Timedelta(days=1):
         return DEFAULT_WARMUP, None  # too short for the weekly baseline: baseline_deviations says so
@@ -295,12 +299,23 @@ def _scored_window(
     return max(DEFAULT_WARMUP, need / span), need
 
 
-def _after(
-    rows: pd.DataFrame, starts: pd.DataFrame, fields: Sequence[str], offset: pd.Timedelta, column: str
-) -> pd.DataFrame:
-    """The ``rows`` whose ``column`` is ``offset`` or more after their entity's first document (``starts``)."""
+def _median_span(frame: pd.DataFrame, fields: Sequence[str], time_field: str) -> pd.Timedelta:
+    """The median entity's span from its first document to its last."""
     import pandas as pd
 
+    t = pd.to_datetime(frame[time_field], utc=True)
+    by = t.groupby([frame[f] for f in fields])
+    return pd.Timedelta((by.max() - by.min()).median())
+
+
+def _after(
+    rows: pd.DataFrame, window: tuple[pd.DataFrame, pd.Timedelta], fields: Sequence[str], column: str
+) -> pd.DataFrame:
+    """The ``rows`` whose ``column`` is ``offset`` or more after their entity's first document, ``window``
+    being (each entity's first document as ``_first``, ``offset``)."""
+    import pandas as pd
+
+    starts, offset = window
     m = rows.merge(starts, on=list(fields), how="left")
     keep = (pd.to_datetime(m[column], utc=True) >= m["_first"] + offset).to_numpy()
     return rows[keep]
@@ -365,9 +380,7 @@ def baseline_deviations(
     if 1440 % interval_minutes:
         notes.append(f"the baseline route was not tried: its {interval_minutes}-minute interval does not divide a day")
         return None
-    t = pd.to_datetime(data[time_field], utc=True)
-    by = t.groupby([data[f] for f in fields])
-    span = pd.Timedelta((by.max() - by.min()).median())  # the median entity's
+    span = _median_span(data, fields, time_field)
     if span < pd.Timedelta(days=BASELINE_MIN_DAYS):
         notes.append(
             f"the baseline route was not tried: it needs {BASELINE_MIN_DAYS} days of documents per entity "
