@@ -85,7 +85,15 @@ def _suggest_rows(
 @click.command("recommend", short_help="Propose interval and shingle size from an index's data.")
 @click.argument("index")
 @click.option("--field", "fields", multiple=True, required=True, help="Category field (entity); repeat for two.")
-@click.option("--feature", required=True, metavar="AGG:FIELD", help="The feature to inspect, e.g. avg:jvmGcTime.")
+@click.option(
+    "--feature",
+    "features",
+    multiple=True,
+    required=True,
+    metavar="AGG:FIELD",
+    help="A feature, e.g. avg:jvmGcTime; repeat for a detector over several (at most 5). The first "
+    "sets the interval and shingle size; --trial tries detectors over all of them.",
+)
 @click.option("--time-field", default="@timestamp", show_default=True, help="The index's date field.")
 @click.option("--from", "start", default=None, help="Only documents from here: ISO-8601, epoch ms or now-7d.")
 @click.option("--to", "end", default=None, help="Only documents before here (default: all).")
@@ -101,7 +109,7 @@ def recommend_cmd(
     cli: CliContext,
     index: str,
     fields: tuple[str, ...],
-    feature: str,
+    features: tuple[str, ...],
     time_field: str,
     start: str | None,
     end: str | None,
@@ -114,7 +122,7 @@ def recommend_cmd(
     """Propose a detector interval and shingle size for INDEX from its own data.
 
     Reads the newest documents of up to --max-entities entities (hcad.quality.recommend.recommend_from_index):
-    the spacing of the data, the share of intervals with data, the feature's dominant period. Then
+    the spacing of the data, the share of intervals with data, the (first) feature's dominant period. Then
     measures each entity's density at the proposed interval (the pre-flight check: the plugin needs
     data in 25% of the intervals of the model's history), and on OpenSearch 3.3+ asks the plugin's
     own _suggest API as well: its interval with the history counted in it, and history and window delay
@@ -126,7 +134,8 @@ def recommend_cmd(
     interval, and proposes the config with the best F1 within 0.1 false alarms per entity per day
     (hcad.quality.trial). The candidates include the baseline route: the feature as a deviation from
     each entity's own past days (what `hcad baseline` writes) under hcad baseline's detector; when it
-    wins, the command to write those fields is printed. Real anomalies already in the data count as
+    wins, the command to write those fields is printed. With several --feature options every config is a
+    detector over all of them (anomalies are injected into each). Real anomalies already in the data count as
     false alarms for every config alike, so the ranking is fair and the false-alarm rates are upper
     bounds.
     """
@@ -137,11 +146,9 @@ def recommend_cmd(
     from hcad.ad.preflight import preflight
     from hcad.quality.recommend import read_documents, recommend_from_index
 
-    agg, sep, fld = feature.partition(":")
-    agg = {"count": "value_count", "average": "avg", "mean": "avg"}.get(agg.lower(), agg.lower())
-    if not sep or not fld or agg not in FEATURE_AGGS:
-        aggs = ", ".join(FEATURE_AGGS)
-        raise ConfigError(f"--feature {feature!r} is not AGG:FIELD; write e.g. avg:cpu (AGG one of {aggs})")
+    pairs = _features(features, FEATURE_AGGS)
+    agg, fld = pairs[0]
+    metrics = list(dict.fromkeys(f for _a, f in pairs))  # each field once, in the order given
     if len(fields) > 2:
         raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
     start_ms = parse_time(start, "--from")
@@ -150,7 +157,7 @@ def recommend_cmd(
         raise ConfigError(f"--to {end} is not after --from {start}")
     client = cli.client
     source: Any = client if start_ms is None and end_ms is None else _InRange(client, time_field, start_ms, end_ms)
-    frame = read_documents(source, index, list(fields), [fld], time_field=time_field, max_entities=max_entities)
+    frame = read_documents(source, index, list(fields), metrics, time_field=time_field, max_entities=max_entities)
     rec = recommend_from_index(
         source, index, list(fields), fld, time_field=time_field, max_entities=max_entities, frame=frame
     )
@@ -161,7 +168,7 @@ def recommend_cmd(
         index,
         time_field,
         list(fields),
-        {f"{fld}_{agg}": (agg, fld)},
+        {f"{f}_{a}": (a, f) for a, f in pairs},
         f"{rec.interval_minutes}m",
         shingle_size=rec.shingle_size,
     )
@@ -170,7 +177,7 @@ def recommend_cmd(
     if start_ms is not None and end_ms is not None:
         lookback = max(1, -(-(end_ms - start_ms) // (interval.seconds * 1000)))
     check = preflight(client, det, max_entities=max_entities, lookback_intervals=lookback, end=end_ms)
-    check.raise_for_issues(f"feature {feature} on {index}")
+    check.raise_for_issues(f"feature{'s' if len(features) > 1 else ''} {', '.join(features)} on {index}")
 
     version = client.version
     plugin_own: Suggestion | None = None  # the plugin's own interval, and history in its intervals
@@ -201,8 +208,8 @@ def recommend_cmd(
         from hcad.quality.trial import trial as run_trial
 
         tried = run_trial(
-            frame, list(fields), [fld], time_field=time_field, interval_minutes=rec.interval_minutes,
-            configs=[_with_agg(c, agg) for c in candidates([fld], rec.shingle_size)], seed=seed,
+            frame, list(fields), metrics, time_field=time_field, interval_minutes=rec.interval_minutes,
+            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size)], seed=seed,
         )  # fmt: skip
 
     if as_json:
@@ -211,6 +218,7 @@ def recommend_cmd(
                 "index": index,
                 "fields": list(fields),
                 "feature": {"agg": agg, "field": fld},
+                "features": [{"agg": a, "field": f} for a, f in pairs],
                 "range": {"from": start_ms, "to": end_ms},
                 "recommendation": rec.to_dict(),
                 "density_per_entity": check.density,
@@ -234,7 +242,9 @@ def recommend_cmd(
         if source is not client
         else ""
     )
-    click.echo(f"{index}: {rec.entities} entities ({', '.join(fields)}), feature {agg}({fld}){rng}")
+    named = ", ".join(f"{a}({f})" for a, f in pairs)
+    click.echo(f"{index}: {rec.entities} entities ({', '.join(fields)}), feature{'s' if len(pairs) > 1 else ''} "
+               f"{named}{rng}")  # fmt: skip
     spacing = f"{rec.data_interval_minutes:g} min" if rec.data_interval_minutes else "unknown"
     click.echo(f"  data spacing       {spacing} per entity")
     period = rec.dominant_period_minutes
@@ -276,7 +286,8 @@ def recommend_cmd(
         click.echo(f"proposed: {tried.reason}")
         won = tried.winner.candidate
         if won.baseline is not None:
-            command = baseline_command(won, index, fields, fld, rec.interval_minutes, _baseline_from(frame, time_field))
+            command = baseline_command(won, index, fields, metrics, rec.interval_minutes,
+                                       _baseline_from(frame, time_field))  # fmt: skip
             click.echo(
                 f"  to run it: {command}, then apply the detector it prints "
                 "(run it again with --from now-1h for newer data)"
@@ -290,7 +301,7 @@ def recommend_cmd(
 
 
 def baseline_command(
-    candidate: Candidate, index: str, fields: Sequence[str], metric: str, interval_minutes: int, start: str
+    candidate: Candidate, index: str, fields: Sequence[str], metrics: Sequence[str], interval_minutes: int, start: str
 ) -> str:
     """The ``hcad baseline`` command that writes the fields a baseline-route ``candidate`` read in the trial."""
     up, down = candidate.spreads
@@ -299,7 +310,8 @@ def baseline_command(
     return (
         f"hcad baseline {index} --into {index}-vs-baseline "
         + " ".join(f"-f {f}" for f in fields)
-        + f" -m {metric} --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
+        + "".join(f" -m {m}" for m in metrics)
+        + f" --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
         + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
         + tail
         + f"--from {start} --to now"
@@ -316,8 +328,34 @@ def _baseline_from(frame: Any, time_field: str) -> str:
     return str(start.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def _with_agg(candidate: Any, agg: str) -> Any:
-    """The candidate with every feature using the user's aggregation (candidates() averages)."""
+def _features(given: Sequence[str], aggs: Sequence[str]) -> list[tuple[str, str]]:
+    """The --feature options as (agg, field) pairs; a one-line error for a malformed, repeated or sixth one."""
+    from hcad.ad.limits import DEFAULT_MAX_FEATURES
+
+    pairs: list[tuple[str, str]] = []
+    for feature in given:
+        agg, sep, fld = feature.partition(":")
+        agg = {"count": "value_count", "average": "avg", "mean": "avg"}.get(agg.lower(), agg.lower())
+        if not sep or not fld or agg not in aggs:
+            known = ", ".join(aggs)
+            raise ConfigError(f"--feature {feature!r} is not AGG:FIELD; write e.g. avg:cpu (AGG one of {known})")
+        if (agg, fld) in pairs:
+            raise ConfigError(f"--feature {feature!r} is given twice; give each feature once")
+        pairs.append((agg, fld))
+    if len(pairs) > DEFAULT_MAX_FEATURES:
+        raise ConfigError(
+            f"{len(pairs)} --feature options given; the plugin allows {DEFAULT_MAX_FEATURES} per detector by default "
+            f"(plugins.anomaly_detection.max_anomaly_features): give at most {DEFAULT_MAX_FEATURES}"
+        )
+    return pairs
+
+
+def _with_features(candidate: Candidate, pairs: Sequence[tuple[str, str]]) -> Candidate:
+    """A raw-metric candidate over the user's features, aggregations included (candidates() averages each
+    field once); a baseline-route one as it is (its deviation fields are averaged whatever the feature's
+    aggregation)."""
     import dataclasses
 
-    return dataclasses.replace(candidate, features=tuple((agg, f) for _a, f in candidate.features))
+    if candidate.baseline is not None:
+        return candidate
+    return dataclasses.replace(candidate, features=tuple(pairs))

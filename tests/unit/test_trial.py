@@ -127,13 +127,13 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail:
 
     cand = next(c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == season)
     cand = dataclasses.replace(cand, tail=tail)
-    line = baseline_command(cand, "fleet-metrics", ["host", "process"], "qps", 10, "2024-05-01T00:00:00Z")
+    line = baseline_command(cand, "fleet-metrics", ["host", "process"], ["qps", "errors"], 10, "2024-05-01T00:00:00Z")
     words = shlex.split(line)
     assert words[:2] == ["hcad", "baseline"]
     ctx = baseline_command_line.make_context("baseline", words[2:])
     p = ctx.params
     assert (p["index"], p["dest"], p["fields"], p["metrics"]) == (
-        "fleet-metrics", "fleet-metrics-vs-baseline", ("host", "process"), ("qps",)
+        "fleet-metrics", "fleet-metrics-vs-baseline", ("host", "process"), ("qps", "errors")
     )  # fmt: skip
     assert (p["spreads"], p["spreads_below"], p["season"]) == (*cand.spreads, season)
     # --tail is printed only against the season's default (on with --season week).
