@@ -12,8 +12,9 @@ The question a user has: if I run ``recommend --trial`` on the documents I have 
 proposes, how does that detector do on the anomalies that come later? Per held-out fleet (the business
 fleets and cosine fleets ``scripts/tune_baseline.py`` holds out, and UNSEEN, 6 hosts × 3 processes): ``--history``
 days (21 by default, so the weekly baseline is tried too) with no events, then 8 days with the fleet's
-own labelled events. The trial sees only the history, as a user would before deploying: it injects its
-own events (:func:`hcad.quality.tuning.inject_anomalies`) and picks a config by its rule. That config
+own labelled events. The trial (``recommend --trial`` with a ``--feature`` per metric) sees only the
+history, as a user would before deploying: it injects its own events
+(:func:`hcad.quality.tuning.inject_anomalies`) and picks a config by its rule. That config
 then runs over the whole span (the baseline route on deviations ``hcad baseline`` would write over it)
 and is scored on the last 8 days against the fleet's labels. Nothing here was tuned: the candidates and
 the rule are ``recommend --trial``'s (its scoring window was fixed after a first run of this script
