@@ -51,7 +51,16 @@ from hcad.errors import HcadError
 from hcad.quality import backtest, baseline, synth, tuning
 from hcad.quality import evaluate as ev
 from hcad.quality.scoring import Scores, score
-from hcad.quality.trial import Candidate, Trial, TrialResult, baseline_deviations, prepare, trial
+from hcad.quality.trial import (
+    Candidate,
+    Trial,
+    TrialResult,
+    baseline_deviations,
+    candidates,
+    companions,
+    prepare,
+    trial,
+)
 
 FIELDS = ("host", "process")
 TIME = synth.TIME_FIELD
@@ -123,10 +132,12 @@ def backtest_rows(f: Fleet, t: Trial, max_false_alarms: float) -> list[dict[str,
     scored: list[tuple[TrialResult, Scores]] = []
     for r in t.results:
         frame, cfg, labels = f.config(r.candidate)
-        key = r.candidate.run_key()
-        if key not in runs:
-            runs[key] = backtest.run(frame, cfg.detector("x"), seed=f.seed)
-        scored.append((r, f.score(runs[key], cfg, labels)))
+        each = []
+        for key, c in ((r.candidate.run_key(), cfg), *companions(r.candidate, frame, cfg)):
+            if key not in runs:
+                runs[key] = backtest.run(frame, c.detector("x"), seed=f.seed)
+            each.append(runs[key])
+        scored.append((r, f.score(tb.both(each) if len(each) > 1 else each[0], cfg, labels)))
     out = []
     for r, s in scored:
         out.append(row(f, "backtest", r.candidate.name, s, chosen=r is t.winner, trial_f1=round(r.scores.f1, 3),
@@ -142,15 +153,16 @@ def backtest_rows(f: Fleet, t: Trial, max_false_alarms: float) -> list[dict[str,
     c = t.winner.candidate
     frame, main, labels = f.config(c)
     leak = leak_config(c, frame, main, f)
-    if leak is not None:
+    if leak is not None:  # the pick alone with the leak detector beside it
         res = tb.both([runs[c.run_key()], backtest.run(frame, leak.detector("x"), seed=f.seed)])
         out.append(row(f, "backtest", PAIR, f.score(res, main, labels), pick=c.name))
     return out
 
 
 def leak_config(c: Candidate, frame: pd.DataFrame, main: ev.EvalConfig, f: Fleet) -> ev.EvalConfig | None:
-    """For a baseline-route choice ``c`` (config ``main`` over ``frame``): the leak detector beside it."""
-    if c.baseline is None:
+    """For a baseline-route choice ``c`` (config ``main`` over ``frame``) without detectors of its own
+    beside it: the leak detector beside it."""
+    if c.baseline is None or c.alone:
         return None
     return tb.leak_config(frame, f.spec.metrics, LEAK_SPREADS, main)
 
@@ -161,8 +173,10 @@ def plugin_rows(client: Any, f: Fleet, t: Trial) -> list[dict[str, Any]]:
     frame, cfg, labels = f.config(c)
     out = []
     leak = leak_config(c, frame, cfg, f)
-    each = tb.plugin_runs(client, [cfg] if leak is None else [cfg, leak], frame, f.spec)
-    out.append(row(f, "plugin", CHOICE, f.score(each[0], cfg, labels), pick=c.name))  # the choice alone
+    own = [cfg, *(each for _key, each in companions(c, frame, cfg))]
+    each = tb.plugin_runs(client, own if leak is None else [cfg, leak], frame, f.spec)
+    choice = tb.both(each[: len(own)]) if len(own) > 1 else each[0]
+    out.append(row(f, "plugin", CHOICE, f.score(choice, cfg, labels), pick=c.name))
     if leak is not None:
         out.append(row(f, "plugin", PAIR, f.score(tb.both(each), cfg, labels), pick=c.name))
     plugin = next(r.candidate for r in t.results if r.candidate.name == "plugin defaults")
@@ -229,6 +243,9 @@ def main() -> int:
                     help="score every candidate on the backtest (--no-backtest: only the plugin's rows)")  # fmt: skip
     ap.add_argument("--url", default=None, help="cluster for --plugin (default HCAD_URL or local)")
     ap.add_argument("--max-false-alarms", type=float, default=tuning.MAX_FALSE_ALARMS)
+    ap.add_argument("--alone", action="append", default=[], metavar="METRIC",
+                    help="recommend --trial --alone METRIC: the baseline route also with a detector of its own over "
+                    "METRIC, and leaks injected into it (repeat for more)")  # fmt: skip
     args = ap.parse_args()
     hosts = 2 if args.quick else args.hosts
     out = Path(args.out)
@@ -244,8 +261,9 @@ def main() -> int:
             client.require_plugin("opensearch-anomaly-detection")
         for name, seed in QUICK if args.quick else UNSEEN if args.unseen else FLEETS:
             f = Fleet(name, seed, hosts, args.history)
+            configs = candidates(f.spec.metrics, alone=args.alone) if args.alone else None
             t = trial(f.history, FIELDS, f.spec.metrics, time_field=TIME, interval_minutes=f.spec.interval_minutes,
-                      seed=args.trial_seed, max_false_alarms=args.max_false_alarms)  # fmt: skip
+                      configs=configs, seed=args.trial_seed, max_false_alarms=args.max_false_alarms)  # fmt: skip
             if args.backtest:
                 rows += backtest_rows(f, t, args.max_false_alarms)
             if client is not None:
@@ -255,8 +273,9 @@ def main() -> int:
         print(f"recommend_heldout: error: {e}", file=sys.stderr)
         return e.exit_code
     summary = summarize(rows)
-    (out / "recommend.json").write_text(json.dumps({"history_days": args.history, "trial_seed": args.trial_seed,
-                                                    "summary": summary, "rows": rows}, indent=2) + "\n")  # fmt: skip
+    report = {"history_days": args.history, "trial_seed": args.trial_seed, "alone": args.alone, "summary": summary,
+              "rows": rows}  # fmt: skip
+    (out / "recommend.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(summary, rows)
     (out / "recommend.md").write_text(table)
     print(table)

@@ -45,6 +45,10 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--tail/--no-tail", default=None,
               help="Scale each metric's spread by its noise's tail (wider margins for bursty metrics such as GC "
                    "time) [default: with --season week].")  # fmt: skip
+@click.option("--alone", "alone", multiple=True, metavar="METRIC",
+              help="Also print a detector over this metric's deviation alone (3 spreads both ways), to apply beside "
+              "the first: slow changes of one metric, such as a memory leak, that a detector over every metric "
+              "dilutes. Repeat for more; each must be a --metric.")  # fmt: skip
 @click.option("--shingle", type=int, default=2, show_default=True, help="Suggested detector's shingle size.")
 @click.option("--detector", "detector_name", help="Name of the suggested detector [default: INTO-detector].")
 @click.option("--window-delay", default="1m", show_default=True,
@@ -71,6 +75,7 @@ def baseline(
     spreads: float | None,
     spreads_below: float,
     tail: bool | None,
+    alone: tuple[str, ...],
     shingle: int,
     detector_name: str | None,
     window_delay: str,
@@ -94,6 +99,9 @@ def baseline(
     --into): rows are replaced, not duplicated. To keep a live detector fed, run it every few minutes (e.g.
     from cron with --from now-1h --to now) and give the detector a --window-delay longer than that period;
     apply the detector that a run over days printed (margins and tail factors come from the rows written).
+    Each --alone METRIC also prints a detector over that metric's deviation alone, 3 spreads both ways, to
+    apply beside the first (an alert on either): held out on business fleets, one over memory found memory
+    leaks the detector over every metric missed (detectors/README.md).
     """
     from hcad.cli.results import iso
     from hcad.errors import ConfigError
@@ -104,7 +112,8 @@ def baseline(
     if tail is None:
         tail = season == "week"
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, season, mode,
-                    no_fleet, local, spreads, spreads_below, shingle, detector_name, window_delay, output)  # fmt: skip
+                    no_fleet, local, spreads, spreads_below, shingle, detector_name, window_delay, output,
+                    alone)  # fmt: skip
     plan["tail"] = tail
     written, data = _write(cli, plan)
     if written == 0:
@@ -113,6 +122,7 @@ def baseline(
             f"earlier day (read --history {history} days before --from)"
         )
     det, factors = _detector(plan, data)
+    beside = [_alone_detector(plan, data, m) for m in alone]
     changes = len(data) - int(data.groupby(list(fields)).ngroups)
     if factors is not None and changes < MIN_TAIL_CHANGES:
         click.echo(
@@ -131,8 +141,11 @@ def baseline(
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
         "tail": factors,
         "detector": det.to_dict(),
+        "alone": [d.to_dict() for d in beside],
     }
     text = "# Written by hcad baseline: alert on grade > 0.3 and confidence >= 0.9.\n" + det.to_yaml()
+    for d in beside:
+        text += f"---\n# Beside {det.name}: {d.description}.\n" + d.to_yaml()
     if output is not None:
         output.write_text(text, encoding="utf-8")
     if as_json:
@@ -140,7 +153,8 @@ def baseline(
         return
     click.echo(f"wrote {written:,} rows for {report['entities']:,} entities into {dest}", err=True)
     if output is not None:
-        click.echo(f"wrote {output} ({det.name}); apply it with: hcad detectors apply {output}", err=True)
+        names = ", ".join(d.name for d in (det, *beside))
+        click.echo(f"wrote {output} ({names}); apply it with: hcad detectors apply {output}", err=True)
     else:
         click.echo(text, nl=False)
 
@@ -148,7 +162,7 @@ def baseline(
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, season: str, mode: str,
              no_fleet: bool, local: int, spreads: float, spreads_below: float, shingle: int, detector_name: str | None,
-             window_delay: str, output: Path | None) -> dict[str, Any]:  # fmt: skip
+             window_delay: str, output: Path | None, alone: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
     from hcad.ad.model import Detector, Interval
     from hcad.ad.preflight import preflight
@@ -167,6 +181,11 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     twice = sorted({m for m in metrics if metrics.count(m) > 1})
     if twice:
         issues.append(Issue("--metric", f"{', '.join(twice)} given more than once", "name each metric once"))
+    stray = [m for m in alone if m not in metrics]
+    if stray:
+        issues.append(Issue("--alone", f"{', '.join(stray)} is not a --metric", "name metrics given with --metric"))
+    elif len(set(alone)) < len(alone):
+        issues.append(Issue("--alone", "a metric is given more than once", "name each metric once"))
     if dest == index or dest != dest.lower() or dest.startswith(("_", "-", "+")):
         issues.append(Issue("--into", f"{dest!r} is not a new lowercase index name", "e.g. fleet-metrics-baseline"))
     if history < 1:
@@ -207,12 +226,16 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
             issues.append(Issue("--detector", f"{name!r}: {i.message}", fix))
         elif i.path == "shingle_size":
             issues.append(Issue("--shingle", i.message, i.fix))
+    for m in alone:
+        other = Detector.hcad(f"{name}-{m}", index, time_field, list(fields), {m: ("avg", m)}, f"{int(minutes)}m")
+        issues += [Issue("--alone", f"{other.name!r}: {i.message}", "pass a shorter --detector NAME")
+                   for i in other.validate() if i.path == "name"]  # fmt: skip
     if issues:
         raise ValidationError(issues, source="hcad baseline")
     preflight(cli.client, source, max_entities=1).raise_for_issues(f"index {index}")
     return {"source": source, "spec": spec, "dest": dest, "fields": fields, "metrics": metrics, "from_s": s,
             "to_s": e, "history_days": history, "spreads": spreads, "spreads_below": spreads_below, "shingle": shingle,
-            "name": name, "window_delay": delay}  # fmt: skip
+            "name": name, "window_delay": delay, "alone": alone}  # fmt: skip
 
 
 def _seconds(value: str, option: str, now_ms: int, issues: list[Issue]) -> int | None:
@@ -242,27 +265,37 @@ def _write(cli: CliContext, plan: dict[str, Any]) -> tuple[int, Any]:
 def _detector(plan: dict[str, Any], data: Any) -> tuple[Any, dict[str, float] | None]:
     """The detector to apply on the written index (see :func:`hcad.quality.baseline.detector_config`) and,
     with --tail, each field's tail factor (:func:`hcad.quality.baseline.tail_factor`)."""
-    from hcad.ad.model import Detector
     from hcad.quality import baseline as bl
 
-    src = plan["source"]
     factors = None
     if plan["tail"]:
         factors = bl.tail_factor(data, bl.field_names(plan["metrics"]), entity_fields=plan["fields"],
-                                 time_field=src.time_field)  # fmt: skip
+                                 time_field=plan["source"].time_field)  # fmt: skip
         factors = {f: round(v, 3) for f, v in factors.items()}
     cfg = bl.detector_config(data, plan["metrics"], shingle_size=plan["shingle"], spreads=plan["spreads"],
                              spreads_below=plan["spreads_below"], tail=factors)  # fmt: skip
-    feats = {name: (agg, fld) for name, (agg, fld) in zip(cfg.feature_names, cfg.features, strict=True)}
-    return Detector.hcad(
-        plan["name"],
-        plan["dest"],
-        src.time_field,
-        list(plan["fields"]),
-        feats,
-        src.interval,
-        window_delay=plan["window_delay"],
-        shingle_size=cfg.shingle_size,
-        rules=cfg.rules(),
-        description=f"deviations of {', '.join(plan['metrics'])} from their seasonal baseline (hcad baseline)",
-    ), factors
+    about = f"deviations of {', '.join(plan['metrics'])} from their seasonal baseline (hcad baseline)"
+    return _on_dest(plan, plan["name"], cfg, about), factors
+
+
+def _alone_detector(plan: dict[str, Any], data: Any, metric: str) -> Any:
+    """The detector beside the first over ``metric``'s deviation alone (:func:`hcad.quality.trial.companions`:
+    ``ALONE_SPREADS`` both ways, the same shingle and window delay), named after the first."""
+    from hcad.quality import baseline as bl
+    from hcad.quality.trial import ALONE_SPREADS
+
+    cfg = bl.detector_config(data, [metric], shingle_size=plan["shingle"], spreads=ALONE_SPREADS,
+                             spreads_below=ALONE_SPREADS)  # fmt: skip
+    about = f"the deviation of {metric} alone from its seasonal baseline (hcad baseline --alone)"
+    return _on_dest(plan, f"{plan['name']}-{metric}", cfg, about)
+
+
+def _on_dest(plan: dict[str, Any], name: str, cfg: Any, description: str) -> Any:
+    """The detector ``name`` over the written index with ``cfg``'s features, shingle and margin rules."""
+    from hcad.ad.model import Detector
+
+    src = plan["source"]
+    feats = {n: (agg, fld) for n, (agg, fld) in zip(cfg.feature_names, cfg.features, strict=True)}
+    return Detector.hcad(name, plan["dest"], src.time_field, list(plan["fields"]), feats, src.interval,
+                         window_delay=plan["window_delay"], shingle_size=cfg.shingle_size, rules=cfg.rules(),
+                         description=description)  # fmt: skip

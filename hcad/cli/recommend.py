@@ -102,6 +102,10 @@ def _suggest_rows(
 @click.option("--trial", is_flag=True,
               help="Also try detector configs on this data with injected anomalies (the plugin's model run "
               "locally; needs Java) and propose the one that wins.")  # fmt: skip
+@click.option("--alone", "alone", multiple=True, metavar="FIELD",
+              help="--trial: also try the baseline route with a detector of its own over FIELD (one of the features' "
+              "fields) beside it, and inject slow leaks into FIELD: for a metric whose slow changes matter, such as "
+              "memory. Repeat for more.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, type=int, help="--trial: where anomalies are injected.")
 @json_option
 @pass_cli
@@ -116,6 +120,7 @@ def recommend_cmd(
     max_entities: int,
     limit: int,
     trial: bool,
+    alone: tuple[str, ...],
     seed: int,
     as_json: bool,
 ) -> None:
@@ -135,7 +140,10 @@ def recommend_cmd(
     (hcad.quality.trial). The candidates include the baseline route: the feature as a deviation from
     each entity's own past days (what `hcad baseline` writes) under hcad baseline's detector; when it
     wins, the command to write those fields is printed. With several --feature options every config is a
-    detector over all of them (anomalies are injected into each). Real anomalies already in the data count as
+    detector over all of them (anomalies are injected into each); --alone FIELD also tries each baseline-route
+    config with a detector over FIELD alone beside it, and adds slow leaks in FIELD to the injected anomalies
+    (held out on business fleets, a second detector over memory found the memory leaks the detector over every
+    metric missed: detectors/README.md). Real anomalies already in the data count as
     false alarms for every config alike, so the ranking is fair and the false-alarm rates are upper
     bounds.
     """
@@ -151,6 +159,11 @@ def recommend_cmd(
     metrics = list(dict.fromkeys(f for _a, f in pairs))  # each field once, in the order given
     if len(fields) > 2:
         raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
+    if alone and not trial:
+        raise ConfigError("--alone is tried by --trial; add --trial")
+    stray = [f for f in alone if f not in metrics]
+    if stray:
+        raise ConfigError(f"--alone {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
     start_ms = parse_time(start, "--from")
     end_ms = parse_time(end, "--to")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
@@ -209,7 +222,7 @@ def recommend_cmd(
 
         tried = run_trial(
             frame, list(fields), metrics, time_field=time_field, interval_minutes=rec.interval_minutes,
-            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size)], seed=seed,
+            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size, alone=alone)], seed=seed,
         )  # fmt: skip
 
     if as_json:
@@ -288,10 +301,8 @@ def recommend_cmd(
         if won.baseline is not None:
             command = baseline_command(won, index, fields, metrics, rec.interval_minutes,
                                        _baseline_from(frame, time_field))  # fmt: skip
-            click.echo(
-                f"  to run it: {command}, then apply the detector it prints "
-                "(run it again with --from now-1h for newer data)"
-            )
+            which = "the detectors it prints (an alert on any)" if won.alone else "the detector it prints"
+            click.echo(f"  to run it: {command}, then apply {which} (run it again with --from now-1h for newer data)")
         for note in tried.notes:
             click.echo(f"  note: {note}")
         for res in tried.results:
@@ -314,6 +325,7 @@ def baseline_command(
         + f" --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
         + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
         + tail
+        + "".join(f"--alone {m} " for m in candidate.alone)
         + f"--from {start} --to now"
     )
 

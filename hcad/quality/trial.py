@@ -15,7 +15,10 @@ days of documents per entity (one past day to compare with); with less it is lef
 With 15 days or more it is also tried against the same weekday of past weeks (``season="week"``), which
 suits fleets whose local weekends are not the UTC one and costs fleets without a weekly rhythm; then
 every config is scored, and the events injected, only where that baseline has its past weeks, so that
-its first weeks (the daily fallback) do not count against it.
+its first weeks (the daily fallback) do not count against it. With ``alone`` metrics
+(``candidates(..., alone=["memory"])``, ``recommend --trial --alone memory``) each baseline-route config is
+also tried with a detector over each of those metrics alone beside it (:func:`companions`), and slow leaks
+in those metrics join the injected events, so every config is scored on them alike.
 
 The user's data are taken as normal apart from the injected events, so a real anomaly already in
 the data counts as a false alarm for every config alike: rankings stay fair, absolute false-alarm
@@ -44,7 +47,7 @@ from hcad.quality.baseline import (
     tail_factor,
 )
 from hcad.quality.scoring import Scores, score
-from hcad.quality.tuning import MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
+from hcad.quality.tuning import DEFAULT_INJECTED, MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +64,10 @@ class Candidate:
     With ``baseline`` the detector reads each feature's field as a deviation from that seasonal
     baseline instead (averaged per interval, as ``hcad baseline`` writes it; the features' aggs are not
     used) and ignores anomalies within ``spreads`` = (above, below) robust spreads of the expected value,
-    each field's spread scaled by its :func:`~hcad.quality.baseline.tail_factor` with ``tail``.
+    each field's spread scaled by its :func:`~hcad.quality.baseline.tail_factor` with ``tail``. Each metric in
+    ``alone`` (baseline route only) also gets a detector of its own beside it (:func:`companions`): a slow
+    change of one metric, such as a memory leak, that a forest over every field dilutes; an alert on any of
+    them counts.
     """
 
     name: str
@@ -73,9 +79,11 @@ class Candidate:
     baseline: BaselineSpec | None = None
     spreads: tuple[float, float] = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
     tail: bool = False
+    alone: tuple[str, ...] = ()
 
     def run_key(self) -> tuple[Any, ...]:
-        """What the model run depends on: candidates that differ only in the monitor's floor share one run."""
+        """What the (first) model run depends on: candidates that differ only in the monitor's floor or in
+        their companions share one run."""
         if self.baseline is not None:
             return (self.baseline, self.shingle_size, self.spreads, self.tail)
         return (self.features, self.shingle_size, self.rule_ratio)
@@ -99,6 +107,7 @@ class Candidate:
             )
         return {
             "features": features,
+            "alone": [f"avg({f})" for f in field_names(self.alone)],
             "baseline": how,
             "shingle_size": self.shingle_size,
             "rule": rule,
@@ -142,12 +151,15 @@ class Trial:
         }
 
 
-def candidates(metrics: Sequence[str], shingle_size: int | None = None, *, baseline: bool = True) -> list[Candidate]:
+def candidates(
+    metrics: Sequence[str], shingle_size: int | None = None, *, baseline: bool = True, alone: Sequence[str] = ()
+) -> list[Candidate]:
     """The configs :func:`trial` compares by default: the plugin's defaults, hcad's defaults, and
     shingle / rule / threshold variations around them (``shingle_size`` adds that size too, e.g.
     one that covers the data's period); with ``baseline``, also the baseline route with
     ``hcad baseline``'s defaults and with 3 and 4 spreads both ways, and against past weeks
-    (``hcad baseline --season week``) with its defaults."""
+    (``hcad baseline --season week``) with its defaults; with ``alone`` (some of ``metrics``), each
+    baseline-route config also with a detector of its own over each of those metrics (:func:`companions`)."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import RECOMMENDED
 
@@ -178,9 +190,17 @@ def candidates(metrics: Sequence[str], shingle_size: int | None = None, *, basel
                 Candidate(name, feats, BASELINE_SHINGLE, None, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE,
                           baseline=spec, spreads=(up, down), tail=tail)
             )  # fmt: skip
+    if alone:
+        stray = [m for m in alone if m not in metrics]
+        if stray or not baseline:
+            why = f"{stray} are not among the metrics {list(metrics)}" if stray else "needs the baseline route"
+            raise ConfigError(f"a detector of its own (alone) {why}; name some of the metrics")
+        out += [replace(c, name=f"{c.name} + {', '.join(alone)} alone", alone=tuple(alone))
+                for c in out if c.baseline is not None]  # fmt: skip
     unique: dict[tuple[Any, ...], Candidate] = {}
     for c in out:
-        key = (c.features, c.shingle_size, c.rule_ratio, c.min_grade, c.min_confidence, c.baseline, c.spreads, c.tail)
+        key = (c.features, c.shingle_size, c.rule_ratio, c.min_grade, c.min_confidence, c.baseline, c.spreads, c.tail,
+               c.alone)  # fmt: skip
         unique.setdefault(key, c)
     return list(unique.values())
 
@@ -199,6 +219,8 @@ def trial(
     workers: int | None = None,
 ) -> Trial:
     """Inject anomalies into ``frame`` and score each candidate on it (see the module docstring)."""
+    import pandas as pd
+
     from hcad.quality.backtest import run
 
     if not metrics:
@@ -208,9 +230,12 @@ def trial(
     cands = list(configs) if configs is not None else candidates(metrics)
     notes: list[str] = []
     warmup, scored_from = _scored_window(frame, fields, time_field, cands, notes)
+    # Leaks go in only where a candidate has a detector for them: every config is scored on them alike.
+    slow = tuple(dict.fromkeys(m for c in cands for m in c.alone))
     data, labels = inject_anomalies(
         frame, fields, metrics, time_field=time_field, interval_minutes=interval_minutes, seed=seed,
-        per_entity=per_entity, warmup_fraction=warmup,
+        per_entity=per_entity, warmup_fraction=warmup, kinds=(*DEFAULT_INJECTED, "drift") if slow else DEFAULT_INJECTED,
+        drift_metrics=slow,
     )  # fmt: skip
     if labels.empty:
         raise ConfigError(
@@ -242,15 +267,16 @@ def trial(
         else:
             dev = None
             labs = labels
-        key = c.run_key()
-        if key not in cache:
-            frame_c, cfg = prepare(c, data, dev, metrics, fields, time_field=time_field,
-                                   interval_minutes=interval_minutes)  # fmt: skip
-            out = run(frame_c, detector(cfg), seed=seed, workers=workers)
-            cache[key] = out if window is None else _after(out, window, fields, "data_start_time")
+        frame_c, cfg = prepare(c, data, dev, metrics, fields, time_field=time_field, interval_minutes=interval_minutes)
+        runs = []
+        for key, each in ((c.run_key(), cfg), *companions(c, frame_c, cfg)):
+            if key not in cache:
+                out = run(frame_c, detector(each), seed=seed, workers=workers)
+                cache[key] = out if window is None else _after(out, window, fields, "data_start_time")
+            runs.append(cache[key])
         s = score(
-            cache[key], labs, interval_minutes, entity_fields=fields, min_grade=c.min_grade,
-            min_confidence=c.min_confidence,
+            runs[0] if len(runs) == 1 else pd.concat(runs, ignore_index=True), labs, interval_minutes,
+            entity_fields=fields, min_grade=c.min_grade, min_confidence=c.min_confidence,
         )  # fmt: skip
         results.append(TrialResult(c, s))
     notes = list(dict.fromkeys(notes))  # both seasons' specs give the same note when the data are too short
@@ -350,6 +376,34 @@ def prepare(
     cfg = detector_config(deviations, metrics, shingle_size=c.shingle_size, spreads=up, spreads_below=down,
                           min_grade=c.min_grade, min_confidence=c.min_confidence, tail=tail)  # fmt: skip
     return deviations, replace(cfg, interval_minutes=interval_minutes)
+
+
+#: Robust spreads, both ways, a metric's detector of its own ignores (``Candidate.alone``): what
+#: ``detectors/README.md`` found for the memory detector beside the baseline route on the tuning fleets.
+ALONE_SPREADS = 3.0
+
+
+def companions(c: Candidate, deviations: pd.DataFrame, main: EvalConfig) -> list[tuple[tuple[Any, ...], EvalConfig]]:
+    """The detectors beside ``c``'s own (``main``, from :func:`prepare`) over the same ``deviations``, with
+    their model-run keys: one per metric in ``c.alone``, its deviation field alone, :data:`ALONE_SPREADS`
+    both ways, ``main``'s shingle and monitor floor."""
+    if not c.alone:
+        return []
+    if c.baseline is None:
+        raise ConfigError(f"{c.name}: a detector of its own (alone) needs the baseline route")
+    out = []
+    for m in c.alone:
+        cfg = detector_config(
+            deviations,
+            [m],
+            shingle_size=main.shingle_size,
+            spreads=ALONE_SPREADS,
+            spreads_below=ALONE_SPREADS,
+            min_grade=main.min_grade,
+            min_confidence=main.min_confidence,
+        )
+        out.append((("alone", c.baseline, m, main.shingle_size), replace(cfg, interval_minutes=main.interval_minutes)))
+    return out
 
 
 #: The share of each entity's documents before the first injected event, without a weekly candidate.

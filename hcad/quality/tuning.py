@@ -204,7 +204,11 @@ INJECTED_KINDS: dict[str, tuple[float, tuple[int, int]]] = {
     "spike": (10.0, (1, 3)),
     "dip": (0.0, (2, 6)),  # the level falls to 10% of what it was: an outage
     "level_shift": (8.0, (12, 24)),
+    # a slow leak: one metric climbs to +m·σ, then back (only with ``drift_metrics``: see inject_anomalies)
+    "drift": (12.0, (36, 72)),
 }
+#: What :func:`inject_anomalies` adds by default: events that move every metric at once.
+DEFAULT_INJECTED = ("spike", "dip", "level_shift")
 
 
 def local_sigma(values: np.ndarray, window: int) -> np.ndarray:
@@ -228,21 +232,28 @@ def inject_anomalies(
     interval_minutes: int,
     seed: int = 0,
     per_entity: int = 2,
-    kinds: Sequence[str] = tuple(INJECTED_KINDS),
+    kinds: Sequence[str] = DEFAULT_INJECTED,
     warmup_fraction: float = 0.4,
+    drift_metrics: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A copy of ``frame`` (one row per document) with anomalies added to each entity's documents
     after its first ``warmup_fraction``, and their labels (``fields``, start, end, kind, metric).
 
     Magnitudes are in units of the series' own local noise (:func:`local_sigma` over a day), so an
     injected spike is as big, relative to the noise at that hour, on any data. Every metric in
-    ``metrics`` is changed (``dip``: all fall to 10%). Pure: the caller runs the detectors.
+    ``metrics`` is changed (``dip``: all fall to 10%), except by a ``drift`` (a leak: a linear climb to
+    12 σ of the entity's median noise over 36–72 intervals, then back), which changes one of
+    ``drift_metrics`` (needed with that kind), the one its label names. Pure: the caller runs the detectors.
     """
     import pandas as pd
 
     unknown = [k for k in kinds if k not in INJECTED_KINDS]
     if unknown:
         raise ConfigError(f"kinds: {unknown} cannot be injected; use some of {list(INJECTED_KINDS)}")
+    if "drift" in kinds and not drift_metrics:
+        raise ConfigError("kinds: a drift changes one metric; name the ones it may change (drift_metrics)")
+    if set(drift_metrics) - set(metrics):
+        raise ConfigError(f"drift_metrics {sorted(set(drift_metrics) - set(metrics))} are not among {list(metrics)}")
     missing = [c for c in (time_field, *fields, *metrics) if c not in frame.columns]
     if missing:
         raise ConfigError(f"data lack columns {missing}; pass the time field, category fields and metrics")
@@ -273,19 +284,24 @@ def inject_anomalies(
             length = int(rng.integers(lo, hi + 1))
             s = int(rng.integers(int(slot[0]), max(int(slot[0]) + 1, int(slot[-1]) - length)))
             sel = rows[s : s + length]
-            for m in metrics:
+            touched = list(metrics)
+            if kind == "drift":
+                touched = [drift_metrics[int(rng.integers(len(drift_metrics)))]]
+            for m in touched:
                 vals = arrays[m]
                 if kind == "spike":
                     vals[sel] += mag * sig[m][s : s + length]
                 elif kind == "level_shift":
                     vals[sel] += mag * float(sig[m][s])
+                elif kind == "drift":
+                    vals[sel] += mag * float(np.median(sig[m])) * np.linspace(1.0 / length, 1.0, length)
                 else:
                     vals[sel] *= 0.1
             t0 = times[rows[s]]
             t1 = times[sel[-1]] + iv
             entity = key if isinstance(key, tuple) else (key,)
             labels.append({**dict(zip(fields, entity, strict=True)), "start": t0, "end": t1, "kind": kind,
-                           "metric": ",".join(metrics)})  # fmt: skip
+                           "metric": ",".join(touched)})  # fmt: skip
     for m in metrics:
         out[m] = arrays[m]
     cols = [*fields, "start", "end", "kind", "metric"]

@@ -107,6 +107,35 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     assert report["tail"] is None  # plain robust spreads with --season day (no --tail)
 
 
+def test_alone_prints_a_second_detector_over_one_metric(capsys, os_client, os_url, fleet, dest, tmp_path) -> None:
+    """--alone memory: the file holds the detector over every metric and, beside it, one over memory's
+    deviation alone at 3 spreads both ways (what recommend --trial scores as a pair); detectors apply reads both."""
+    from hcad.ad.definitions import load_definitions
+    from hcad.quality.trial import ALONE_SPREADS
+
+    out_file = tmp_path / "pair.yaml"
+    code, _out, err = hcad(capsys, os_url, *command(fleet, dest, "-o", str(out_file), "--detector", "dev-pair",
+                                                    "--alone", "memory", "--shingle", "4"))  # fmt: skip
+    assert code == 0, err
+    assert f"wrote {out_file} (dev-pair, dev-pair-memory)" in err
+    first, second = (d.detector for d in load_definitions([out_file]))
+    for d in (first, second):
+        d.check()
+        assert d.indices == [dest] and d.category_fields == ["host", "process"] and d.shingle_size == 4
+    assert [f.simple for f in first.features] == [("avg", m + baseline.SUFFIX) for m in METRICS]
+    assert second.name == "dev-pair-memory" and [f.simple for f in second.features] == [("avg", "memory_vs_baseline")]
+    expected = baseline.residuals(fleet_frame(SPEC), METRICS, spec=baseline.RECOMMENDED)
+    expected = expected[pd.to_datetime(expected["@timestamp"], utc=True) >= FROM]
+    spread = baseline.spread(expected, ["memory_vs_baseline"])["memory_vs_baseline"]
+    margins = {c.threshold_type: c.value for r in second.rules or [] for c in r.conditions}
+    assert margins == pytest.approx({"ACTUAL_OVER_EXPECTED_MARGIN": ALONE_SPREADS * spread,
+                                     "EXPECTED_OVER_ACTUAL_MARGIN": ALONE_SPREADS * spread}, rel=1e-3)  # fmt: skip
+    code, out, err = hcad(capsys, os_url, *command(fleet, dest, "--alone", "memory", "--json"))
+    assert code == 0, err
+    report = json.loads(out)
+    assert [d["name"] for d in report["alone"]] == [f"{dest}-detector-memory"]
+
+
 def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url, index_name, dest) -> None:
     """With --season week the fields come from the same weekday of past weeks: on 17 days, the last two
     days differ from the daily baseline's (earlier days fall back to it: fewer than two past weeks)."""
@@ -168,6 +197,9 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fle
         (command(fleet, dest, "--shingle", "0"), "--shingle: "),
         (command(fleet, dest, "-m", "cpu"), "--metric: cpu given more than once"),
         (command(fleet, dest, "--detector", "d" * 65), "--detector: "),  # the plugin's limit is 64
+        (command(fleet, dest, "--alone", "disk"), "--alone: disk is not a --metric"),
+        (command(fleet, dest, "--alone", "memory", "--alone", "memory"), "--alone: a metric is given more than once"),
+        (command(fleet, dest, "--detector", "d" * 60, "--alone", "memory"), "--alone: "),  # d…d-memory: 67
         (command(fleet, dest, "-o", str(tmp_path / "absent" / "d.yaml")), "--output"),
         (
             command(fleet, dest, "--from", SPEC.end.isoformat(), "--to", (SPEC.end + pd.Timedelta(days=1)).isoformat()),

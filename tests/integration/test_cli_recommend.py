@@ -193,6 +193,8 @@ def test_bad_input_is_one_line(capsys, os_url, fleet) -> None:
         ([f"{fleet}-absent", "--field", "host", "--feature", "avg:cpuTime"], 1, "not found"),
         ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--from", "now", "--to", "now-1d"], 2, "not after"),
         ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--feature", "average:cpuTime"], 2, "given twice"),
+        ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--alone", "cpuTime"], 2, "tried by --trial"),
+        ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--trial", "--alone", "mem"], 2, "not a --feature"),
         (
             [
                 fleet,

@@ -126,7 +126,7 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail:
     from hcad.cli.recommend import baseline_command
 
     cand = next(c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == season)
-    cand = dataclasses.replace(cand, tail=tail)
+    cand = dataclasses.replace(cand, tail=tail, alone=("errors",) if tail else ())
     line = baseline_command(cand, "fleet-metrics", ["host", "process"], ["qps", "errors"], 10, "2024-05-01T00:00:00Z")
     words = shlex.split(line)
     assert words[:2] == ["hcad", "baseline"]
@@ -140,6 +140,7 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail:
     assert (p["tail"] if p["tail"] is not None else season == "week") is tail
     assert ("-tail" in line) is (tail != (season == "week"))
     assert (p["start"], p["end"], p["interval"]) == ("2024-05-01T00:00:00Z", "now", "10m")
+    assert p["alone"] == cand.alone  # a pair's second detector, printed beside the first
     assert p["history"] >= (21 if season == "week" else 14)
 
 
@@ -186,3 +187,50 @@ def test_prepare_gives_the_frame_and_config_the_trial_scored() -> None:
             assert cfg.rule_margins != plain.rule_margins
     with pytest.raises(ConfigError, match="needs the deviations"):
         prepare(cands[1], data, None, metrics, fields, time_field="@timestamp", interval_minutes=10)
+
+
+def test_a_detector_of_its_own_beside_the_baseline_route_is_tried_on_leaks() -> None:
+    # candidates(alone=...) adds each baseline-route config with a detector over memory alone beside it; the
+    # trial then injects leaks into memory, and scores the pair on the union of both detectors' results.
+    from dataclasses import replace
+
+    from hcad.quality.backtest import run
+    from hcad.quality.baseline import RECOMMENDED as BASELINE
+    from hcad.quality.baseline import relabel
+    from hcad.quality.scoring import score
+    from hcad.quality.trial import baseline_deviations, companions, prepare
+    from hcad.quality.tuning import DEFAULT_INJECTED, inject_anomalies
+
+    frame, fields, metrics = _fleet("business", 7), ["host", "process"], ["cpu", "memory"]
+    every = candidates(metrics, alone=["memory"])
+    pairs = [c for c in every if c.alone]
+    assert len(pairs) == sum(1 for c in every if c.baseline is not None and not c.alone) == 4
+    assert all(c.alone == ("memory",) and c.name.endswith(" + memory alone") for c in pairs)
+    with pytest.raises(ConfigError, match=r"\['disk'\] are not among"):
+        candidates(metrics, alone=["disk"])
+    with pytest.raises(ConfigError, match="needs the baseline route"):
+        candidates(metrics, baseline=False, alone=["memory"])
+
+    base = Candidate("base", tuple(("avg", m) for m in metrics), 2, None, 0.3, 0.9, baseline=replace(BASELINE, days=3))
+    pair = replace(base, name="base + memory alone", alone=("memory",))
+    res = trial(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, configs=[base, pair], seed=3,
+                per_entity=4)  # fmt: skip
+    leaks = (*DEFAULT_INJECTED, "drift")
+    data, labels = inject_anomalies(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, seed=3,
+                                    per_entity=4, kinds=leaks, drift_metrics=["memory"])  # fmt: skip
+    assert res.events == len(labels) and (labels["kind"] == "drift").any()
+    dev = baseline_deviations(data, fields, metrics, time_field="@timestamp", interval_minutes=10, spec=base.baseline,
+                              notes=[])  # fmt: skip
+    on, cfg = prepare(pair, data, dev, metrics, fields, time_field="@timestamp", interval_minutes=10)
+    ((_key, own),) = companions(pair, on, cfg)
+    assert [f for _a, f in own.features] == ["memory_vs_baseline"] and own.shingle_size == cfg.shingle_size
+    assert own.rule_margins == own.rule_margins_below  # ALONE_SPREADS both ways
+    outs = [run(on, c.detector("t", "i", time_field="@timestamp", category_fields=fields), seed=3) for c in (cfg, own)]
+    labs = relabel(labels)
+    alone, both = (score(o, labs, 10, entity_fields=fields, min_grade=0.3, min_confidence=0.9)
+                   for o in (outs[0], pd.concat(outs, ignore_index=True)))  # fmt: skip
+    by = {r.candidate.name: r.scores for r in res.results}
+    assert (by["base"].f1, by["base"].missed_by) == (alone.f1, alone.missed_by)
+    assert (by["base + memory alone"].f1, by["base + memory alone"].missed_by) == (both.f1, both.missed_by)
+    assert by["base + memory alone"].detected >= by["base"].detected
+    assert companions(base, on, cfg) == []

@@ -136,3 +136,30 @@ def test_injection_names_missing_columns_and_unknown_kinds() -> None:
         inject_anomalies(_user_frame(), ["svc"], ["cpu"], time_field="ts", interval_minutes=10)
     with pytest.raises(ConfigError, match="gc_storm"):
         inject_anomalies(_user_frame(), ["svc"], ["lat"], time_field="ts", interval_minutes=10, kinds=("gc_storm",))
+
+
+def test_a_leak_climbs_in_one_named_metric_and_its_label_names_it() -> None:
+    import numpy as np
+
+    from hcad.quality.tuning import inject_anomalies, local_sigma
+
+    frame = _user_frame(days=6)
+    frame["mem"] = 200.0 + np.random.default_rng(6).normal(0, 1.0, len(frame))
+    out, labels = inject_anomalies(frame, ["svc"], ["lat", "mem"], time_field="ts", interval_minutes=10, seed=2,
+                                   per_entity=4, kinds=("spike", "drift"), drift_metrics=["mem"])  # fmt: skip
+    assert (labels["kind"] == "drift").sum() == 6 and (labels["kind"] == "spike").sum() == 6  # 4 slots: both kinds
+    assert set(labels.loc[labels["kind"] == "drift", "metric"]) == {"mem"}
+    assert set(labels.loc[labels["kind"] == "spike", "metric"]) == {"lat,mem"}  # the others move every metric
+    merged = out.merge(frame, on=["ts", "svc"], suffixes=("", "_orig"))
+    for _, ev in labels[labels["kind"] == "drift"].iterrows():
+        m = ((merged["svc"] == ev["svc"]) & (merged["ts"] >= ev["start"]) & (merged["ts"] < ev["end"])).to_numpy()
+        assert (merged.loc[m, "lat"] == merged.loc[m, "lat_orig"]).all()  # lat untouched
+        d = (merged.loc[m, "mem"] - merged.loc[m, "mem_orig"]).to_numpy()
+        assert 36 <= len(d) <= 72 and np.allclose(np.diff(d), d[0])  # a straight climb from one step up
+        sigma = float(np.median(local_sigma(frame.loc[frame["svc"] == ev["svc"], "mem"].to_numpy(), 144)))
+        assert d[-1] == pytest.approx(12.0 * sigma)  # to 12 σ of the entity's median noise
+    with pytest.raises(ConfigError, match="drift_metrics"):
+        inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, kinds=("drift",))
+    with pytest.raises(ConfigError, match=r"\['cpu'\] are not among"):
+        inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, kinds=("drift",),
+                         drift_metrics=["cpu"])  # fmt: skip
