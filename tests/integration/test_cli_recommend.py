@@ -307,3 +307,15 @@ def test_trial_over_several_features(os_client, os_url, index_name) -> None:
     assert f"{index_name}: 3 entities (svc), features avg(qps), max(latency)" in text
     if trial["winner"]["baseline"]:
         assert " -m qps -m latency " in text, text
+
+    # --alone latency: each baseline-route config also with a detector over latency alone beside it, tried on
+    # the same events plus leaks in latency; the command printed for such a pick asks hcad baseline for both.
+    result = CliRunner().invoke(cli, [*args, "--alone", "latency", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    trial = json.loads(result.output)["trial"]
+    paired = [r for r in trial["candidates"] if r["alone"]]
+    assert len(paired) == len(routed) and all(r["alone"] == ["avg(latency_vs_baseline)"] for r in paired)
+    assert {r["config"] for r in paired} == {f"{r['config']} + latency alone" for r in routed}
+    assert trial["events"] == 6  # as many as before: some of them now leaks
+    text = CliRunner().invoke(cli, [*args, "--alone", "latency"], catch_exceptions=False).output
+    assert ("--alone latency " in text) == bool(trial["winner"]["alone"]), text
