@@ -37,6 +37,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,6 @@ from hcad.quality.scoring import Scores, score
 from hcad.quality.trial import (
     Candidate,
     Trial,
-    TrialResult,
     baseline_deviations,
     candidates,
     companions,
@@ -68,8 +68,6 @@ TIME = synth.TIME_FIELD
 UNSEEN = [("business", 81), ("business", 82), ("business", 91), ("business", 92), ("fleet", 51), ("fleet", 61)]
 FLEETS = tb.SEEN + tb.FRESH + tb.NEW + tb.LATE + UNSEEN
 QUICK = [("business", 11), ("fleet", 11)]
-#: The second detector beside a baseline route: the memory fields alone at this many spreads both ways.
-LEAK_SPREADS = 3.0
 CHOICE = "recommended (the trial's choice)"
 PAIR = "recommended + leak detector"
 HINDSIGHT = "best candidate in hindsight"
@@ -129,15 +127,18 @@ def backtest_rows(f: Fleet, t: Trial, max_false_alarms: float) -> list[dict[str,
     """Every candidate the trial tried, on the fleet's own events (backtest); the choice, its pair, the
     defaults and the best in hindsight named."""
     runs: dict[tuple[Any, ...], pd.DataFrame] = {}
-    scored: list[tuple[TrialResult, Scores]] = []
-    for r in t.results:
-        frame, cfg, labels = f.config(r.candidate)
+
+    def results(c: Candidate) -> Scores:
+        """``c``'s detectors on the backtest (each model run once), an alert on any of them, scored."""
+        frame, cfg, labels = f.config(c)
         each = []
-        for key, c in ((r.candidate.run_key(), cfg), *companions(r.candidate, frame, cfg)):
+        for key, one in ((c.run_key(), cfg), *companions(c, frame, cfg)):
             if key not in runs:
-                runs[key] = backtest.run(frame, c.detector("x"), seed=f.seed)
+                runs[key] = backtest.run(frame, one.detector("x"), seed=f.seed)
             each.append(runs[key])
-        scored.append((r, f.score(tb.both(each) if len(each) > 1 else each[0], cfg, labels)))
+        return f.score(tb.both(each) if len(each) > 1 else each[0], cfg, labels)
+
+    scored = [(r, results(r.candidate)) for r in t.results]
     out = []
     for r, s in scored:
         out.append(row(f, "backtest", r.candidate.name, s, chosen=r is t.winner, trial_f1=round(r.scores.f1, 3),
@@ -150,34 +151,32 @@ def backtest_rows(f: Fleet, t: Trial, max_false_alarms: float) -> list[dict[str,
     pool = [(r, s.f1, s.false_alarms_per_entity_day, s.false_alarms_per_entity_day) for r, s in scored]
     (best, *_), _tier, _n = tuning.choose(pool, max_false_alarms)
     out.append(row(f, "backtest", HINDSIGHT, by_name[best.candidate.name], pick=best.candidate.name))
-    c = t.winner.candidate
-    frame, main, labels = f.config(c)
-    leak = leak_config(c, frame, main, f)
-    if leak is not None:  # the pick alone with the leak detector beside it
-        res = tb.both([runs[c.run_key()], backtest.run(frame, leak.detector("x"), seed=f.seed)])
-        out.append(row(f, "backtest", PAIR, f.score(res, main, labels), pick=c.name))
+    pair = with_leak(t.winner.candidate, f)
+    if pair is not None:
+        out.append(row(f, "backtest", PAIR, results(pair), pick=t.winner.candidate.name))
     return out
 
 
-def leak_config(c: Candidate, frame: pd.DataFrame, main: ev.EvalConfig, f: Fleet) -> ev.EvalConfig | None:
-    """For a baseline-route choice ``c`` (config ``main`` over ``frame``) without detectors of its own
-    beside it: the leak detector beside it."""
-    if c.baseline is None or c.alone:
+def with_leak(c: Candidate, f: Fleet) -> Candidate | None:
+    """For a baseline-route choice ``c`` without detectors of its own beside it: ``c`` with the leak detector
+    (the trial's companion over the memory fields) beside it."""
+    slow = tuple(m for m in tb.LEAK_METRICS if m in f.spec.metrics)
+    if c.baseline is None or c.alone or not slow:
         return None
-    return tb.leak_config(frame, f.spec.metrics, LEAK_SPREADS, main)
+    return replace(c, alone=slow)
 
 
 def plugin_rows(client: Any, f: Fleet, t: Trial) -> list[dict[str, Any]]:
     """The choice (and its pair) and the plugin's defaults as historical analyses on the plugin."""
     c = t.winner.candidate
-    frame, cfg, labels = f.config(c)
+    pair = with_leak(c, f)
+    frame, cfg, labels = f.config(pair or c)
     out = []
-    leak = leak_config(c, frame, cfg, f)
-    own = [cfg, *(each for _key, each in companions(c, frame, cfg))]
-    each = tb.plugin_runs(client, own if leak is None else [cfg, leak], frame, f.spec)
-    choice = tb.both(each[: len(own)]) if len(own) > 1 else each[0]
-    out.append(row(f, "plugin", CHOICE, f.score(choice, cfg, labels), pick=c.name))
-    if leak is not None:
+    each = tb.plugin_runs(client, [cfg, *(one for _key, one in companions(pair or c, frame, cfg))], frame, f.spec)
+    own = 1 + len(c.alone)  # the choice's detectors come first, the leak detector after them
+    out.append(row(f, "plugin", CHOICE, f.score(tb.both(each[:own]) if own > 1 else each[0], cfg, labels),
+                   pick=c.name))  # fmt: skip
+    if pair is not None:
         out.append(row(f, "plugin", PAIR, f.score(tb.both(each), cfg, labels), pick=c.name))
     plugin = next(r.candidate for r in t.results if r.candidate.name == "plugin defaults")
     frame, cfg, labels = f.config(plugin)

@@ -162,7 +162,7 @@ def baseline(
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, season: str, mode: str,
              no_fleet: bool, local: int, spreads: float, spreads_below: float, shingle: int, detector_name: str | None,
-             window_delay: str, output: Path | None, alone: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+             window_delay: str, output: Path | None, alone: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
     from hcad.ad.model import Detector, Interval
     from hcad.ad.preflight import preflight
@@ -235,7 +235,7 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     preflight(cli.client, source, max_entities=1).raise_for_issues(f"index {index}")
     return {"source": source, "spec": spec, "dest": dest, "fields": fields, "metrics": metrics, "from_s": s,
             "to_s": e, "history_days": history, "spreads": spreads, "spreads_below": spreads_below, "shingle": shingle,
-            "name": name, "window_delay": delay, "alone": alone}  # fmt: skip
+            "name": name, "window_delay": delay}  # fmt: skip
 
 
 def _seconds(value: str, option: str, now_ms: int, issues: list[Issue]) -> int | None:
@@ -279,13 +279,11 @@ def _detector(plan: dict[str, Any], data: Any) -> tuple[Any, dict[str, float] | 
 
 
 def _alone_detector(plan: dict[str, Any], data: Any, metric: str) -> Any:
-    """The detector beside the first over ``metric``'s deviation alone (:func:`hcad.quality.trial.companions`:
-    ``ALONE_SPREADS`` both ways, the same shingle and window delay), named after the first."""
-    from hcad.quality import baseline as bl
-    from hcad.quality.trial import ALONE_SPREADS
+    """The detector beside the first over ``metric``'s deviation alone (:func:`hcad.quality.trial.alone_config`,
+    as the trial's companions: the same shingle and window delay), named after the first."""
+    from hcad.quality.trial import alone_config
 
-    cfg = bl.detector_config(data, [metric], shingle_size=plan["shingle"], spreads=ALONE_SPREADS,
-                             spreads_below=ALONE_SPREADS)  # fmt: skip
+    cfg = alone_config(data, metric, shingle_size=plan["shingle"])
     about = f"the deviation of {metric} alone from its seasonal baseline (hcad baseline --alone)"
     return _on_dest(plan, f"{plan['name']}-{metric}", cfg, about)
 

@@ -393,17 +393,24 @@ def companions(c: Candidate, deviations: pd.DataFrame, main: EvalConfig) -> list
         raise ConfigError(f"{c.name}: a detector of its own (alone) needs the baseline route")
     out = []
     for m in c.alone:
-        cfg = detector_config(
-            deviations,
-            [m],
-            shingle_size=main.shingle_size,
-            spreads=ALONE_SPREADS,
-            spreads_below=ALONE_SPREADS,
-            min_grade=main.min_grade,
-            min_confidence=main.min_confidence,
-        )
+        cfg = alone_config(deviations, m, shingle_size=main.shingle_size, min_grade=main.min_grade,
+                           min_confidence=main.min_confidence)  # fmt: skip
         out.append((("alone", c.baseline, m, main.shingle_size), replace(cfg, interval_minutes=main.interval_minutes)))
     return out
+
+
+def alone_config(
+    deviations: pd.DataFrame,
+    metric: str,
+    *,
+    shingle_size: int,
+    min_grade: float | None = None,
+    min_confidence: float | None = None,
+) -> EvalConfig:
+    """A detector over ``metric``'s deviation field alone: :data:`ALONE_SPREADS` both ways (what
+    :func:`companions` tries and ``hcad baseline --alone`` prints)."""
+    return detector_config(deviations, [metric], shingle_size=shingle_size, spreads=ALONE_SPREADS,
+                           spreads_below=ALONE_SPREADS, min_grade=min_grade, min_confidence=min_confidence)  # fmt: skip
 
 
 #: The share of each entity's documents before the first injected event, without a weekly candidate.
