@@ -163,16 +163,19 @@ def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, ind
     assert week.detected >= day.detected - 3, summary
 
 
-def test_weekly_margins_find_more_events_than_the_daily_ones_on_a_weekly_baseline(ad_client, index_name) -> None:
-    """detectors/README.md's weekly-margins claim, small, on the real plugin: business fleet 62 (first run
-    after the margins were chosen; 6 hosts x 3 processes) with 14 days before the 8 days scored, one weekly
-    baseline, two historical analyses: 3 spreads up / 6 down (the daily defaults) and hcad's weekly margins
-    (2 up / 6 down, each spread scaled by its field's tail factor).
+def test_weekly_margins_on_the_plugin_find_what_the_backtest_finds(ad_client, index_name) -> None:
+    """detectors/README.md's weekly margins (2 spreads up / 6 down, each spread scaled by its field's tail
+    factor) on the real plugin: business fleet 62 (6 hosts x 3 processes; first run after the margins were
+    chosen), 14 days before the 8 days scored, one weekly baseline, one historical analysis.
 
-    Backtest, 4 forest seeds: 3 / 6 found 23-27 of 36 events (9-11 of 15 spikes and level shifts) at 6-9
-    false alarms; the weekly margins 28-29 (12-13) at 8-10. On the plugin 2.19.4.0 (three runs): 24, 26 and 24
-    against 26, 28 and 26, at 5-9 false alarms each. The bound leaves room for the plugin's forests: at least
-    one event more, and at most 0.1 false alarms per entity per day.
+    That they find more than the daily defaults (3 / 6) is shown with the same forests on both
+    (tests/unit/test_baseline.py: 2.3 events more on average over 21 seeds). The plugin seeds its forests
+    at random, and one fleet there cannot show two events: in seven runs of both on 2.19.4.0 they found
+    24-29 and 25-28 of 36 events, the weekly margins from 2 fewer to 2 more. What is checked here is that
+    the plugin does what the backtest does with these margins: over 21 seeds the backtest found 25-31
+    events (11-14 of the 15 spikes and level shifts) at 6-13 false alarms; the plugin, in nine runs, 25-30
+    (10-14) at 5-11. The bounds leave room for its forests: at least 23 events (10 fast ones), at most 0.1
+    false alarms per entity per day (14).
     """
     from dataclasses import replace
 
@@ -187,27 +190,15 @@ def test_weekly_margins_find_more_events_than_the_daily_ones_on_a_weekly_baselin
     data = baseline.residuals(fleet_frame(spec), spec.metrics, spec=replace(baseline.RECOMMENDED, season="week"))
     assert loading.load_frame(ad_client, index_name, data) == len(data)
     tail = baseline.tail_factor(data, baseline.field_names(spec.metrics))
-    cfgs = {
-        "3/6": baseline.detector_config(data, spec.metrics),
-        "weekly": baseline.detector_config(
-            data,
-            spec.metrics,
-            spreads=baseline.RECOMMENDED_WEEKLY_SPREADS,
-            spreads_below=baseline.RECOMMENDED_WEEKLY_SPREADS_BELOW,
-            tail=tail,
-        ),
-    }
-    cut = spec.end - pd.Timedelta(days=scored)
-    got = {k: _historical_scores(ad_client, cfg, index_name, spec, labels, cut) for k, cfg in cfgs.items()}
-
-    def fast(s) -> int:
-        return sum(s.per_kind[k].detected for k in ("spike", "level_shift") if k in s.per_kind)
-
-    summary = {k: (s.detected, s.events, fast(s), s.false_alarms, round(s.false_alarms_per_entity_day, 3))
-               for k, s in got.items()}  # fmt: skip
-    print(f"found / events / spikes and level shifts found / false alarms / per entity per day: {summary}")
-    old, new = got["3/6"], got["weekly"]
-    assert old.events == new.events == 36, summary
     assert tail["jvmGcTime_vs_baseline"] > 1.3 > tail["cpu_vs_baseline"], tail  # GC time's bursts widen its margin
-    assert new.detected >= old.detected + 1, summary
-    assert new.false_alarms_per_entity_day <= 0.1, summary
+    cfg = baseline.detector_config(
+        data, spec.metrics, spreads=baseline.RECOMMENDED_WEEKLY_SPREADS,
+        spreads_below=baseline.RECOMMENDED_WEEKLY_SPREADS_BELOW, tail=tail,
+    )  # fmt: skip
+    s = _historical_scores(ad_client, cfg, index_name, spec, labels, spec.end - pd.Timedelta(days=scored))
+    fast = sum(s.per_kind[k].detected for k in ("spike", "level_shift") if k in s.per_kind)
+    summary = (s.detected, s.events, fast, s.false_alarms, round(s.false_alarms_per_entity_day, 3))
+    print(f"found / events / spikes and level shifts found / false alarms / per entity per day: {summary}")
+    assert s.events == 36, summary
+    assert s.detected >= 23 and fast >= 10, summary
+    assert s.false_alarms_per_entity_day <= 0.1, summary
