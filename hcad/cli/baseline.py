@@ -48,7 +48,7 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--alone", "alone", multiple=True, metavar="METRIC",
               help="Also print a detector over this metric's deviation alone (3 spreads both ways), to apply beside "
               "the first: slow changes of one metric, such as a memory leak, that a detector over every metric "
-              "dilutes. Repeat for more; each must be a --metric.")  # fmt: skip
+              "dilutes. Repeat for more; each must be a --metric, and not the only one.")  # fmt: skip
 @click.option("--shingle", type=int, default=2, show_default=True, help="Suggested detector's shingle size.")
 @click.option("--detector", "detector_name", help="Name of the suggested detector [default: INTO-detector].")
 @click.option("--window-delay", default="1m", show_default=True,
@@ -186,6 +186,9 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         issues.append(Issue("--alone", f"{', '.join(stray)} is not a --metric", "name metrics given with --metric"))
     elif len(set(alone)) < len(alone):
         issues.append(Issue("--alone", "a metric is given more than once", "name each metric once"))
+    elif alone and len(set(metrics)) == 1:
+        # The first detector already reads that metric alone: a second one would only cost a detector.
+        issues.append(Issue("--alone", f"{alone[0]} is the only --metric", "add the other metrics with --metric"))
     if dest == index or dest != dest.lower() or dest.startswith(("_", "-", "+")):
         issues.append(Issue("--into", f"{dest!r} is not a new lowercase index name", "e.g. fleet-metrics-baseline"))
     if history < 1:

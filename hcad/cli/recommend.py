@@ -103,9 +103,9 @@ def _suggest_rows(
               help="Also try detector configs on this data with injected anomalies (the plugin's model run "
               "locally; needs Java) and propose the one that wins.")  # fmt: skip
 @click.option("--alone", "alone", multiple=True, metavar="FIELD",
-              help="--trial: also try the baseline route with a detector of its own over FIELD (one of the features' "
-              "fields) beside it, and inject slow leaks into FIELD: for a metric whose slow changes matter, such as "
-              "memory. Repeat for more.")  # fmt: skip
+              help="--trial: also try the baseline route with a detector of its own over FIELD (one of several "
+              "features' fields) beside it, and inject slow leaks into FIELD: for a metric whose slow changes "
+              "matter, such as memory. Repeat for more.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, type=int, help="--trial: where anomalies are injected.")
 @json_option
 @pass_cli
@@ -164,6 +164,9 @@ def recommend_cmd(
     stray = [f for f in alone if f not in metrics]
     if stray:
         raise ConfigError(f"--alone {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
+    if alone and len(metrics) == 1:
+        # The baseline route's configs already read that field alone; the pair would only cost a detector.
+        raise ConfigError(f"--alone {alone[0]} is the only --feature field; add the others with --feature")
     start_ms = parse_time(start, "--from")
     end_ms = parse_time(end, "--to")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:

@@ -41,10 +41,10 @@ def hcad(capsys, os_url: str, *args: str) -> tuple[int, str, str]:
     return int(e.value.code or 0), out, err
 
 
-def command(fleet: str, dest: str, *extra: str) -> list[str]:
-    metrics = [a for m in METRICS for a in ("-m", m)]
+def command(fleet: str, dest: str, *extra: str, metrics: tuple[str, ...] = METRICS) -> list[str]:
+    given = [a for m in metrics for a in ("-m", m)]
     times = ["--from", FROM.isoformat(), "--to", SPEC.end.isoformat()]
-    return ["baseline", fleet, "--into", dest, "-f", "host", "-f", "process", *metrics, *times, *extra]
+    return ["baseline", fleet, "--into", dest, "-f", "host", "-f", "process", *given, *times, *extra]
 
 
 def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, os_url, fleet, dest, tmp_path) -> None:
@@ -199,6 +199,7 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, os_client, os_url, fle
         (command(fleet, dest, "--detector", "d" * 65), "--detector: "),  # the plugin's limit is 64
         (command(fleet, dest, "--alone", "disk"), "--alone: disk is not a --metric"),
         (command(fleet, dest, "--alone", "memory", "--alone", "memory"), "--alone: a metric is given more than once"),
+        (command(fleet, dest, "--alone", "cpu", metrics=("cpu",)), "--alone: cpu is the only --metric"),
         (command(fleet, dest, "--detector", "d" * 60, "--alone", "memory"), "--alone: "),  # d…d-memory: 67
         (command(fleet, dest, "-o", str(tmp_path / "absent" / "d.yaml")), "--output"),
         (
