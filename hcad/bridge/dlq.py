@@ -117,14 +117,20 @@ class DirDeadLetters:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"dead-letter directory {str(self.path)!r} cannot be created: {e.strerror}") from None
+        # Checked now, created with the first letter: a run that dead-letters nothing leaves no directory.
+        existing = next(p for p in (self.path, *self.path.absolute().parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            what = "is not a directory" if existing == self.path else f"cannot be created in {str(existing)!r}"
+            raise ConfigError(f"dead-letter directory {str(self.path)!r} {what}; pass another --dead-letters")
         self.sent_messages = 0
         self._foreign: set[str] = set()
 
     def send(self, index: str, docs: list[DeadDoc], attempts: int = 0, delay: int = 0) -> None:
+        """Write each letter as one JSON file, visible ``delay`` seconds from now."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"dead-letter directory {str(self.path)!r} cannot be created: {e.strerror}") from None
         for body in encode(index, docs, attempts):
             # The name starts with the time it becomes visible, like SQS's DelaySeconds.
             name = f"{time.time_ns() + delay * 10**9:020d}-{uuid.uuid4().hex[:8]}.json"

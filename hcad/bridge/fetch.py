@@ -27,6 +27,8 @@ THROTTLE_CODES = frozenset(
 )
 TRANSIENT_CODES = frozenset({"InternalFailure", "InternalServiceError", "InternalError", "ServiceUnavailable"})
 AUTH_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId"})
+#: What to do when botocore finds no credentials (said by the CLI and by :class:`CloudWatchFetcher`).
+CREDENTIALS_HINT = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them"
 
 Doc = tuple[str, dict[str, Any]]
 
@@ -84,7 +86,13 @@ class CloudWatchFetcher:
 
     # -- one call, retried -----------------------------------------------------------------
     def _call(self, op: str, bucket: TokenBucket, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionError,
+            HTTPClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
 
         assert self.backoff is not None
         method: Callable[..., dict[str, Any]] = getattr(self.client, op)
@@ -112,6 +120,8 @@ class CloudWatchFetcher:
             except (ConnectionError, HTTPClientError) as e:
                 if attempt + 1 == attempts:
                     raise HcadConnectionError(f"CloudWatch {op}: cannot reach the endpoint ({e})") from e
+            except (NoCredentialsError, PartialCredentialsError) as e:
+                raise AuthError(f"CloudWatch {op}: {e}; {CREDENTIALS_HINT}") from None
             self.stats.retries += 1
             self.backoff.wait(attempt)
         raise AssertionError("unreachable")

@@ -216,6 +216,7 @@ class Bridge:
         return self.fetcher.discover()
 
     def shards(self) -> list[Shard]:
+        """The fleet split into the shards one worker reads each (:func:`plan_shards`)."""
         return plan_shards(self.config, self.discover())
 
     def run_once(
@@ -227,12 +228,16 @@ class Bridge:
 
     def backfill(self, start: int, end: int, shards: Iterable[Shard] | None = None, **kwargs: Any) -> list[ShardResult]:
         """Read ``[start, end)`` for the whole fleet; checkpoints move forward to ``end`` at most."""
+        self.check_backfill(start, end)
+        return [self.run_shard(s, end, start, **kwargs) for s in (self.shards() if shards is None else shards)]
+
+    def check_backfill(self, start: int, end: int) -> None:
+        """Raise :class:`ConfigError` unless ``[start, end)`` is a range CloudWatch still holds (before any call)."""
         from hcad.bridge.mapping import check_retention
 
         if end <= start:
             raise ConfigError(f"backfill: --to {iso(end)} must be after --from {iso(start)}")
         check_retention(align_down(start, self.config.period), self.clock(), self.config.period)
-        return [self.run_shard(s, end, start, **kwargs) for s in (self.shards() if shards is None else shards)]
 
 
 def _merge(total: WriteReport, part: WriteReport) -> None:

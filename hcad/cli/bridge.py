@@ -78,6 +78,15 @@ def _queue(config: BridgeConfig, dead_letters: str | None, session: Any) -> SqsD
     return DirDeadLetters(dead_letters or config.dlq_dir or "hcad-bridge-dead-letters")
 
 
+def _check_credentials(session: Any) -> None:
+    """One line instead of botocore's NoCredentialsError on the first call, before anything is written."""
+    from hcad.bridge.fetch import CREDENTIALS_HINT
+    from hcad.errors import AuthError
+
+    if session.get_credentials() is None:
+        raise AuthError(f"no AWS credentials found; {CREDENTIALS_HINT}")
+
+
 def _build(cli: CliContext, config_path: str, dead_letters: str | None) -> Bridge:
     import boto3
 
@@ -91,6 +100,7 @@ def _build(cli: CliContext, config_path: str, dead_letters: str | None) -> Bridg
         from hcad.errors import ConfigError
 
         raise ConfigError("no AWS region: set region in the bridge config or AWS_REGION")
+    _check_credentials(session)
     fetcher = CloudWatchFetcher(cloudwatch_client(config, session), config)
     return Bridge(config, fetcher, OpenSearchSink(config.opensearch), _queue(config, dead_letters, session))
 
@@ -195,11 +205,12 @@ def backfill(cli: CliContext, config_path: str, start: str, end: str, dead_lette
     """Read a past window for the whole fleet; checkpoints move forward so live runs continue seamlessly."""
     from hcad.bridge.mapping import align_down, parse_time
 
-    b = _build(cli, config_path, dead_letters)
     now = time.time()
     t_from = parse_time(start, "--from", now)
+    b = _build(cli, config_path, dead_letters)
     # Never read periods younger than the lag: they are not complete yet.
     t_to = min(parse_time(end, "--to", now), align_down(now - b.config.lag, b.config.period))
+    b.check_backfill(t_from, t_to)  # before listing the fleet
     t0 = time.monotonic()
     shards = b.shards()
     results = []
@@ -216,7 +227,8 @@ def backfill(cli: CliContext, config_path: str, start: str, end: str, dead_lette
 @bridge.command("redrive")
 @config_option
 @dlq_option
-@click.option("--max-messages", default=1000, show_default=True, help="Stop after this many dead-letter messages.")
+@click.option("--max-messages", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Stop after this many dead-letter messages.")  # fmt: skip
 @json_option
 @pass_cli
 def redrive(cli: CliContext, config_path: str, dead_letters: str | None, max_messages: int, as_json: bool) -> None:
@@ -229,6 +241,8 @@ def redrive(cli: CliContext, config_path: str, dead_letters: str | None, max_mes
 
     config = _load(cli, config_path)
     session = boto3.Session(region_name=config.region) if config.region else boto3.Session()
+    if config.dlq_url and not dead_letters:
+        _check_credentials(session)
     report = do_redrive(
         OpenSearchSink(config.opensearch), _queue(config, dead_letters, session), max_messages=max_messages
     )

@@ -237,6 +237,19 @@ def test_access_denied_and_bad_request_are_not_retried():
     assert f.stats.get_metric_data_calls == 2 and f.stats.retries == 0
 
 
+def test_no_credentials_is_an_auth_error_with_the_fix_and_not_retried(tmp_path, monkeypatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    cfg = config(inventory={"hosts": ["h1"]}, endpoints={"cloudwatch": "http://127.0.0.1:1"})
+    f = fetcher(cfg, cloudwatch_client(cfg, boto3.Session(region_name="us-east-1")))
+    with pytest.raises(AuthError, match="get_metric_data: Unable to locate credentials; set AWS_PROFILE"):
+        list(f.fetch_chunk(f.discover(), T0, T0 + 60))
+    assert f.stats.get_metric_data_calls == 1 and f.stats.retries == 0
+
+
 def test_token_bucket_paces_calls_under_the_quota():
     clock = Clock()
     bucket = TokenBucket(40.0, 5, clock=clock, sleep=clock.sleep)

@@ -154,6 +154,34 @@ def test_cli_usage_errors_exit_2(tmp_path, capsys):
     assert ei.value.code == 2 and "metrics: must map field names" in capsys.readouterr().err
 
 
+def test_cli_without_aws_credentials_or_with_a_reversed_range_is_one_line_and_writes_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    from hcad.cli.main import main
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to find here
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "b.json"
+    cfg.write_text(json.dumps({**BASE, "region": "us-east-1"}))
+    for args in (["run", "--once"], ["backfill", "--from", "now-1h"]):
+        with pytest.raises(SystemExit) as ei:
+            main(["bridge", *args, "-c", str(cfg)])
+        err = capsys.readouterr().err
+        assert ei.value.code != 0 and err.startswith("hcad: error: no AWS credentials found; set AWS_PROFILE"), err
+        assert len(err.strip().splitlines()) == 1, err
+    # The range is checked before anything is asked of CloudWatch (no credentials are needed to see it).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with pytest.raises(SystemExit) as ei:
+        main(["bridge", "backfill", "-c", str(cfg), "--from", "now", "--to", "now-1h"])
+    assert ei.value.code == 2 and "must be after --from" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]  # no dead-letter directory left behind
+
+
 def test_cli_module_does_not_import_heavy_libraries():
     import subprocess
     import sys

@@ -196,6 +196,18 @@ def test_dead_letter_messages_stay_under_the_sqs_limit_and_round_trip():
         decode("h", json.dumps({"kind": "other"}))
 
 
+def test_the_dead_letter_directory_is_checked_at_once_and_made_with_the_first_letter(tmp_path):
+    queue = DirDeadLetters(tmp_path / "a" / "dl")
+    assert not (tmp_path / "a").exists() and queue.receive() == []
+    queue.send("idx", [DeadDoc("a", {"cpu": 1.0}, "cluster unreachable")])
+    assert [letter.docs[0].id for letter in queue.receive()] == ["a"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"'.*file' is not a directory; pass another --dead-letters"):
+        DirDeadLetters(tmp_path / "file")
+    with pytest.raises(ConfigError, match=r"cannot be created in '.*file'"):
+        DirDeadLetters(tmp_path / "file" / "dl")
+
+
 def test_redrive_checks_health_before_each_retry_and_loses_nothing(tmp_path):
     queue = DirDeadLetters(tmp_path / "dl")
     queue.send("idx", [DeadDoc("a", {"cpu": 1.0}, "cluster unreachable")])
