@@ -327,12 +327,12 @@ def get_cmd(cli: CliContext, name: str, as_json: bool) -> None:
 @pass_cli
 def delete_cmd(cli: CliContext, name: str, yes: bool, stop_first: bool, as_json: bool) -> None:
     """Delete a detector (its results stay in the result index). A running one needs --stop."""
+    if not yes and not sys.stdin.isatty():  # before asking the server anything
+        raise ConfigError(f"refusing to delete detector {name} without confirmation; pass --yes")
     ad = _ad(cli)
     det = ad.resolve(name)
     assert det.id is not None
     if not yes:
-        if not sys.stdin.isatty():
-            raise ConfigError(f"refusing to delete {det.name} without confirmation; pass --yes")
         click.confirm(f"Delete detector {det.name} ({det.id})?", abort=True)
     st = ad.get_state(det.id)
     if (st.realtime_running or st.historical_running) and not stop_first:

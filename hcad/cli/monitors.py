@@ -7,6 +7,7 @@ anything is written.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,17 +162,19 @@ def get_cmd(cli: CliContext, name_or_id: str, as_json: bool) -> None:
 
 @monitors.command("delete")
 @click.argument("name_or_id")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_cli
 def delete_cmd(cli: CliContext, name_or_id: str, yes: bool, as_json: bool) -> None:
     """Delete one monitor (by name or id)."""
     from hcad.alerting.monitors import Alerting
 
+    if not yes and not sys.stdin.isatty():
+        raise ConfigError(f"refusing to delete monitor {name_or_id} without confirmation; pass --yes")
     alerting = Alerting(cli.client)
     hit = alerting.resolve(name_or_id)
     name = hit["monitor"].get("name")
-    if not yes and not as_json:
+    if not yes:
         click.confirm(f"Delete monitor {name!r} ({hit['id']})?", abort=True)
     alerting.delete(hit["id"])
     if as_json:

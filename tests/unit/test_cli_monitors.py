@@ -66,3 +66,12 @@ def test_unreachable_cluster_exits_1(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text("name: m\ndetector: d\n")
     code, _, err = run([*DEAD, "monitors", "plan", str(tmp_path)], capsys)
     assert code == 1 and err.startswith("hcad: error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("what", ["monitors", "detectors"])
+def test_delete_without_a_terminal_needs_yes_even_with_json(capsys, what):
+    """Without --yes and without a terminal to confirm on, nothing is asked of the server."""
+    code, out, err = run([*DEAD, what, "delete", "some-name", "--json"], capsys)
+    assert code == 2 and out == ""
+    noun = what.removesuffix("s")
+    assert err.strip() == f"hcad: error: refusing to delete {noun} some-name without confirmation; pass --yes"
