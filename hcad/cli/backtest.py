@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 @click.command("backtest")
 @click.argument("detector_file", metavar="DETECTOR.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--from", "start", metavar="TIME", help="Start of the analysed range (ISO-8601, UTC).")
-@click.option("--to", "end", metavar="TIME", help="End of the analysed range, exclusive (ISO-8601, UTC).")
+@click.option("--from", "start", metavar="TIME", help="Start of the analysed range (now-7d, ISO-8601, epoch ms).")
+@click.option("--to", "end", metavar="TIME", help="End of the analysed range, exclusive (now, ISO-8601, epoch ms).")
 @click.option(
     "--data",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -70,14 +70,19 @@ def backtest(
     (scripts/fetch_rcf_jars).
     """
     import sys
+    from datetime import UTC, datetime
 
+    from hcad.cli.results import parse_time
     from hcad.errors import ConfigError, HcadError
-    from hcad.quality.backtest import _epoch_s
     from hcad.quality.backtest import backtest as run_backtest
     from hcad.quality.backtest.model import as_config, describe, model_params
 
     # Checked before the (long) run: a bad --from/--to or an --output nobody can write fails at once.
-    s, e = _epoch_s(start, "from"), _epoch_s(end, "to")
+    start_ms, end_ms = parse_time(start, "--from"), parse_time(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"--to {end} is not after --from {start}")
+    s, e = (None if ms is None else ms // 1000 for ms in (start_ms, end_ms))
+    since, until = (None if ms is None else datetime.fromtimestamp(ms / 1000, UTC) for ms in (start_ms, end_ms))
     if output is not None:
         _check_output(output)
     config = as_config(str(detector_file))
@@ -101,8 +106,8 @@ def backtest(
     results = run_backtest(
         frame,
         config,
-        start=start,
-        end=end,
+        start=since,
+        end=until,
         entities=wanted,
         seed=seed,
         workers=workers,
@@ -211,8 +216,13 @@ def _read_data(path: Path) -> pd.DataFrame:
         if suffix in (".jsonl", ".ndjson", ".json"):
             return pd.read_json(path, lines=suffix != ".json")
         return pd.read_csv(path)
-    except (OSError, ValueError, ImportError) as e:
-        raise ConfigError(f"{path}: cannot read data ({e}); use CSV, JSON lines or Parquet") from None
+    except ImportError:
+        raise ConfigError(
+            f"{path}: reading Parquet needs pyarrow (pip install pyarrow); or use CSV or JSON lines"
+        ) from None
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path}: cannot read data ({first}); use CSV, JSON lines or Parquet") from None
 
 
 def _summary(results: pd.DataFrame, flagged: pd.DataFrame, config: BacktestConfig) -> dict[str, Any]:

@@ -375,52 +375,48 @@ def test_mvn_timeout_is_one_line(tmp_path, monkeypatch):
 def test_empty_or_bad_from_is_a_config_error_naming_from(value, tmp_path, capsys):
     from hcad.quality.backtest import _epoch_s
 
-    with pytest.raises(ConfigError, match=f"--from {value!r} is not a time"):
-        _epoch_s(value, "from")
+    with pytest.raises(ConfigError, match=f"start {value!r} is not a time"):
+        _epoch_s(value, "start")
     d, docs = _detector_and_docs(tmp_path)
     assert _cli_main("backtest", d, "--data", docs, "--from", value) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"hcad: error: --from {value!r} is not a time") and "Traceback" not in err
 
 
-# ------------------------------------------------------------------ CLI
-def _hcad(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hcad", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+def test_from_and_to_take_relative_times_and_epoch_ms(tmp_path, capsys):
+    d, docs = _detector_and_docs(tmp_path)
+    assert _cli_main("backtest", d, "--data", docs, "--from", "now", "--to", "now-1h") == 2
+    assert "hcad: error: --to now-1h is not after --from now" in capsys.readouterr().err
+    # The same range in ISO-8601 and in epoch ms gives the same run.
+    wave_docs(n=600).to_csv(docs, index=False)
+    lo, hi = T0 + pd.Timedelta(hours=24), T0 + pd.Timedelta(hours=72)
+    runs = []
+    for a, b in ((lo.isoformat(), hi.isoformat()), (str(lo.value // 10**6), str(hi.value // 10**6))):
+        assert _cli_main("backtest", d, "--data", docs, "--from", a, "--to", b, "--json") == 0
+        runs.append(json.loads(capsys.readouterr().out)["summary"])
+    assert runs[0] == runs[1] and runs[0]["points"] == 2 * 288, runs  # two hosts, two days of 10 minutes
+
+
+def test_unreadable_data_is_one_line(tmp_path, capsys, monkeypatch):
+    import pandas
+
+    d, _docs = _detector_and_docs(tmp_path)
+    (tmp_path / "x.parquet").write_bytes(b"PAR1")
+
+    def no_engine(*_a, **_k):
+        raise ImportError("Unable to find a usable engine; tried using: 'pyarrow', 'fastparquet'.\nA suitable ...")
+
+    monkeypatch.setattr(pandas, "read_parquet", no_engine)  # as where neither engine is installed
+    assert _cli_main("backtest", d, "--data", str(tmp_path / "x.parquet")) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(
+        "x.parquet: reading Parquet needs pyarrow (pip install pyarrow); or use CSV or JSON lines"
     )
-
-
-def test_cli_json_with_labels(jars, tmp_path):
-    from hcad.ad.model import Detector
-
-    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", plugin_defaults=True)
-    (tmp_path / "d.yaml").write_text(det.to_yaml())
-    wave_docs(n=500, spikes=(300,), dips=(420,)).to_csv(tmp_path / "docs.csv", index=False)
-    labels = pd.DataFrame(
-        [
-            {"host": h, "process": "p", "start": T0 + pd.Timedelta(minutes=10 * s), "kind": "spike"}
-            for h in ("a", "b")
-            for s in (300, 420)
-        ]
-    )
-    labels["end"] = labels["start"] + pd.Timedelta(minutes=10)
-    labels.to_csv(tmp_path / "labels.csv", index=False)
-    p = _hcad("backtest", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "docs.csv"), "--seed", "1", "--json",
-              "--labels", str(tmp_path / "labels.csv"))  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout)
-    assert out["summary"]["entities"] == 2 and out["summary"]["points"] == 998
-    assert out["model"]["number_of_trees"] == 50 and out["summary"]["default_rule"] is True
-    assert out["scores"]["recall"] == 1.0
-    assert {a["entity"] for a in out["anomalies"]} == {"a", "b"}
-
-
-def test_cli_bad_input_exit_2(tmp_path):
-    (tmp_path / "d.yaml").write_text("name: x\nindices: [i]\ntime_field: t\nfeatures: {}\n")
-    pd.DataFrame({"t": [1]}).to_csv(tmp_path / "docs.csv", index=False)
-    p = _hcad("backtest", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "docs.csv"))
-    assert p.returncode == 2
-    assert p.stderr.startswith("hcad: error:") and "features" in p.stderr and "Traceback" not in p.stderr
+    (tmp_path / "x.json").write_text("{not json\n")
+    assert _cli_main("backtest", d, "--data", str(tmp_path / "x.json")) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hcad: error: ") and "x.json: cannot read data (" in last and "Traceback" not in err, err
 
 
 def _cli_main(*args: str) -> int:

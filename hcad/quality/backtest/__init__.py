@@ -142,7 +142,7 @@ def _epoch_s(value: datetime | str | None, name: str) -> int | None:
 
     from hcad.errors import ConfigError
 
-    bad = ConfigError(f"--{name} {value!r} is not a time; use ISO-8601, e.g. 2024-01-01T00:00:00Z")
+    bad = ConfigError(f"{name} {value!r} is not a time; use a datetime or ISO-8601, e.g. 2024-01-01T00:00:00Z")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
