@@ -28,7 +28,8 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--interval", default="10m", show_default=True, help="Detector interval: minutes or 10m, 1h.")
 @click.option("--time-field", default="@timestamp", show_default=True, help="Timestamp field.")
 @click.option("--history", type=int, default=14, show_default=True, help="Days read before --from for baselines.")
-@click.option("--days", type=int, default=7, show_default=True, help="Past days of the same kind per baseline.")
+@click.option("--days", type=int, default=7, show_default=True,
+              help="Past days of the same kind per baseline (with --season week: past weeks).")  # fmt: skip
 @click.option(
     "--season",
     type=click.Choice(["day", "week"]),
@@ -217,7 +218,11 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         spec = BaselineSpec(interval_minutes=int(minutes), days=days, mode=mode, fleet=not no_fleet, local=local,
                             season=season)  # fmt: skip
     except ValidationError as err:
-        issues.extend(Issue(f"--{i.path.replace('_', '-')}", i.message, i.fix) for i in err.issues)
+        # The spec's fields by the options that set them; a bad --interval is already said once above.
+        option = {"interval_minutes": "--interval"}
+        said = {i.path for i in issues}
+        issues.extend(Issue(option.get(i.path, f"--{i.path.replace('_', '-')}"), i.message, i.fix)
+                      for i in err.issues if option.get(i.path) not in said)  # fmt: skip
     if issues:
         raise ValidationError(issues, source="hcad baseline")
     name = detector_name or f"{dest}-detector"
@@ -228,7 +233,7 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
             fix = "pass --detector NAME" if detector_name is None else i.fix
             issues.append(Issue("--detector", f"{name!r}: {i.message}", fix))
         elif i.path == "shingle_size":
-            issues.append(Issue("--shingle", i.message, i.fix))
+            issues.append(Issue("--shingle", i.message, f"{i.fix.split(';')[0]}; the default here is 2"))
     for m in alone:
         other = Detector.hcad(f"{name}-{m}", index, time_field, list(fields), {m: ("avg", m)}, f"{int(minutes)}m")
         issues += [Issue("--alone", f"{other.name!r}: {i.message}", "pass a shorter --detector NAME")

@@ -101,13 +101,14 @@ class BaselineSpec:
         if self.season not in SEASONS:
             issues.append(Issue("season", f"{self.season!r} is not a season", f"use one of {SEASONS}"))
         if self.interval_minutes < 1 or 1440 % self.interval_minutes:
-            issues.append(Issue("interval_minutes", f"{self.interval_minutes} does not divide a day", "use e.g. 10"))
-        for name in ("days", "min_days"):
+            n = self.interval_minutes
+            issues.append(Issue("interval_minutes", f"{n} minutes do not divide a day", "use e.g. 10"))
+        for name, example in (("days", "7"), ("min_days", "2")):
             if getattr(self, name) < 1:
-                issues.append(Issue(name, "must be at least 1", "use e.g. 7 and 2"))
-        for name in ("neighbours", "local"):
+                issues.append(Issue(name, "must be at least 1", f"use e.g. {example}"))
+        for name, example in (("neighbours", "1"), ("local", "36, or 0 for none")):
             if getattr(self, name) < 0:
-                issues.append(Issue(name, "must be at least 0", "use e.g. 1 (neighbours) or 36 (local)"))
+                issues.append(Issue(name, "must be at least 0", f"use e.g. {example}"))
         if not self.floor > 0:
             issues.append(Issue("floor", "must be above 0", "use e.g. 0.02"))
         if issues:

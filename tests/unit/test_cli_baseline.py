@@ -1,0 +1,27 @@
+"""``hcad baseline``: bad settings are one line naming the option, before any connection is made."""
+
+from __future__ import annotations
+
+import pytest
+
+from hcad.cli.main import main
+
+DEAD = ["--url", "http://127.0.0.1:9"]  # a closed port: nothing may be asked of it
+BASE = ["baseline", "idx", "--into", "dest", "-f", "host", "-m", "cpu", "--from", "now-1d", "--to", "now"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--interval", "7m"], "--interval: 7 minutes do not divide a day (use e.g. 10)"),
+        (["--interval", "30s"], "--interval: 30s is not a whole number of minutes (use e.g. 10m)"),
+        (["--local", "-1"], "--local: must be at least 0 (use e.g. 36, or 0 for none)"),
+        (["--days", "0"], "--days: must be at least 1 (use e.g. 7)"),
+        (["--shingle", "0"], "--shingle: 0 is out of range (use 1 to 128; the default here is 2)"),
+    ],
+)
+def test_bad_settings_name_the_option_and_its_fix(capsys, extra, said) -> None:
+    with pytest.raises(SystemExit) as e:
+        main([*DEAD, *BASE, *extra])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.strip() == f"hcad: error: hcad baseline: {said}", err
