@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hcad.ad.limits import MAX_HISTORICAL_SHINGLE_SIZE
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
 from hcad.errors import ConfigError, HcadError
 
@@ -66,10 +67,20 @@ def parse_rule(text: str) -> float | None:
     return value
 
 
+def parse_minutes(value: str | int) -> int:
+    """``10``, ``10m`` or ``1h`` → whole minutes (``--interval``)."""
+    from hcad.sizing import parse_interval
+
+    minutes = parse_interval(value, "--interval")
+    if minutes.denominator != 1:
+        raise ConfigError(f"--interval {value!r} is not a whole number of minutes; use e.g. 10m")
+    return int(minutes)
+
+
 def build_configs(
     spec: FleetSpec,
     features: tuple[str, ...],
-    intervals: tuple[int, ...],
+    intervals: tuple[str | int, ...],
     shingles: tuple[int, ...],
     imputations: tuple[str, ...],
     rules: tuple[str, ...],
@@ -91,7 +102,7 @@ def build_configs(
         raise ConfigError(f"--feature: {unknown} are not fields of the dataset; use some of {list(spec.metrics)}")
     return ev.grid(
         features=feats,
-        intervals=intervals or (base.interval_minutes,),
+        intervals=[parse_minutes(i) for i in intervals] or [base.interval_minutes],
         shingles=shingles or (base.shingle_size,),
         imputations=[None if i.lower() == "none" else i.upper() for i in imputations] or [base.imputation],
         rule_ratios=[parse_rule(r) for r in rules] or [base.rule_ratio],
@@ -120,8 +131,11 @@ def build_configs(
 @click.option("--keep-index", is_flag=True, help="plugin engine: keep an index hcad loaded.")
 @click.option("--feature", "features", multiple=True, metavar="AGG:FIELD[,...]",
               help="A feature set, e.g. avg:cpu,avg:jvmGcTime; repeat to compare sets.")  # fmt: skip
-@click.option("--interval", "intervals", multiple=True, type=click.IntRange(min=1), help="Minutes; repeatable.")
-@click.option("--shingle", "shingles", multiple=True, type=click.IntRange(1, 128), help="Shingle size; repeatable.")
+@click.option("--interval", "intervals", multiple=True, metavar="DURATION",
+              help="Detector interval: minutes or 10m, 1h; repeatable.")  # fmt: skip
+@click.option("--shingle", "shingles", multiple=True, type=click.IntRange(1, MAX_HISTORICAL_SHINGLE_SIZE),
+              help=f"Shingle size (at most {MAX_HISTORICAL_SHINGLE_SIZE}: the plugin's historical analysis fails "
+              "above); repeatable.")  # fmt: skip
 @click.option("--imputation", "imputations", multiple=True, type=click.Choice(["none", "ZERO", "PREVIOUS"],
               case_sensitive=False), help="Missing-data filling; repeatable.")  # fmt: skip
 @click.option("--rule", "rules", multiple=True, metavar="default|RATIO",
@@ -149,7 +163,7 @@ def evaluate(
     index: str | None,
     keep_index: bool,
     features: tuple[str, ...],
-    intervals: tuple[int, ...],
+    intervals: tuple[str, ...],
     shingles: tuple[int, ...],
     imputations: tuple[str, ...],
     rules: tuple[str, ...],

@@ -40,6 +40,10 @@ def test_axes_multiply_and_defaults_fill_the_rest() -> None:
     assert one.features == (("avg", "cpuTime"), ("avg", "jvmGcTime"))
     with pytest.raises(ConfigError, match="drop --grid"):
         build_configs(spec, (), (), (4,), (), (), (), (), True)
+    hourly = build_configs(spec, (), ("10m", "1h", "30"), (), (), (), (), (), False)
+    assert [c.interval_minutes for c in hourly] == [10, 60, 30]
+    with pytest.raises(ConfigError, match="--interval '30s' is not a whole number of minutes"):
+        build_configs(spec, (), ("30s",), (), (), (), (), (), False)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +52,8 @@ def test_axes_multiply_and_defaults_fill_the_rest() -> None:
         (["--feature", "avg:cpu"], "['cpu'] are not fields of the dataset"),
         (["--dataset", "nowhere.json"], "neither blog, fleet, business nor a JSON spec file"),
         (["--hosts", "0"], "Invalid value for '--hosts'"),
+        (["--shingle", "64"], "Invalid value for '--shingle': 64 is not in the range 1<=x<=32"),
+        (["--interval", "7x"], "--interval '7x' is not an interval"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, message) -> None:
