@@ -629,6 +629,13 @@ def history_cmd(
     Ctrl-C stops waiting, not the analysis: it keeps running on the server ('--attach' resumes
     waiting, 'hcad detectors stop NAME --historical' stops it).
     """
+    start_ms = end_ms = None
+    if not attach:  # the range is checked before the server is asked anything
+        start_ms = parse_time(start, "--from")
+        end_ms = parse_time(end, "--to")
+        assert start_ms is not None and end_ms is not None
+        if end_ms <= start_ms:
+            raise ConfigError(f"--to {end} is not after --from {start}")
     ad = _ad(cli)
     det = ad.resolve(name)
     assert det.id is not None
@@ -638,13 +645,8 @@ def history_cmd(
         if not task or not task.get("task_id"):
             raise NotFound(f"{det.name} has no historical analysis to attach to; start one without --attach")
         task_id = str(task["task_id"])
-        start_ms = end_ms = None
     else:
-        start_ms = parse_time(start, "--from")
-        end_ms = parse_time(end, "--to")
         assert start_ms is not None and end_ms is not None
-        if end_ms <= start_ms:
-            raise ConfigError(f"--to {end} is not after --from {start}")
         task_id = ad.start_historical(det_id, start_ms, end_ms, slot_wait=slot_wait, detector=det)
         if not as_json:
             click.echo(f"started historical analysis of {det.name}, {iso(start_ms)} to {iso(end_ms)} (task {task_id})")

@@ -304,7 +304,7 @@ def _write_plots(
 @click.option("--by", "by", multiple=True, metavar="FIELD", help="Group by these category fields (e.g. --by host).")
 @click.option("--from", "start", default=None, help="Real-time start: now-24h (default), ISO-8601 or epoch ms.")
 @click.option("--to", "end", default=None, help="Real-time end: now (default).")
-@click.option("--size", default=10, show_default=True, help="Number of entities (1-1000).")
+@click.option("--size", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of entities.")
 @click.option(
     "--order",
     type=click.Choice(["severity", "occurrence"]),
@@ -326,6 +326,8 @@ def top(
     as_json: bool,
 ) -> None:
     """The most anomalous entities of high-cardinality detector NAME (the plugin's _topAnomalies)."""
+    start_ms = parse_time(start, "--from")  # before asking the server anything
+    end_ms = parse_time(end, "--to")
     ad = cli.client.ad
     det = ad.resolve(name)
     assert det.id is not None
@@ -337,8 +339,6 @@ def top(
             f"--by {', '.join(unknown)}: not a category field of {det.name} "
             f"(it has {', '.join(det.category_fields or [])})"
         )
-    start_ms = parse_time(start, "--from")
-    end_ms = parse_time(end, "--to")
     task_id = None
     if historical is None:
         start_ms = start_ms if start_ms is not None else parse_time("now-24h", "--from")

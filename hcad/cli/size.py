@@ -55,8 +55,16 @@ def size(cli: CliContext, plan_file: str | None, as_json: bool, **opts: Any) -> 
     """
     from hcad.sizing import evaluate
 
+    if (opts.get("start") or opts.get("end")) and not opts["measure"]:
+        raise ConfigError("--from and --to set the range --measure counts in; add --measure")
     plan = _build_plan(plan_file, opts)
     if opts["measure"]:
+        from hcad.cli.results import parse_time
+
+        # Checked before anything is asked of the cluster; a flag overrides the plan's value.
+        for flag, opt, key, value in (("--from", "start", "from", plan.measure_from),
+                                      ("--to", "end", "to", plan.measure_to)):  # fmt: skip
+            parse_time(value, flag if opts.get(opt) else f"{plan_file}: measure.{key}")
         plan = _measure(cli, plan, opts, quiet=as_json)
     report = evaluate(plan)
     nodes = _nodes(cli, report) if opts["measure"] else None

@@ -92,11 +92,11 @@ def convention_note(units: Units) -> str:
         return (
             "units: decimal (1 GB = 10^9 bytes, 1 KB = 10^3 bytes; instance RAM in GiB read as GB), the "
             "convention that reproduces the AWS blog's 36-node example; the plugin itself budgets the JVM's "
-            "real heap in bytes (use units=binary for that)"
+            "real heap in bytes (units: binary in a plan, --units binary, for that)"
         )
     return (
         "units: binary (1 GiB = 2^30 bytes), what the plugin budgets with the JVM heap; the AWS blog's "
-        "published example uses decimal units (units=decimal)"
+        "published example uses decimal units (units: decimal, --units decimal)"
     )
 
 

@@ -163,8 +163,9 @@ class SizingPlan:
 
             get("node.instance_type", lambda v: get_instance_type(str(v)), itype, None)
         heap = get("node.heap", lambda v: parse_bytes(v, "heap"), node.get("heap"), None)
-        if itype is None and heap is None:
-            issues.append(Issue("node", "needs instance_type or heap", "e.g. node: {instance_type: r5.2xlarge}"))
+        if itype is None and node.get("heap") is None:  # a heap given but wrong is said above
+            fix = "e.g. node: {instance_type: r5.2xlarge}, or -t / --heap on the command line"
+            issues.append(Issue("node", "needs instance_type or heap", fix))
         percent = get(
             "node.model_max_size_percent",
             lambda v: _percent(v, version),
@@ -386,6 +387,11 @@ def _detector(raw: Any, path: str, version: str, doc_default: int, issues: list[
                 "measure them with 'hcad entities INDEX --field F' or 'hcad size --measure'",
             )
         )
+    if entities is not None and active is not None and active > entities:
+        issues.append(
+            Issue(f"{path}.active_entities", f"{active:,} is more than the {entities:,} entities there are",
+                  "give at most entities (A counts the entities active in one interval)")
+        )  # fmt: skip
     interval = get("interval", parse_interval, Fraction(10))
     features = get("features", lambda v: _pos_int(v, "features"), 1)
     shingle = get("shingle_size", lambda v: _pos_int(v, "shingle_size"), ms.DEFAULT_SHINGLE_SIZE)
