@@ -137,3 +137,21 @@ def test_top_needs_hc_detector(capsys, server, tmp_path) -> None:
     run(capsys, "detectors", "apply", str(tmp_path / "single.yaml"))
     code, _, err = run(capsys, "top", "single")
     assert code == 2 and "high-cardinality" in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["top", "cpu-test", "--size", "0"], "Invalid value for '--size': 0 is not in the range 1<=x<=1000"),
+        (["top", "cpu-test", "--from", "yesterday"], "--from 'yesterday' is not a time"),
+        (["detectors", "history", "cpu-test", "--from", "garbage"], "--from 'garbage' is not a time"),
+        (["detectors", "history", "cpu-test", "--from", "now", "--to", "now-1d"], "is not after --from now"),
+    ],
+)
+def test_bad_input_is_said_before_the_server_is_asked(capsys, monkeypatch, args, said) -> None:
+    def no_server(self):
+        raise AssertionError("the server was asked")
+
+    monkeypatch.setattr(CliContext, "client", property(no_server))
+    code, _, err = run(capsys, *args)
+    assert code == 2 and said in (err if said.startswith("Invalid value") else one_line_error(err)), err
