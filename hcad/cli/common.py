@@ -32,7 +32,16 @@ def connection_options(f: F) -> F:
             "--service", type=click.Choice(["es", "aoss"]), help="SigV4 service: es or aoss [env HCAD_AWS_SERVICE]."
         ),
         click.option("--ca-certs", metavar="PEM", help="CA bundle to verify TLS with [env HCAD_CA_CERTS]."),
-        click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates."),
+        click.option(
+            "--insecure", is_flag=True, default=None, help="Do not verify TLS certificates [env HCAD_INSECURE=1]."
+        ),
+        click.option(
+            "--request-timeout",
+            "timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Seconds to wait for each request [env HCAD_TIMEOUT; default 30].",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -74,6 +83,7 @@ class CliContext:
                 service=c.get("service"),
                 ca_certs=c.get("ca_certs"),
                 verify=False if insecure else None,
+                timeout=c.get("timeout"),
             )
         return self._client
 

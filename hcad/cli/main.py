@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "size": ("hcad.cli.size:size", "Capacity plan: data nodes, memory and storage for HCAD."),
     "monitors": ("hcad.cli.monitors:monitors", "Alerting monitors wired to detectors."),
     "drift": ("hcad.cli.monitors:drift", "Watch a detector's anomaly grade for drift."),
-    "bridge": ("hcad.cli.bridge:bridge", "CloudWatch to OpenSearch bridge (run, backfill)."),
+    "bridge": ("hcad.cli.bridge:bridge", "CloudWatch to OpenSearch bridge (run, backfill, redrive)."),
     "backtest": ("hcad.cli.backtest:backtest", "Run a detector's RCF locally on data, no cluster needed."),
     "eval": ("hcad.cli.evaluate:evaluate", "Score a detector config against labelled synthetic data."),
     "baseline": ("hcad.cli.baseline:baseline", "Write metrics as deviations from their seasonal baseline."),
@@ -81,7 +81,7 @@ def cli(ctx: click.Context, debug: bool, **conn: Any) -> None:
     """hcad: high-cardinality anomaly detection on OpenSearch, from a terminal.
 
     Connection settings come from the options below or from HCAD_URL, HCAD_AUTH, HCAD_USER,
-    HCAD_PASSWORD, AWS_REGION, HCAD_CA_CERTS, HCAD_INSECURE.
+    HCAD_PASSWORD, AWS_REGION, HCAD_AWS_SERVICE, HCAD_CA_CERTS, HCAD_INSECURE, HCAD_TIMEOUT.
     """
     ctx.obj = CliContext(conn=conn, debug=debug)
 

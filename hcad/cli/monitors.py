@@ -76,7 +76,8 @@ def plan_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
 @json_option
 @pass_cli
 def apply_cmd(cli: CliContext, paths: tuple[str, ...], as_json: bool) -> None:
-    """Create or update channels and monitors from files; nothing is written unless every file is valid."""
+    """Create or update channels and monitors from files (PATHS: files or folders, default monitors/);
+    nothing is written unless every file is valid."""
     from hcad.alerting.monitors import apply, load_specs, plan
 
     specs = load_specs(_paths(paths))

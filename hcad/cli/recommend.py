@@ -84,7 +84,7 @@ def _suggest_rows(
 
 @click.command("recommend", short_help="Propose interval and shingle size from an index's data.")
 @click.argument("index")
-@click.option("--field", "fields", multiple=True, required=True, help="Category field (entity); repeat for two.")
+@click.option("--field", "-f", "fields", multiple=True, required=True, help="Category field (entity); repeat for two.")
 @click.option(
     "--feature",
     "features",

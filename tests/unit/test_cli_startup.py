@@ -52,3 +52,11 @@ def test_detectors_validate_offline_imports_nothing_heavy(tmp_path) -> None:
     got = loaded_after("detectors", "validate", str(tmp_path), "--offline")
     assert got["code"] in (0, None)
     assert not {"pandas", "matplotlib", "boto3"} & set(got["loaded"])
+
+
+def test_request_timeout_reaches_the_client_and_the_environment_is_the_default(monkeypatch) -> None:
+    from hcad.cli.common import CliContext
+
+    monkeypatch.setenv("HCAD_TIMEOUT", "12")
+    assert CliContext(conn={"url": "http://127.0.0.1:9"}).client.settings.timeout == 12.0
+    assert CliContext(conn={"url": "http://127.0.0.1:9", "timeout": 5.0}).client.settings.timeout == 5.0
