@@ -16,7 +16,7 @@ from hcad.cli.common import CliContext, echo_json, json_option, pass_cli
 @click.option("--interval", default="10m", show_default=True, help="Detector interval: minutes or 10m, 1h.")
 @click.option("--time-field", default="@timestamp", show_default=True, help="Timestamp field.")
 @click.option("--from", "start", help="Range start (ISO date, epoch ms or now-7d).")
-@click.option("--to", "end", help="Range end.")
+@click.option("--to", "end", help="Range end, exclusive (ISO date, epoch ms or now).")
 @click.option("--exact", is_flag=True, help="Exact active counts by composite paging (slower; > 40,000 per interval).")
 @click.option("--page-size", default=10_000, show_default=True, help="Composite page size.")
 @json_option
@@ -42,10 +42,18 @@ def entities(
     """
     from tqdm import tqdm
 
+    from hcad.cli.results import parse_time
+    from hcad.errors import ConfigError
     from hcad.sizing import active_entity_bound, cache_intervals, parse_interval
     from hcad.sizing.entities import distinct_entities, max_active_entities
 
-    minutes = parse_interval(interval)
+    # Everything checked before the cluster is asked.
+    if len(fields) > 2:
+        raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
+    minutes = parse_interval(interval, "--interval")
+    start_ms, end_ms = parse_time(start, "--from"), parse_time(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"--to {end} is not after --from {start}")
     client = cli.client
     bar = tqdm(desc="entities", unit=" entities", file=sys.stderr, disable=as_json or not sys.stderr.isatty())
     try:

@@ -75,7 +75,7 @@ def entity_query(
     require_fields: bool = True,
     filter_query: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Documents that form an entity (every category field present) inside ``[start, end]``.
+    """Documents that form an entity (every category field present) inside ``[start, end)``.
 
     ``filter_query`` is a detector's own ``filter_query``: only the documents it matches make its entities.
 
@@ -83,7 +83,7 @@ def entity_query(
     ``require_fields=False`` and save an ``exists`` filter per document (about half the time at 1M docs).
     """
     filters: list[dict[str, Any]] = [{"exists": {"field": f}} for f in fields] if require_fields else []
-    rng = {k: v for k, v in (("gte", start), ("lte", end)) if v is not None}
+    rng = {k: v for k, v in (("gte", start), ("lt", end)) if v is not None}
     if rng:
         filters.append({"range": {time_field: rng}})
     if filter_query and "match_all" not in filter_query:
@@ -138,7 +138,7 @@ def max_active_entities(
     progress: Progress | None = None,
     filter_query: Mapping[str, Any] | None = None,
 ) -> ActiveEntities:
-    """Maximum distinct entities in one ``interval_minutes`` bucket over ``[start, end]``.
+    """Maximum distinct entities in one ``interval_minutes`` bucket over ``[start, end)``.
 
     ``start``/``end`` are anything a range query takes (ISO dates, epoch ms, ``now-7d``). Approximate
     mode is one request; ``exact=True`` pages through (time bucket, entity) pairs in time order and keeps
@@ -274,7 +274,7 @@ def distinct_entities(
     progress: Progress | None = None,
     filter_query: Mapping[str, Any] | None = None,
 ) -> int:
-    """The exact number of distinct entities (value combinations of ``fields``) in ``[start, end]``."""
+    """The exact number of distinct entities (value combinations of ``fields``) in ``[start, end)``."""
     fs = _fields(fields)
     sources = [{f"f{i}": {"terms": {"field": f}}} for i, f in enumerate(fs)]
     query = entity_query(fs, time_field, start, end, require_fields=False, filter_query=filter_query)
@@ -430,7 +430,7 @@ def measure_plan(
 
     A detector with ``detector_id`` takes its features/shingle/interval/fields/index from the live
     detector and its model size from the profile; one with ``index`` and ``category_fields`` gets C
-    (exact distinct count) and A (maximum active per interval) over ``[start, end]``.
+    (exact distinct count) and A (maximum active per interval) over ``[start, end)``.
     """
     start = start or plan.measure_from
     end = end or plan.measure_to
