@@ -69,3 +69,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    # The lazy names too, so dir() and tab completion show the whole public API before first use.
+    return sorted({*globals(), *__all__})

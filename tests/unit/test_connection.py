@@ -361,3 +361,12 @@ def test_one_namespaced_client_per_plugin():
     plugins.append("opensearch-notifications")
     del client.installed_plugins
     assert isinstance(client.channels, Notifications)
+
+
+def test_the_public_api_is_listed_before_it_is_loaded() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, hcad; print(sorted(set(hcad.__all__) - set(dir(hcad))), 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "False"]  # every public name in dir(), and listing it loads nothing heavy
