@@ -49,6 +49,7 @@ class RetryingTransport(Transport):
         self._attempts = threading.local()
 
     def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+        """opensearch-py's request with its retries, counting attempts afresh for each request."""
         self._attempts.n = 0
         return super().perform_request(*args, **kwargs)
 

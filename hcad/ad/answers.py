@@ -99,6 +99,8 @@ class Suggestion:
 
     @classmethod
     def from_response(cls, resp: Mapping[str, Any]) -> Suggestion:
+        """Parse the _suggest API's answer (fields it left out stay None)."""
+
         def interval(key: str) -> Interval | None:
             value = resp.get(key)
             return Interval.from_api(value, key) if isinstance(value, Mapping) else None

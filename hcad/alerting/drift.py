@@ -61,6 +61,7 @@ class DriftConfig:
 
     @property
     def needed_baseline_days(self) -> int:
+        """Days of history before a day can be judged (``min_baseline_days``, else half the window, ≥ 3)."""
         return self.min_baseline_days or max(3, self.window_days // 2)
 
 
@@ -111,10 +112,12 @@ class DriftReport:
 
     @property
     def current_streak(self) -> int:
+        """Consecutive drifting days up to the last day evaluated."""
         return self.days[-1].streak if self.days else 0
 
     @property
     def evaluated(self) -> int:
+        """Days that had a baseline to be judged against."""
         return sum(1 for d in self.days if d.baseline is not None)
 
     def to_dict(self) -> dict[str, Any]:

@@ -84,6 +84,7 @@ class Plan:
 
     @property
     def changes(self) -> int:
+        """Channels and monitors that apply would create or update."""
         return sum(c.action != "unchanged" for c in self.channels) + sum(i.action != "unchanged" for i in self.items)
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class RunReport:
 
     @property
     def fired(self) -> list[TriggerOutcome]:
+        """The triggers whose condition held in this run."""
         return [t for t in self.triggers if t.triggered]
 
     def to_dict(self) -> dict[str, Any]:

@@ -87,11 +87,13 @@ class SqsDeadLetters:
         self.sent_messages = 0
 
     def send(self, index: str, docs: list[DeadDoc], attempts: int = 0, delay: int = 0) -> None:
+        """Send each letter as one SQS message (split to stay under the size limit), delayed ``delay`` s."""
         for body in encode(index, docs, attempts):
             self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=delay)
             self.sent_messages += 1
 
     def receive(self, max_messages: int = 10, wait: int = 0) -> list[Letter]:
+        """Up to ``max_messages`` (at most 10, SQS's limit) letters; foreign messages are logged and left."""
         resp = self.client.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=max(1, min(10, max_messages)), WaitTimeSeconds=wait
         )
@@ -105,6 +107,7 @@ class SqsDeadLetters:
         return out
 
     def delete(self, letter: Letter) -> None:
+        """Remove a letter that was re-indexed."""
         self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=letter.handle)
 
     def release(self, letter: Letter) -> None:
@@ -140,6 +143,7 @@ class DirDeadLetters:
             self.sent_messages += 1
 
     def receive(self, max_messages: int = 10, wait: int = 0) -> list[Letter]:
+        """Up to ``max_messages`` letters that are visible now, oldest first; other files are skipped."""
         out = []
         now = time.time_ns()
         visible = []
@@ -165,9 +169,11 @@ class DirDeadLetters:
             return None
 
     def delete(self, letter: Letter) -> None:
+        """Remove a letter that was re-indexed."""
         Path(letter.handle).unlink(missing_ok=True)
 
     def release(self, letter: Letter) -> None:
+        """Nothing to do: a file stays visible until it is deleted."""
         pass
 
 
@@ -178,6 +184,7 @@ class MemoryDeadLetters:
     docs: list[DeadDoc] = field(default_factory=list)
 
     def send(self, index: str, docs: list[DeadDoc], attempts: int = 0, delay: int = 0) -> None:
+        """Keep the documents (the attempt count and delay do not matter here)."""
         self.docs.extend(docs)
 
 

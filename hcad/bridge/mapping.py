@@ -161,6 +161,7 @@ class BridgeConfig:
         return tuple(m.field for m in self.metrics)
 
     def spec(self, field_name: str) -> MetricSpec:
+        """The metric written to ``field_name`` (``KeyError`` when the config has none)."""
         for m in self.metrics:
             if m.field == field_name:
                 return m
@@ -544,6 +545,7 @@ class Accumulator:
     pending: dict[Entity, dict[int, dict[str, float]]] = field(default_factory=dict)
 
     def add(self, series: Series, timestamps: Iterable[float], values: Iterable[float]) -> None:
+        """Buffer one series' finite values under its entity, by timestamp (NaN and inf are dropped)."""
         per_ts = self.pending.setdefault(series.entity, {})
         for t, v in zip(timestamps, values, strict=True):
             fv = float(v)
@@ -551,6 +553,7 @@ class Accumulator:
                 per_ts.setdefault(int(t), {})[series.spec.field] = fv
 
     def touch(self, entity: Entity) -> None:
+        """Mark ``entity`` as seen even when it has no values yet."""
         self.pending.setdefault(entity, {})
 
     def pop_docs(self, keep: Entity | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -46,6 +46,7 @@ class Shard:
 
     @property
     def hosts(self) -> int:
+        """Distinct hosts in the shard."""
         return len({e.host for e, _ in self.entities})
 
 
@@ -144,9 +145,11 @@ class Bridge:
 
     @property
     def fetch_stats(self) -> FetchStats:
+        """CloudWatch call counts of this bridge's fetcher."""
         return self.fetcher.stats
 
     def checkpoint_key(self, shard_id: str) -> str:
+        """The checkpoint document id of ``shard_id``: one per index, bridge name and shard."""
         return f"{self.config.index}.{self.config.name}.{shard_id}"
 
     def ensure_template(self) -> None:

@@ -58,6 +58,7 @@ class CliContext:
 
     @property
     def client(self) -> HcadClient:
+        """The connected client, built on first use (prompts for a password only on a terminal)."""
         if self._client is None:
             import os
 

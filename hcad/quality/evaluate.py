@@ -130,6 +130,7 @@ class EvalConfig:
 
     @property
     def feature_names(self) -> list[str]:
+        """The detector's feature names, ``<field>_<agg>``."""
         return [f"{fld}_{agg}" for agg, fld in self.features]
 
     @property
@@ -317,6 +318,7 @@ class ConfigResult:
     error: str | None = None
 
     def row(self) -> dict[str, Any]:
+        """One flat table row: the config's label, its scores (None when it failed) and its error."""
         s = self.scores
         return {
             "config": self.config.label,
@@ -343,6 +345,7 @@ class EvalReport:
 
     @property
     def note(self) -> str:
+        """Which engine the numbers come from, said with every report."""
         if self.engine == "backtest":
             return "local-TRCF numbers (hcad.quality.backtest, the plugin's model run locally), not plugin numbers"
         return "AD plugin historical-analysis numbers"
@@ -355,6 +358,7 @@ class EvalReport:
         return max(ok, key=lambda r: (r.scores.f1, r.scores.precision))  # type: ignore[union-attr]
 
     def rows(self) -> list[dict[str, Any]]:
+        """Every config's :meth:`ConfigResult.row`, in the order run."""
         return [r.row() for r in self.results]
 
     def to_dict(self) -> dict[str, Any]:
@@ -380,6 +384,7 @@ class EvalReport:
         }
 
     def write_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` and return it (one-line error when it cannot)."""
         import json
 
         p = Path(path)

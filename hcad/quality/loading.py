@@ -82,6 +82,7 @@ class LoadReport:
 
     @property
     def docs_per_second(self) -> float:
+        """Indexing rate of the load."""
         return self.docs / self.seconds if self.seconds > 0 else float("inf")
 
     def to_dict(self) -> dict[str, Any]:

@@ -331,6 +331,7 @@ class FleetSpec:
 
     @property
     def entity_count(self) -> int:
+        """Host × process entities in the fleet."""
         return self.hosts * self.processes
 
     def to_dict(self) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class Candidate:
         return (self.features, self.shingle_size, self.rule_ratio)
 
     def settings(self) -> dict[str, Any]:
+        """The candidate in words for reports: features, baseline, shingle, rule or margins, monitor floors."""
         b = self.baseline
         if b is None:
             features = [f"{a}({f})" for a, f in self.features]
@@ -124,6 +125,7 @@ class TrialResult:
     scores: Scores
 
     def row(self) -> dict[str, Any]:
+        """One flat table row: the candidate's name, settings and trial scores."""
         return {
             "config": self.candidate.name,
             **self.candidate.settings(),

@@ -140,6 +140,7 @@ class NodeModels:
 
     @property
     def difference(self) -> int | None:
+        """Models held minus the formula's prediction (None when the node did not say)."""
         return None if self.held is None else self.held - self.predicted
 
     def to_dict(self) -> dict[str, Any]:
@@ -220,9 +221,11 @@ class ResultDocSize:
 
     @property
     def bytes_per_doc(self) -> int:
+        """Primary store bytes per result document (at least 1)."""
         return max(1, round(self.store_bytes / self.docs))
 
     def note(self) -> str:
+        """How the document size was measured, for the sizing report."""
         return (
             f"measured: {self.store_bytes:,} B primary store / {self.docs:,} result documents of {self.index} "
             f"= {self.bytes_per_doc:,} B per document"

@@ -44,6 +44,7 @@ class PriceTable:
 
 
 def price_table_from_dict(d: dict[str, Any]) -> PriceTable:
+    """A :class:`PriceTable` from a plan's ``prices`` mapping (instance type → price per hour)."""
     return PriceTable(
         prices={str(k).lower(): float(v) for k, v in (d.get("prices") or {}).items()},
         currency=str(d.get("currency", "USD")),

@@ -107,10 +107,12 @@ class BacktestConfig:
 
     @property
     def feature_names(self) -> list[str]:
+        """The detector's enabled feature names, in order."""
         return [f.name for f in self.features]
 
     @property
     def interval_seconds(self) -> int:
+        """The detector interval in whole seconds."""
         return round(self.interval_minutes * 60)
 
     def validate(self) -> BacktestConfig:
