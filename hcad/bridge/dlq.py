@@ -123,7 +123,10 @@ class DirDeadLetters:
         # Checked now, created with the first letter: a run that dead-letters nothing leaves no directory.
         existing = next(p for p in (self.path, *self.path.absolute().parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            what = "is not a directory" if existing == self.path else f"cannot be created in {str(existing)!r}"
+            if existing != self.path:
+                what = f"cannot be created in {str(existing)!r}"
+            else:
+                what = "is not writable" if existing.is_dir() else "is not a directory"
             raise ConfigError(f"dead-letter directory {str(self.path)!r} {what}; pass another --dead-letters")
         self.sent_messages = 0
         self._foreign: set[str] = set()
