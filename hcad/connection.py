@@ -59,8 +59,12 @@ _TRUE = {"1", "true", "yes", "on"}
 
 def redact_url(url: str) -> str:
     """Return ``url`` without any ``user:password@`` part, even when the URL is malformed."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 literal: cut by hand below
+        parts, port = None, None
+    if parts is None or (parts.username is None and parts.password is None):
         # No scheme (or a broken one) hides userinfo from urlsplit: cut up to the last '@' of the
         # authority by hand so a mistyped URL never echoes a password back.
         scheme, sep, rest = url.partition("//") if "//" in url else ("", "", url)
@@ -71,8 +75,8 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal: keep its brackets
         host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
@@ -129,7 +133,15 @@ class ConnectionSettings:
         """Merge explicit arguments over environment variables and validate the result."""
         env = os.environ if env is None else env
         url = url or env.get("HCAD_URL") or DEFAULT_URL
-        parts = urlsplit(url)
+        if not isinstance(url, str):
+            raise ConfigError(f"url must be a string such as https://host:9200, not {type(url).__name__}")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - a bad port raises here, not later in opensearch-py
+        except ValueError as e:
+            raise ConfigError(
+                f"url {redact_url(url)!r} is not a valid URL ({e}); give it as https://host:port"
+            ) from None  # noqa: E501
         if parts.scheme.lower() in ("http", "https"):
             # One spelling of the scheme, so every later https check holds for HTTPS:// too.
             url = parts.scheme.lower() + url[len(parts.scheme) :]
@@ -138,8 +150,15 @@ class ConnectionSettings:
             raise ConfigError(
                 f"url {redact_url(url)!r} is not an http(s) URL; give it as https://host:port (HCAD_URL or --url)"
             )
+        if parts.query or parts.fragment:
+            # Said without the query: tokens are sometimes passed that way, and errors must not echo them.
+            raise ConfigError(
+                f"url {redact_url(url).split('?')[0].split('#')[0]!r} has a query or fragment; give the cluster's "
+                "base URL (credentials go in --user/--password or HCAD_USER/HCAD_PASSWORD)"
+            )
         # Credentials embedded in the URL are moved out of it so they never show up in reprs or logs.
-        if parts.username is not None:
+        from_url = parts.username is not None
+        if from_url:
             user = user or unquote(parts.username)
             password = password or (unquote(parts.password) if parts.password is not None else None)
             url = redact_url(url)
@@ -151,7 +170,9 @@ class ConnectionSettings:
         if auth == "basic" and not user:
             raise ConfigError("auth 'basic' needs a user: set HCAD_USER or --user")
         if auth == "basic" and password is None:
-            raise ConfigError(f"auth 'basic' needs a password for user {user!r}: set HCAD_PASSWORD or --password")
+            # A user in the URL may be a token: not echoed.
+            whose = "the user in the URL" if from_url and user == unquote(parts.username or "") else f"user {user!r}"
+            raise ConfigError(f"auth 'basic' needs a password for {whose}: set HCAD_PASSWORD or --password")
         service = (service or env.get("HCAD_AWS_SERVICE") or "es").lower()
         if service not in AWS_SERVICES:
             raise ConfigError(f"service {service!r} is not 'es' (managed domain) or 'aoss' (Serverless)")
@@ -167,8 +188,13 @@ class ConnectionSettings:
                 timeout = float(raw)
             except ValueError:
                 raise ConfigError(f"HCAD_TIMEOUT {raw!r} is not a number of seconds") from None
-        if timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise ConfigError(f"timeout {timeout!r} must be a number of seconds, e.g. 30")
+        if not 0 < timeout < float("inf"):  # also refuses nan
             raise ConfigError(f"timeout {timeout} must be a positive number of seconds")
+        if max_retries is not None and (isinstance(max_retries, bool) or not isinstance(max_retries, int)
+                                        or max_retries < 0):  # fmt: skip
+            raise ConfigError(f"max_retries {max_retries!r} must be a whole number ≥ 0, e.g. 3")
         return cls(
             url=url.rstrip("/"),
             auth=auth,

@@ -280,6 +280,12 @@ def test_env_settings_are_used_and_arguments_win() -> None:
         ({"ca_certs": "/nope/ca.pem"}, {}, "does not exist"),
         ({}, {"HCAD_TIMEOUT": "soon"}, "HCAD_TIMEOUT"),
         ({"timeout": 0}, {}, "positive"),
+        ({"timeout": "5"}, {}, "must be a number of seconds"),
+        ({}, {"HCAD_TIMEOUT": "nan"}, "positive"),
+        ({"max_retries": -1}, {}, "max_retries -1 must be a whole number"),
+        ({"url": 123}, {}, "url must be a string"),
+        ({"url": "http://h:abc"}, {}, "is not a valid URL (Port could not be cast"),
+        ({"url": "http://[::1"}, {}, "is not a valid URL (Invalid IPv6 URL)"),
     ],
 )
 def test_bad_settings_give_one_line_config_errors(kwargs: dict, env: dict, needle: str) -> None:
@@ -287,6 +293,14 @@ def test_bad_settings_give_one_line_config_errors(kwargs: dict, env: dict, needl
         ConnectionSettings.resolve(env=env, **kwargs)
     assert needle in str(e.value) and "\n" not in str(e.value)
     assert e.value.exit_code == 2
+
+
+def test_a_token_in_the_url_is_never_echoed() -> None:
+    for url in (f"https://{SECRET}@h:9200", f"http://h:9200/?token={SECRET}", f"http://h:9200/#{SECRET}",
+                f"http://u:{SECRET}@h:99999", f"http://u:{SECRET}@[::1"):  # fmt: skip
+        with pytest.raises(ConfigError) as e:
+            ConnectionSettings.resolve(url, env={})
+        assert SECRET not in str(e.value), str(e.value)
 
 
 def test_no_secret_in_repr_str_or_logs(http_url: str, caplog: pytest.LogCaptureFixture) -> None:
