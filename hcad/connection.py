@@ -158,7 +158,7 @@ class ConnectionSettings:
             )
         # Credentials embedded in the URL are moved out of it so they never show up in reprs or logs.
         from_url = parts.username is not None
-        if from_url:
+        if parts.username is not None:
             user = user or unquote(parts.username)
             password = password or (unquote(parts.password) if parts.password is not None else None)
             url = redact_url(url)
