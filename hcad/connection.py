@@ -141,7 +141,7 @@ class ConnectionSettings:
         except ValueError as e:
             raise ConfigError(
                 f"url {redact_url(url)!r} is not a valid URL ({e}); give it as https://host:port"
-            ) from None  # noqa: E501
+            ) from None
         if parts.scheme.lower() in ("http", "https"):
             # One spelling of the scheme, so every later https check holds for HTTPS:// too.
             url = parts.scheme.lower() + url[len(parts.scheme) :]

@@ -302,19 +302,39 @@ def detector_config(
     min_grade: float | None = None,
     min_confidence: float | None = None,
     tail: Mapping[str, float] | None = None,
+    interval_minutes: int | None = None,
+    time_field: str = "@timestamp",
 ) -> EvalConfig:
     """A detector over the baseline fields of ``metrics`` in ``data`` (what :func:`residuals` returned):
     each field averaged, anomalies within ``spreads`` robust spreads above the expected value and
     ``spreads_below`` below it (None: ``spreads``) ignored (the plugin's margin rules), and a monitor's
-    floors (hcad's recommended grade and confidence by default). ``tail`` (field → factor, e.g.
-    :func:`tail_factor`) scales each field's spread; a field it does not name keeps its own."""
+    floors (hcad's recommended grade and confidence by default). ``tail`` (field or metric → factor, e.g.
+    :func:`tail_factor`) scales each field's spread; a field it does not name keeps its own. The
+    detector's interval is ``interval_minutes``, else the spacing of ``data``'s ``time_field`` (10 when
+    it has none)."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import EvalConfig
 
+    if isinstance(metrics, str):
+        metrics = [metrics]
     fields = field_names(metrics)
-    spreads_by_field = spread(data, fields)
-    if tail:
-        spreads_by_field = {f: s * tail.get(f, 1.0) for f, s in spreads_by_field.items()}
+    missing = [f for f in fields if f not in data.columns]
+    if missing:
+        raise ConfigError(
+            f"data have no column {missing[0]!r}: give metrics that residuals() computed deviations for"
+            + ("" if len(data) else " (the frame is empty: no interval had a baseline yet)")
+        )
+    for name, k in (("spreads", spreads), ("spreads_below", spreads_below)):
+        if k is not None and not k > 0:
+            raise ConfigError(f"{name} {k} must be above 0 (the plugin refuses a margin of 0); e.g. 3")
+    named = {**{m: f for m, f in zip(metrics, fields, strict=True)}, **{f: f for f in fields}}
+    stray = [k for k in (tail or {}) if k not in named]
+    if stray:
+        raise ConfigError(f"tail names {stray[0]!r}, which is none of the metrics or their fields {fields}")
+    factor = {named[k]: float(v) for k, v in (tail or {}).items()}
+    spreads_by_field = {f: s * factor.get(f, 1.0) for f, s in spread(data, fields).items()}
+    if interval_minutes is None:
+        interval_minutes = _spacing_minutes(data, time_field) or 10
 
     def margins(k: float) -> tuple[float, ...]:
         # 4 significant digits, to read well in YAML; the plugin refuses 0, so a constant field gets 1e-6.
@@ -322,9 +342,22 @@ def detector_config(
 
     return EvalConfig(
         features=tuple(("avg", f) for f in fields),
+        interval_minutes=interval_minutes,
         shingle_size=shingle_size,
         rule_margins=margins(spreads),
         rule_margins_below=None if spreads_below is None else margins(spreads_below),
         min_grade=RECOMMENDED_MIN_GRADE if min_grade is None else min_grade,
         min_confidence=RECOMMENDED_MIN_CONFIDENCE if min_confidence is None else min_confidence,
     )
+
+
+def _spacing_minutes(data: pd.DataFrame, time_field: str) -> int | None:
+    """The most common gap between the frame's distinct times, in whole minutes (None: not known)."""
+    import pandas as pd
+
+    if time_field not in data.columns:
+        return None
+    times = pd.to_datetime(data[time_field], utc=True).drop_duplicates().sort_values()
+    gaps = (times.diff().dropna().dt.total_seconds() / 60).round()
+    gaps = gaps[gaps >= 1]
+    return int(gaps.mode().iloc[0]) if len(gaps) else None

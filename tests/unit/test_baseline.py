@@ -172,6 +172,30 @@ def test_detector_config_reads_the_baseline_fields_with_margins_in_spreads() -> 
     assert sides["ACTUAL_OVER_EXPECTED_MARGIN"] == pytest.approx(margin * 2.0 / baseline.RECOMMENDED_SPREADS, rel=1e-3)
 
 
+def test_detector_config_takes_the_datas_interval_and_names_bad_arguments() -> None:
+    data = residuals(fleet_frame(days=4, noise=0.05), ["cpu"], spec=baseline.RECOMMENDED)
+    assert baseline.detector_config(data, ["cpu"]).interval_minutes == 10
+    assert baseline.detector_config(data, "cpu").features == (("avg", "cpu_vs_baseline"),)  # one metric as a string
+    half_hourly = data[data["@timestamp"].dt.minute.isin((0, 30))]
+    cfg = baseline.detector_config(half_hourly, ["cpu"])
+    assert cfg.interval_minutes == 30 and cfg.detector("idx").to_request()["detection_interval"]["period"] == {
+        "interval": 30, "unit": "Minutes"}  # fmt: skip
+    assert baseline.detector_config(data, ["cpu"], interval_minutes=60).interval_minutes == 60
+    # tail by metric or by field name alike; anything else is named.
+    by_metric = baseline.detector_config(data, ["cpu"], tail={"cpu": 2.0}).rule_margins
+    by_field = baseline.detector_config(data, ["cpu"], tail={"cpu_vs_baseline": 2.0}).rule_margins
+    assert by_metric == by_field and by_metric[0] > baseline.detector_config(data, ["cpu"]).rule_margins[0]
+    for kwargs, said in (
+        ({"metrics": ["memory"]}, "no column 'memory_vs_baseline'"),
+        ({"metrics": ["cpu"], "tail": {"mem": 2.0}}, "tail names 'mem'"),
+        ({"metrics": ["cpu"], "spreads": -3.0}, "spreads -3.0 must be above 0"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            baseline.detector_config(data, **kwargs)
+    with pytest.raises(ConfigError, match="the frame is empty"):
+        baseline.detector_config(data.iloc[:0][["@timestamp"]], ["cpu"])
+
+
 def test_the_local_level_comes_from_earlier_intervals_only() -> None:
     data = fleet_frame(days=4)
     hit = (data["host"] == "h1") & (data["@timestamp"] == pd.Timestamp("2024-01-03 03:00", tz="UTC"))
