@@ -13,6 +13,7 @@ pandas is imported inside the functions so importing this module stays cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,11 @@ def to_epoch_ms(t: datetime | int | float | str, name: str = "time") -> int:
     if isinstance(t, bool):
         raise ConfigError(f"{name} {t!r} is not a time; give a datetime or ISO-8601 text")
     if isinstance(t, (int, float)):
+        if not math.isfinite(t):
+            raise ConfigError(f"{name} {t!r} is not a time; give epoch milliseconds, a datetime or ISO-8601 text")
+        if 1e9 <= abs(t) < 1e11:  # 2001-5138 in seconds, but Jan-Mar 1970 in milliseconds
+            ms = int(t) * 1000
+            raise ConfigError(f"{name} {t!r} looks like epoch seconds; give milliseconds ({ms}) or a datetime")
         return int(t)
     if isinstance(t, str):
         try:

@@ -191,7 +191,9 @@ def daily_grade_query(
     """Search body: daily mean ``anomaly_grade`` by ``data_start_time`` (UTC days) in ``[start, end)``.
 
     Real-time results only (documents without ``task_id``) unless ``task_id`` picks one historical run.
+    A naive datetime means UTC, as everywhere in hcad.
     """
+    start, end = (t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in (start, end))
     filters: list[dict[str, Any]] = [
         {"term": {"detector_id": detector_id}},
         {

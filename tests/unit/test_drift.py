@@ -106,6 +106,20 @@ def test_query_shape_realtime_and_task():
     assert {"term": {"task_id": "task9"}} in t["query"]["bool"]["filter"] and "must_not" not in t["query"]["bool"]
 
 
+def test_a_naive_datetime_is_utc_whatever_the_local_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        naive = daily_grade_query("det1", datetime(2024, 3, 1), datetime(2024, 3, 15))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    aware = daily_grade_query("det1", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 15, tzinfo=UTC))
+    assert naive == aware
+
+
 def test_parse_daily_grades():
     resp = {
         "aggregations": {

@@ -88,6 +88,11 @@ def test_to_epoch_ms():
     assert to_epoch_ms("1970-01-01T00:00:02Z") == 2000
     with pytest.raises(ConfigError, match="not an ISO-8601 time"):
         to_epoch_ms("yesterday")
+    assert to_epoch_ms(1_704_067_200_000) == 1_704_067_200_000  # 2024-01-01 in milliseconds
+    with pytest.raises(ConfigError, match=r"1704067200 looks like epoch seconds; give milliseconds \(1704067200000\)"):
+        to_epoch_ms(1_704_067_200, "start")
+    with pytest.raises(ConfigError, match="not a time"):
+        to_epoch_ms(float("nan"))
 
 
 class MemorySearch:
