@@ -251,6 +251,9 @@ class Detector:
                 rules = builder_rules = [Rule.ignore_within(f.name, RECOMMENDED_RULE_RATIO) for f in feats if f.enabled]
         if shingle_size is _DEFAULT:
             shingle_size = None if plugin_defaults else RECOMMENDED_SHINGLE_SIZE
+        more = _friendly_more(cls, more)
+        if isinstance(category_fields, str):  # one field, not its letters
+            category_fields = [category_fields]
         return cls(
             name=name,
             indices=[index] if isinstance(index, str) else list(index),
@@ -595,6 +598,24 @@ class Detector:
         return self.to_api() == other.to_api() and all(
             getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.name in ("id",)
         )
+
+
+def _friendly_more(cls: type[Detector], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``Detector.hcad``'s extra keyword arguments, read as the YAML form reads them (``frequency="1h"``,
+    ``imputation="zero"`` or ``{"method": "zero"}``); an unknown one is a one-line error."""
+    known = {f.name for f in fields(cls)} - {"builder_rules", "null_keys"}
+    unknown = sorted(set(more) - known)
+    if unknown:
+        close = friendly._closest(unknown[0], known)
+        hint = f"did you mean {close!r}?" if close else "see the Detector fields"
+        raise ValidationError([Issue(unknown[0], "is not a Detector setting", hint)], "Detector.hcad")
+    out = dict(more)
+    if isinstance(out.get("frequency"), (str, int)):
+        out["frequency"] = Interval.parse(out["frequency"], "frequency")
+    imp = out.get("imputation")
+    if imp is not None and not isinstance(imp, Imputation):
+        out["imputation"] = friendly.imputation_from_friendly({"method": imp} if isinstance(imp, str) else imp)
+    return out
 
 
 def is_api_form(d: Mapping[str, Any]) -> bool:

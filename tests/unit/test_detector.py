@@ -519,3 +519,17 @@ def test_description_is_read_as_written_however_often_the_plugin_encoded_it():
                                                                     "description": twice}})  # fmt: skip
     assert det.description == text and det.to_api()["description"] == text
     assert det.diff(det.copy(description=once)) == []
+
+
+def test_hcad_builder_reads_extra_settings_as_the_yaml_form_does():
+    base = dict(name="x", index="i", time_field="t", features={"c": ("avg", "cpu")})
+    d = Detector.hcad(**base, category_fields="host", frequency="1h", imputation="zero")
+    assert d.category_fields == ["host"]  # one field given as a string, not its letters
+    body = d.to_request()
+    assert body["frequency"] == {"period": {"interval": 60, "unit": "Minutes"}}
+    assert body["imputation_option"] == {"method": "ZERO"}
+    assert d.validate() == []
+    same = Detector.hcad(**base, category_fields=["host"], frequency="1h", imputation={"method": "zero"})
+    assert same.to_request() == body
+    with pytest.raises(ValidationError, match="frequncy: is not a Detector setting .did you mean 'frequency'"):
+        Detector.hcad(**base, category_fields=["host"], frequncy="1h")
