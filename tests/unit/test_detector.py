@@ -531,5 +531,5 @@ def test_hcad_builder_reads_extra_settings_as_the_yaml_form_does():
     assert d.validate() == []
     same = Detector.hcad(**base, category_fields=["host"], frequency="1h", imputation={"method": "zero"})
     assert same.to_request() == body
-    with pytest.raises(ValidationError, match="frequncy: is not a Detector setting .did you mean 'frequency'"):
+    with pytest.raises(ValidationError, match=r"frequncy: is not a Detector setting .did you mean 'frequency'"):
         Detector.hcad(**base, category_fields=["host"], frequncy="1h")
