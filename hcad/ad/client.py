@@ -455,7 +455,7 @@ class AnomalyDetection:
 
         ``entity`` (``{"host": "h1", "process": "p1"}``) profiles one entity of an HC detector.
         """
-        types = list(types or [])
+        types = [types] if isinstance(types, str) else list(types or [])
         allowed = ENTITY_PROFILE_TYPES if entity else PROFILE_TYPES
         bad = [t for t in types if t not in allowed]
         if bad:

@@ -530,6 +530,9 @@ def load_specs(paths: Iterable[str | Path]) -> Specs:
     """
     from hcad.yamlfile import load_yaml_file
 
+    if isinstance(paths, (str, Path)):  # one file or folder, not its characters
+        paths = [paths]
+
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)

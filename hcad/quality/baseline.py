@@ -186,12 +186,19 @@ def residuals(
     import pandas as pd
 
     spec = spec or BaselineSpec()
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        raise ConfigError("baseline: no metrics given; name the numeric columns to compare with their baselines")
+    entity_fields = [entity_fields] if isinstance(entity_fields, str) else list(entity_fields)
     missing = [c for c in (*entity_fields, time_field, *metrics) if c not in frame.columns]
     if missing:
         raise ConfigError(f"baseline: no column {missing[0]!r} in the data; name columns it has")
     per_day = 1440 // spec.interval_minutes
     iv_ns = spec.interval_minutes * 60 * 10**9
-    ts = pd.to_datetime(frame[time_field], utc=True)
+    raw_times = frame[time_field]
+    # Numbers are epoch milliseconds, as OpenSearch stores dates (pandas would read them as nanoseconds).
+    numeric = pd.api.types.is_numeric_dtype(raw_times)
+    ts = pd.to_datetime(raw_times, unit="ms", utc=True) if numeric else pd.to_datetime(raw_times, utc=True)
     t_ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     cols = {m: np.full(len(frame), np.nan) for m in metrics}
     values = {m: frame[m].to_numpy(dtype=float) for m in metrics}

@@ -509,6 +509,8 @@ def compare_instance_types(
     first by monthly cost (``D x $/hour x 730``), then fewer nodes, less RAM and name; types without a
     price follow, fewest nodes first. Types where one node cannot hold a single model are left out.
     """
+    if isinstance(types, str):  # one type, not its letters
+        types = [types]
     from hcad.sizing.instances import get_instance_type
     from hcad.sizing.prices import price_table
 

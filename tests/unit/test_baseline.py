@@ -350,3 +350,15 @@ def test_weekly_margins_find_more_events_than_the_daily_ones_on_the_same_forests
         assert new.false_alarms_per_entity_day <= 0.1, (seed, summary)
         gain += new.detected - old.detected
     assert gain >= 3  # one event more per seed on average
+
+
+def test_epoch_millisecond_times_and_one_metric_as_a_string_read_as_expected() -> None:
+    frame = fleet_frame(days=4, noise=0.05)
+    plain = residuals(frame, ["cpu"], spec=baseline.RECOMMENDED)
+    ms = (frame["@timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    as_ms = frame.assign(**{"@timestamp": ms})  # epoch milliseconds, as OpenSearch stores dates
+    got = residuals(as_ms, "cpu", spec=baseline.RECOMMENDED)
+    assert len(got) == len(plain) > 0
+    np.testing.assert_allclose(got["cpu_vs_baseline"], plain["cpu_vs_baseline"])
+    with pytest.raises(ConfigError, match="no metrics given"):
+        residuals(frame, [], spec=baseline.RECOMMENDED)

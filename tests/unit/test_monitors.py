@@ -132,6 +132,7 @@ def test_load_specs_reports_every_bad_file_and_duplicates(tmp_path):
 def test_shipped_monitor_files_are_valid():
     specs = load_specs([ROOT / "monitors"])
     assert {s.detector for s in specs} == {"detect_gc_time", "fleet-cpu"}
+    assert load_specs(str(ROOT / "monitors")) == specs  # one folder as a string, not its characters
 
 
 # ------------------------------------------------------------------------------------------------ builders

@@ -317,6 +317,7 @@ def test_compare_ranks_by_monthly_cost_not_node_count() -> None:
     assert [o.data_nodes for o in opts[:3]] == [121, 61, 31]
     assert [o.monthly_usd for o in opts[:3]] == [14_751.11, 14_917.55, 15_139.47]
     assert opts[3].monthly_usd is None and opts[3].hourly_usd is None
+    assert compare_instance_types(plan, "r6g.large") == opts[:1]  # one type as a string, not its letters
 
 
 def test_compare_with_own_price_table_and_ties() -> None:
