@@ -254,6 +254,9 @@ class Detector:
         more = _friendly_more(cls, more)
         if isinstance(category_fields, str):  # one field, not its letters
             category_fields = [category_fields]
+        if not isinstance(index, (str, list, tuple)):
+            raise ValidationError([Issue("index", f"is {type(index).__name__} {index!r}",
+                                         "give an index name or a list of them")], "Detector.hcad")  # fmt: skip
         return cls(
             name=name,
             indices=[index] if isinstance(index, str) else list(index),
@@ -262,7 +265,7 @@ class Detector:
             interval=Interval.parse(interval),
             category_fields=list(category_fields),
             description=description if description is not None else "",
-            filter_query=dict(filter_query) if filter_query is not None else None,
+            filter_query=dict(filter_query) if isinstance(filter_query, Mapping) else filter_query,
             window_delay=Interval.parse(window_delay, "window_delay") if window_delay is not None else None,
             shingle_size=shingle_size,
             result_index=result_index,

@@ -56,6 +56,49 @@ def historical_shingle_issue(shingle: int) -> Issue | None:
     )
 
 
+def _wrong_types(det: Detector) -> list[Issue]:
+    """A field of the wrong type, named with the type it needs."""
+    from hcad.ad.parts import Feature, Imputation, Rule
+
+    def bad(path: str, need: str, value: Any) -> Issue:
+        return Issue(path, f"is {type(value).__name__} {value!r}", f"give {need}")
+
+    out = []
+    for attr in ("name", "time_field"):
+        if not isinstance(getattr(det, attr), str):
+            out.append(bad(attr, "a string", getattr(det, attr)))
+    for attr in ("description", "result_index"):
+        value = getattr(det, attr)
+        if value is not None and not isinstance(value, str):
+            out.append(bad(attr, "a string", value))
+    for attr in ("indices", "category_fields"):
+        value = getattr(det, attr)
+        if value is None and attr == "category_fields":
+            continue
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            out.append(bad(attr, "a list of strings", value))
+    whole = ("shingle_size", "history", "recency_emphasis", "suggested_seasonality", "result_index_min_size",
+             "result_index_min_age", "result_index_ttl")  # fmt: skip
+    for attr in whole:
+        value = getattr(det, attr)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            out.append(bad(attr, "a whole number", value))
+    for attr in ("interval", "window_delay", "frequency"):
+        value = getattr(det, attr)
+        if value is not None and not isinstance(value, Interval):
+            out.append(bad(attr, "an Interval, e.g. Interval.parse('10m')", value))
+    if not isinstance(det.features, (list, tuple)) or not all(isinstance(f, Feature) for f in det.features):
+        out.append(bad("features", "a list of Feature, or use Detector.hcad's {name: (agg, field)}", det.features))
+    if det.imputation is not None and not isinstance(det.imputation, Imputation):
+        out.append(bad("imputation", "an Imputation, or use Detector.hcad's imputation='zero'", det.imputation))
+    if det.rules is not None and (not isinstance(det.rules, (list, tuple))
+                                  or not all(isinstance(r, Rule) for r in det.rules)):  # fmt: skip
+        out.append(bad("rules", "a list of Rule, e.g. Rule.ignore_within(feature, 0.2)", det.rules))
+    if det.filter_query is not None and not isinstance(det.filter_query, Mapping):
+        out.append(bad("filter_query", "a query mapping, e.g. {'term': {'env': 'prod'}}", det.filter_query))
+    return out
+
+
 def validate(
     det: Detector,
     *,
@@ -64,6 +107,9 @@ def validate(
     server_version: Sequence[int] | None = None,
 ) -> list[Issue]:
     """Every problem the plugin would reject ``det`` for, as a list (empty when valid)."""
+    wrong = _wrong_types(det)
+    if wrong:  # the checks below assume the types (a Detector built in Python may lack them)
+        return wrong
     issues: list[Issue] = []
 
     def add(path: str, message: str, fix: str = "") -> None:

@@ -533,3 +533,23 @@ def test_hcad_builder_reads_extra_settings_as_the_yaml_form_does():
     assert same.to_request() == body
     with pytest.raises(ValidationError, match=r"frequncy: is not a Detector setting .did you mean 'frequency'"):
         Detector.hcad(**base, category_fields=["host"], frequncy="1h")
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "need"),
+    [
+        ({"shingle_size": "2"}, "shingle_size", "a whole number"),
+        ({"shingle_size": 2.5}, "shingle_size", "a whole number"),
+        ({"history": "40"}, "history", "a whole number"),
+        ({"name": 123}, "name", "a string"),
+        ({"description": 5}, "description", "a string"),
+        ({"filter_query": "x"}, "filter_query", "a query mapping"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_an_issue_not_a_crash(change, path, need):
+    base = dict(name="x", index="i", time_field="t", category_fields=["host"], features={"c": ("avg", "cpu")})
+    (issue,) = Detector.hcad(**{**base, **change}).validate()
+    assert issue.path == path and issue.fix.startswith(f"give {need}")
+    raw = Detector(name="x", indices=["i"], time_field="t", features=["cpu"])  # a Feature was meant
+    with pytest.raises(ValidationError, match="features: is list"):
+        raw.check()
