@@ -98,6 +98,36 @@ class MonitorSpec:
     source: str | None = None
     result_lag_seconds: int | None = None  # None: RESULT_LAG_MINUTES
 
+    def __post_init__(self) -> None:
+        # from_dict checks a file's values with its own paths first; this catches a spec built in Python.
+        issues: list[Issue] = []
+        for key in ("name", "detector"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key).strip():
+                issues.append(Issue(key, f"{getattr(self, key)!r} is not a non-empty string", ""))
+        if self.kind not in KINDS:
+            issues.append(Issue("kind", f"{self.kind!r} is not a monitor kind", f"use one of {', '.join(KINDS)}"))
+        if self.results not in RESULT_MODES:
+            issues.append(Issue("results", f"{self.results!r} is not valid", f"use one of {', '.join(RESULT_MODES)}"))
+        positive = {"top": self.top, "interval_minutes": self.interval_minutes, "throttle_minutes":
+                    self.throttle_minutes, "result_lag_seconds": self.result_lag_seconds}  # fmt: skip
+        for key, value in positive.items():
+            if value is None and key != "top":
+                continue
+            lo = 0 if key == "result_lag_seconds" else 1  # no lag is a lag
+            hi = MAX_TOP if key == "top" else None
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+                rng = f"1..{MAX_TOP}" if key == "top" else f">= {lo}"
+                issues.append(Issue(key, f"{value!r} is not a whole number in {rng}", ""))
+        for key in ("high", "low", "confidence"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                issues.append(Issue(key, f"{value!r} is not a number in [0, 1]", ""))
+        if not issues and self.kind == "entities" and self.low >= self.high:
+            why = f"low ({self.low}) must be below high ({self.high})"
+            issues.append(Issue("low", why, "P2 is low <= grade < high"))
+        if issues:
+            raise ValidationError(issues, self.source or "MonitorSpec")
+
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> MonitorSpec:
         """Read and check a spec mapping; raises :class:`ValidationError` naming every bad field."""

@@ -516,3 +516,15 @@ def test_result_lag_in_seconds_shortens_the_realtime_window_shift():
     assert "result_lag" not in spec().to_dict()
     with pytest.raises(ValidationError, match="result_lag"):
         spec(result_lag="soon")
+
+
+def test_a_spec_built_in_python_is_checked_too():
+    from hcad.alerting.spec import MonitorSpec
+
+    with pytest.raises(ValidationError) as e:
+        MonitorSpec(name="m", detector="d", kind="bogus", high=5, low=9, top=-3)
+    paths = [i.path for i in e.value.issues]
+    assert paths == ["kind", "top", "high", "low"], e.value.issues
+    with pytest.raises(ValidationError, match=r"low \(0.8\) must be below high \(0.6\)"):
+        MonitorSpec(name="m", detector="d", high=0.6, low=0.8)
+    assert MonitorSpec(name="m", detector="d", result_lag_seconds=0).result_lag_seconds == 0
