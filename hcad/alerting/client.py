@@ -57,12 +57,18 @@ class Alerting(_PluginApi):
         return dict(self._call("POST", MONITORS, f"creating monitor {body.get('name')!r}", body=dict(body)))
 
     def update(
-        self, monitor_id: str, body: Mapping[str, Any], *, seq_no: int | None = None, primary_term: int | None = None
+        self,
+        monitor_id: str,
+        body: Mapping[str, Any],
+        *,
+        if_seq_no: int | None = None,
+        if_primary_term: int | None = None,
     ) -> dict[str, Any]:
-        """Replace a monitor (optimistic concurrency when ``seq_no``/``primary_term`` are given)."""
+        """Replace a monitor (optimistic concurrency when ``if_seq_no``/``if_primary_term`` are given, as in
+        :meth:`hcad.ad.client.AnomalyDetection.update`)."""
         params = {}
-        if seq_no is not None and primary_term is not None:
-            params = {"if_seq_no": seq_no, "if_primary_term": primary_term}
+        if if_seq_no is not None and if_primary_term is not None:
+            params = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
         return dict(
             self._call(
                 "PUT",
@@ -231,7 +237,7 @@ class Notifications(_PluginApi):
             if not page or len(out) >= int(resp.get("total_hits") or 0):
                 return out
 
-    def get_config(self, *, config_id: str) -> dict[str, Any]:
+    def get_config(self, config_id: str) -> dict[str, Any]:
         """``GET _plugins/_notifications/configs/{config_id}``: ``{config_id, config, ...}``;
         :class:`NotFound` when there is no such channel.
 
@@ -262,7 +268,7 @@ class Notifications(_PluginApi):
         )
         return str(resp.get("config_id"))
 
-    def update_config(self, *, config_id: str, config: Mapping[str, Any]) -> str:
+    def update_config(self, config_id: str, *, config: Mapping[str, Any]) -> str:
         """``PUT _plugins/_notifications/configs/{config_id}``: replace a channel's config (its type
         cannot change: the plugin answers 409); returns its id.
 
@@ -277,7 +283,7 @@ class Notifications(_PluginApi):
         )
         return str(resp.get("config_id"))
 
-    def delete_config(self, *, config_id: str) -> dict[str, Any]:
+    def delete_config(self, config_id: str) -> dict[str, Any]:
         """``DELETE _plugins/_notifications/configs/{config_id}``: ``{delete_response_list: {id: status}}``.
 
         Docs: https://opensearch.org/docs/2.19/observing-your-data/notifications/api/#delete-channel-configuration
@@ -291,7 +297,7 @@ class Notifications(_PluginApi):
             )
         )
 
-    def send_test(self, *, config_id: str) -> dict[str, Any]:
+    def send_test(self, config_id: str) -> dict[str, Any]:
         """``POST _plugins/_notifications/feature/test/{config_id}``: send a test message; the
         response's ``status_list[].delivery_status`` says whether the destination took it.
 
