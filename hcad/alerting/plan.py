@@ -360,6 +360,6 @@ def apply(client: Any, the_plan: Plan) -> list[dict[str, Any]]:
             item.monitor_id = resp.get("_id")
         elif item.action == "update":
             assert item.monitor_id is not None
-            alerting.update(item.monitor_id, item.body, seq_no=item.seq_no, primary_term=item.primary_term)
+            alerting.update(item.monitor_id, item.body, if_seq_no=item.seq_no, if_primary_term=item.primary_term)
         out.append({"name": item.name, "action": item.action, "monitor_id": item.monitor_id})
     return out
