@@ -175,6 +175,7 @@ def entities_used(
 
 def heap_budget(heap_bytes: int, percent: float) -> int:
     """``(long) (heap * model_max_size_percent)``, the plugin's per-node model memory limit."""
+    _fraction(percent, "model_max_size_percent")
     return math.trunc(heap_bytes * percent)
 
 
@@ -189,6 +190,8 @@ def data_nodes(total_entities: int, per_node: int, overhead: float = DEFAULT_OVE
     """``D = ceil(overhead * sum(E) / N)``; at least 1."""
     if per_node <= 0:
         raise ConfigError("a data node fits no entity model: raise the heap or model_max_size_percent")
+    _non_negative_int(total_entities, "entities")
+    _overhead(overhead)
     return max(1, math.ceil(Fraction(str(overhead)) * total_entities / per_node))
 
 
@@ -197,6 +200,7 @@ def entities_that_fit(
 ) -> int:
     """Reverse of :func:`data_nodes`: most entities ``nodes`` data nodes host with the overhead reserved."""
     _positive_int(nodes, "data_nodes")
+    _overhead(overhead)
     return math.floor(nodes * models_per_node(heap_bytes, percent, model_size_bytes) / Fraction(str(overhead)))
 
 
@@ -235,6 +239,7 @@ def result_storage(
     provisioned = retained x 1.1 / 0.95 / 0.8 (the 0.8 capped at 20 GiB per node when ``nodes`` is known).
     """
     _positive_int(doc_bytes, "doc_bytes")
+    _non_negative_int(docs_per_interval, "docs_per_interval")
     if not retention_days > 0:
         raise ConfigError(f"retention_days {retention_days!r} must be positive")
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
@@ -303,6 +308,22 @@ def shard_guidance(retained_primary_bytes: int, replicas: int, nodes: int, heap_
 def _positive_int(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{name} {value!r} must be a whole number > 0")
+
+
+def _non_negative_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} {value!r} must be a whole number >= 0")
+
+
+def _fraction(value: object, name: str) -> None:
+    # A fraction of the heap, not a percentage: 10 would size for ten heaps.
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 0 < value <= 1:
+        raise ConfigError(f"{name} {value!r} must be a fraction of the heap in (0, 1], e.g. 0.1 for 10%")
+
+
+def _overhead(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 1 <= value <= 10:
+        raise ConfigError(f"overhead {value!r} must be a factor between 1 and 10 (1.2 reserves 20%)")
 
 
 #: ``plugins.anomaly_detection.dedicated_cache_size``: entity slots each HC detector reserves per node.

@@ -523,3 +523,19 @@ def test_instance_catalog_rule() -> None:
     assert get_instance_type("C5.9XLARGE").ram_gib == 72
     assert get_instance_type("r7g.medium").ram_gib == 8
     assert get_instance_type("or1.16xlarge").heap_gib == 32
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda: models_per_node(16 * 2**30, 10, 471_000), "model_max_size_percent 10 must be a fraction"),
+        (lambda: data_nodes(-5, 10), "entities -5 must be a whole number >= 0"),
+        (lambda: data_nodes(5, 10, overhead=-1), "overhead -1 must be a factor between 1 and 10"),
+        (lambda: entities_that_fit(2, 16 * 2**30, 0.1, 471_000, overhead=0), "overhead 0 must be a factor"),
+        (lambda: result_storage(-100, "10m"), "docs_per_interval -100 must be a whole number >= 0"),
+    ],
+)
+def test_the_formulas_refuse_nonsense_instead_of_answering_it(call, said) -> None:
+    # percent is a fraction of the heap: 10 (meaning 10%) would have sized for a hundred times the models
+    with pytest.raises(ConfigError, match=said):
+        call()
