@@ -97,8 +97,9 @@ Progress = Callable[[float, Mapping[str, Any]], None]
 
 
 def _id(detector_id: str) -> str:
-    if not detector_id or not isinstance(detector_id, str):
-        raise ConfigError("detector id is empty; pass the id returned by create() or shown by search()")
+    if not isinstance(detector_id, str) or not detector_id:
+        what = "empty" if detector_id in ("", None) else f"{type(detector_id).__name__} {detector_id!r}, not a string"
+        raise ConfigError(f"detector id is {what}; pass the id returned by create() or shown by search()")
     return quote(detector_id, safe="")
 
 
@@ -267,6 +268,9 @@ class AnomalyDetection:
 
     def search(self, query: Mapping[str, Any] | None = None, *, size: int = 1000) -> list[Detector]:
         """Detectors matching a query (all by default), with their ids."""
+        if query is not None and not isinstance(query, Mapping):
+            raise ConfigError(f"query {query!r} is not a query mapping, e.g. {{'term': {{'name.keyword': 'x'}}}}; "
+                              "find(name) finds one by name")  # fmt: skip
         body = {"query": dict(query or {"match_all": {}}), "size": size}
         try:
             resp = self._call("POST", f"{DETECTORS}/_search", "searching detectors", body=body)
@@ -697,4 +701,6 @@ class AnomalyDetection:
     # ------------------------------------------------------------------ pre-flight
     def preflight(self, detector: Detector, **kw: Any) -> Preflight:
         """Check the detector against the live source index (see :func:`preflight`)."""
+        if not isinstance(detector, Detector):
+            raise ConfigError(f"preflight checks a Detector, not {type(detector).__name__}; get one with resolve(name)")
         return preflight(self.client, detector, **kw)

@@ -109,6 +109,8 @@ def results_query(
         filters.append({"range": {"anomaly_grade": {"gt": 0}}})
     if task_id:
         filters.append({"term": {"task_id": task_id}})
+    if entity is not None and not isinstance(entity, Mapping):
+        raise ConfigError(f"entity {entity!r} is not a mapping of category field to value, e.g. {{'host': 'h1'}}")
     if entity:
         filters.extend(entity_filter(entity))
     query: dict[str, Any] = {"bool": {"filter": filters}}
@@ -277,7 +279,7 @@ def top_anomalies_body(
     end: datetime | int | str | None = None,
 ) -> dict[str, Any]:
     """The ``_topAnomalies`` request body, checked (``size``, ``order``, times) before anything is sent."""
-    if not 1 <= size <= MAX_TOP_SIZE:
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_TOP_SIZE:
         raise ConfigError(f"size {size} must be between 1 and {MAX_TOP_SIZE}")
     if order not in TOP_ORDERS:
         raise ConfigError(f"order {order!r} is not one of {', '.join(TOP_ORDERS)}")

@@ -47,6 +47,14 @@ class _PluginApi:
             )
 
 
+def _quoted(value: Any, what: str) -> str:
+    """An id quoted for a URL path; a one-line error for an empty or non-string one."""
+    if not isinstance(value, str) or not value:
+        got = "empty" if value in ("", None) else f"{type(value).__name__} {value!r}, not a string"
+        raise ConfigError(f"{what} is {got}; pass the id the plugin returned (list or get by name first)")
+    return quote(value, safe="")
+
+
 class Alerting(_PluginApi):
     """The alerting plugin's monitor API (``/_plugins/_alerting/monitors``) with hcad errors."""
 
@@ -54,6 +62,8 @@ class Alerting(_PluginApi):
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a monitor; returns ``{_id, _version, _seq_no, _primary_term, monitor}``."""
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"a monitor body is a mapping (see build_monitor), not {type(body).__name__}")
         return dict(self._call("POST", MONITORS, f"creating monitor {body.get('name')!r}", body=dict(body)))
 
     def update(
@@ -72,7 +82,7 @@ class Alerting(_PluginApi):
         return dict(
             self._call(
                 "PUT",
-                f"{MONITORS}/{quote(monitor_id, safe='')}",
+                f"{MONITORS}/{_quoted(monitor_id, 'monitor id')}",
                 f"updating monitor {body.get('name')!r}",
                 params=params,
                 body=dict(body),
@@ -85,7 +95,7 @@ class Alerting(_PluginApi):
         return dict(
             self._call(
                 "GET",
-                f"{MONITORS}/{quote(monitor_id, safe='')}",
+                f"{MONITORS}/{_quoted(monitor_id, 'monitor id')}",
                 f"getting monitor {monitor_id}",
                 not_found=f"monitor {monitor_id!r} does not exist",
                 ui_metadata=True,
@@ -97,7 +107,7 @@ class Alerting(_PluginApi):
         return dict(
             self._call(
                 "DELETE",
-                f"{MONITORS}/{quote(monitor_id, safe='')}",
+                f"{MONITORS}/{_quoted(monitor_id, 'monitor id')}",
                 f"deleting monitor {monitor_id}",
                 not_found=f"monitor {monitor_id!r} does not exist",
             )
@@ -168,7 +178,7 @@ class Alerting(_PluginApi):
         params: dict[str, Any] = {"dryrun": "true" if dryrun else "false"}
         if period_end_ms is not None:
             params["period_end"] = f"{int(period_end_ms)}ms"  # parsed as a time value: a unit is required
-        path = f"{MONITORS}/{quote(monitor_id, safe='')}/_execute" if monitor_id else f"{MONITORS}/_execute"
+        path = f"{MONITORS}/{_quoted(monitor_id, 'monitor id')}/_execute" if monitor_id else f"{MONITORS}/_execute"
         return dict(
             self._call("POST", path, "running monitor", params=params, body=dict(body) if body is not None else None)
         )
@@ -245,7 +255,7 @@ class Notifications(_PluginApi):
         """
         resp = self._call(
             "GET",
-            f"{NOTIFICATIONS_CONFIGS}/{quote(config_id, safe='')}",
+            f"{NOTIFICATIONS_CONFIGS}/{_quoted(config_id, 'channel id')}",
             f"getting notification channel {config_id!r}",
             not_found=f"notification channel {config_id!r} does not exist",
         )
@@ -276,7 +286,7 @@ class Notifications(_PluginApi):
         """
         resp = self._call(
             "PUT",
-            f"{NOTIFICATIONS_CONFIGS}/{quote(config_id, safe='')}",
+            f"{NOTIFICATIONS_CONFIGS}/{_quoted(config_id, 'channel id')}",
             f"updating notification channel {config.get('name')!r}",
             body={"config": dict(config)},
             not_found=f"notification channel {config_id!r} does not exist",
@@ -291,7 +301,7 @@ class Notifications(_PluginApi):
         return dict(
             self._call(
                 "DELETE",
-                f"{NOTIFICATIONS_CONFIGS}/{quote(config_id, safe='')}",
+                f"{NOTIFICATIONS_CONFIGS}/{_quoted(config_id, 'channel id')}",
                 f"deleting notification channel {config_id!r}",
                 not_found=f"notification channel {config_id!r} does not exist",
             )
@@ -306,7 +316,7 @@ class Notifications(_PluginApi):
         return dict(
             self._call(
                 "POST",
-                f"{NOTIFICATIONS}/feature/test/{quote(config_id, safe='')}",
+                f"{NOTIFICATIONS}/feature/test/{_quoted(config_id, 'channel id')}",
                 f"sending a test message to channel {config_id!r}",
                 not_found=f"notification channel {config_id!r} does not exist",
             )

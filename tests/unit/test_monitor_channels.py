@@ -490,3 +490,24 @@ def test_channel_urls_never_show_their_secret_part():
         "channels[0]",
     )
     assert secret not in repr(ok)
+
+
+def test_client_arguments_of_the_wrong_kind_are_one_line_errors_before_any_request():
+    import hcad
+    from hcad.alerting.client import Alerting, Notifications
+    from hcad.errors import ConfigError
+
+    client = hcad.connect("http://127.0.0.1:9", max_retries=0)  # a closed port: nothing may be sent
+    ad = hcad.AnomalyDetection(client, check_plugin=False)
+    alerting, notifications = Alerting(client, check_plugin=False), Notifications(client, check_plugin=False)
+    for call, said in (
+        (lambda: ad.get(42), "detector id is int 42, not a string"),
+        (lambda: ad.search("name:x"), "is not a query mapping"),
+        (lambda: ad.preflight("fleet-cpu"), "preflight checks a Detector, not str"),
+        (lambda: ad.top_anomalies("d", size="5"), "size 5 must be between 1 and"),
+        (lambda: alerting.create(None), "a monitor body is a mapping"),
+        (lambda: alerting.get(None), "monitor id is empty"),
+        (lambda: notifications.get_config(None), "channel id is empty"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            call()
