@@ -48,6 +48,14 @@ class DriftConfig:
     min_baseline_days: int | None = None  # default: half the window, at least 3
 
     def __post_init__(self) -> None:
+        for name, whole in (("window_days", True), ("k", False), ("consecutive", True), ("min_sigma", False),
+                            ("min_baseline_days", True)):  # fmt: skip
+            value = getattr(self, name)
+            kinds: tuple[type, ...] = (int,) if whole else (int, float)
+            if (value is not None or name != "min_baseline_days") and (
+                isinstance(value, bool) or not isinstance(value, kinds) or value != value  # nan
+            ):
+                raise ConfigError(f"{name} {value!r} must be a {'whole ' if whole else ''}number")
         if self.window_days < 2:
             raise ConfigError(f"window {self.window_days} days is too short; use at least 2 (default 14)")
         if not self.k > 0:

@@ -86,7 +86,17 @@ def test_since_drops_days_up_to_the_retrain():
 
 
 @pytest.mark.parametrize(
-    "kw", [{"window_days": 1}, {"k": 0}, {"consecutive": 0}, {"min_sigma": -1}, {"min_baseline_days": 20}]
+    "kw",
+    [
+        {"window_days": 1},
+        {"k": 0},
+        {"consecutive": 0},
+        {"min_sigma": -1},
+        {"min_baseline_days": 20},
+        {"window_days": "14"},
+        {"k": float("nan")},
+        {"consecutive": 2.5},
+    ],
 )
 def test_bad_config(kw):
     with pytest.raises(ConfigError):
