@@ -419,6 +419,46 @@ def test_unreadable_data_is_one_line(tmp_path, capsys, monkeypatch):
     assert last.startswith("hcad: error: ") and "x.json: cannot read data (" in last and "Traceback" not in err, err
 
 
+# ------------------------------------------------------------------ CLI
+def _hcad(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hcad", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+
+
+def test_cli_json_with_labels(jars, tmp_path):
+    from hcad.ad.model import Detector
+
+    det = Detector.hcad("bt", "idx", "@timestamp", ["host"], {"cpu": ("avg", "cpu")}, "10m", plugin_defaults=True)
+    (tmp_path / "d.yaml").write_text(det.to_yaml())
+    wave_docs(n=500, spikes=(300,), dips=(420,)).to_csv(tmp_path / "docs.csv", index=False)
+    labels = pd.DataFrame(
+        [
+            {"host": h, "process": "p", "start": T0 + pd.Timedelta(minutes=10 * s), "kind": "spike"}
+            for h in ("a", "b")
+            for s in (300, 420)
+        ]
+    )
+    labels["end"] = labels["start"] + pd.Timedelta(minutes=10)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    p = _hcad("backtest", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "docs.csv"), "--seed", "1", "--json",
+              "--labels", str(tmp_path / "labels.csv"))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["summary"]["entities"] == 2 and out["summary"]["points"] == 998
+    assert out["model"]["number_of_trees"] == 50 and out["summary"]["default_rule"] is True
+    assert out["scores"]["recall"] == 1.0
+    assert {a["entity"] for a in out["anomalies"]} == {"a", "b"}
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    (tmp_path / "d.yaml").write_text("name: x\nindices: [i]\ntime_field: t\nfeatures: {}\n")
+    pd.DataFrame({"t": [1]}).to_csv(tmp_path / "docs.csv", index=False)
+    p = _hcad("backtest", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "docs.csv"))
+    assert p.returncode == 2
+    assert p.stderr.startswith("hcad: error:") and "features" in p.stderr and "Traceback" not in p.stderr
+
+
 def _cli_main(*args: str) -> int:
     from hcad.cli.main import main
 
