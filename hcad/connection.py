@@ -67,10 +67,10 @@ def redact_url(url: str) -> str:
     if parts is None or (parts.username is None and parts.password is None):
         # No scheme (or a broken one) hides userinfo from urlsplit: cut up to the last '@' of the
         # authority by hand so a mistyped URL never echoes a password back.
+        # A password holding '/', '?' or '#' ends the authority early: cut up to the last '@' of the rest.
         scheme, sep, rest = url.partition("//") if "//" in url else ("", "", url)
-        authority, slash, path = rest.partition("/")
-        if "@" in authority:
-            return f"{scheme}{sep}***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+        if "@" in rest:
+            return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}"
         return url
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal: keep its brackets
@@ -138,9 +138,10 @@ class ConnectionSettings:
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 - a bad port raises here, not later in opensearch-py
-        except ValueError as e:
+        except ValueError:  # its text can hold part of a password: not repeated
             raise ConfigError(
-                f"url {redact_url(url)!r} is not a valid URL ({e}); give it as https://host:port"
+                f"url {redact_url(url)!r} is not a valid URL: a bad port or IPv6 address, or a password holding "
+                "'/', '?' or '#' (percent-encode it, or pass --password); give it as https://host:port"
             ) from None
         if parts.scheme.lower() in ("http", "https"):
             # One spelling of the scheme, so every later https check holds for HTTPS:// too.
