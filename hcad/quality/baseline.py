@@ -311,14 +311,15 @@ def detector_config(
     tail: Mapping[str, float] | None = None,
     interval_minutes: int | None = None,
     time_field: str = "@timestamp",
+    entity_fields: Sequence[str] = ("host", "process"),
 ) -> EvalConfig:
     """A detector over the baseline fields of ``metrics`` in ``data`` (what :func:`residuals` returned):
     each field averaged, anomalies within ``spreads`` robust spreads above the expected value and
     ``spreads_below`` below it (None: ``spreads``) ignored (the plugin's margin rules), and a monitor's
     floors (hcad's recommended grade and confidence by default). ``tail`` (field or metric → factor, e.g.
     :func:`tail_factor`) scales each field's spread; a field it does not name keeps its own. The
-    detector's interval is ``interval_minutes``, else the spacing of ``data``'s ``time_field`` (10 when
-    it has none)."""
+    detector's interval is ``interval_minutes``, else the most common gap between an entity's
+    (``entity_fields``) times in ``data`` (10 when there is no time field or no gap)."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import EvalConfig
 
@@ -341,7 +342,7 @@ def detector_config(
     factor = {named[k]: float(v) for k, v in (tail or {}).items()}
     spreads_by_field = {f: s * factor.get(f, 1.0) for f, s in spread(data, fields).items()}
     if interval_minutes is None:
-        interval_minutes = _spacing_minutes(data, time_field) or 10
+        interval_minutes = _spacing_minutes(data, time_field, entity_fields) or 10
 
     def margins(k: float) -> tuple[float, ...]:
         # 4 significant digits, to read well in YAML; the plugin refuses 0, so a constant field gets 1e-6.
@@ -358,13 +359,20 @@ def detector_config(
     )
 
 
-def _spacing_minutes(data: pd.DataFrame, time_field: str) -> int | None:
-    """The most common gap between the frame's distinct times, in whole minutes (None: not known)."""
+def _spacing_minutes(data: pd.DataFrame, time_field: str, entity_fields: Sequence[str]) -> int | None:
+    """The most common gap between one entity's times, in whole minutes (None: not known). Per entity,
+    since hosts that report at different offsets interleave; numbers are epoch milliseconds."""
     import pandas as pd
 
-    if time_field not in data.columns:
+    if time_field not in data.columns or data.empty:
         return None
-    times = pd.to_datetime(data[time_field], utc=True).drop_duplicates().sort_values()
-    gaps = (times.diff().dropna().dt.total_seconds() / 60).round()
-    gaps = gaps[gaps >= 1]
-    return int(gaps.mode().iloc[0]) if len(gaps) else None
+    raw = data[time_field]
+    times = pd.to_datetime(raw, unit="ms", utc=True) if pd.api.types.is_numeric_dtype(raw) else pd.to_datetime(
+        raw, utc=True)  # fmt: skip
+    keys = [f for f in ([entity_fields] if isinstance(entity_fields, str) else entity_fields) if f in data.columns]
+    frame = pd.DataFrame({"t": times.to_numpy(), **{k: data[k].to_numpy() for k in keys}})
+    frame = frame.drop_duplicates().sort_values([*keys, "t"])
+    gaps = frame.groupby(keys)["t"].diff() if keys else frame["t"].diff()
+    minutes = (gaps.dropna().dt.total_seconds() / 60).round()
+    minutes = minutes[minutes >= 1]
+    return int(minutes.mode().iloc[0]) if len(minutes) else None

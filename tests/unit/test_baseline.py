@@ -181,6 +181,11 @@ def test_detector_config_takes_the_datas_interval_and_names_bad_arguments() -> N
     assert cfg.interval_minutes == 30 and cfg.detector("idx").to_request()["detection_interval"]["period"] == {
         "interval": 30, "unit": "Minutes"}  # fmt: skip
     assert baseline.detector_config(data, ["cpu"], interval_minutes=60).interval_minutes == 60
+    # Per entity: hosts reporting at different offsets interleave (3 and 7 minutes apart overall).
+    staggered = data.assign(**{"@timestamp": data["@timestamp"] + pd.to_timedelta(3 * (data["host"] == "h1"), "min")})
+    assert baseline.detector_config(staggered, ["cpu"]).interval_minutes == 10
+    ms = (half_hourly["@timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    assert baseline.detector_config(half_hourly.assign(**{"@timestamp": ms}), ["cpu"]).interval_minutes == 30
     # tail by metric or by field name alike; anything else is named.
     by_metric = baseline.detector_config(data, ["cpu"], tail={"cpu": 2.0}).rule_margins
     by_field = baseline.detector_config(data, ["cpu"], tail={"cpu_vs_baseline": 2.0}).rule_margins
