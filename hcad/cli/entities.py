@@ -58,11 +58,11 @@ def entities(
     bar = tqdm(desc="entities", unit=" entities", file=sys.stderr, disable=as_json or not sys.stderr.isatty())
     try:
         total = distinct_entities(
-            client, index, fields, time_field=time_field, start=start, end=end, page_size=page_size,
+            client, index, fields, time_field=time_field, start=start_ms, end=end_ms, page_size=page_size,
             progress=bar.update,
         )  # fmt: skip
         active = max_active_entities(
-            client, index, fields, interval_minutes=minutes, time_field=time_field, start=start, end=end,
+            client, index, fields, interval_minutes=minutes, time_field=time_field, start=start_ms, end=end_ms,
             exact=exact, page_size=page_size,
         )  # fmt: skip
     finally:

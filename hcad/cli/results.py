@@ -22,24 +22,37 @@ if TYPE_CHECKING:
 
     from hcad.ad.model import Detector
 
-_RELATIVE = re.compile(r"^\s*(?:now)?\s*([-+])\s*(\d+)\s*([smhdw])\s*$", re.I)
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+# OpenSearch date math's fixed-length units, case as OpenSearch reads them (M is months there, m minutes),
+# and an optional rounding down (now-7d/d).
+_RELATIVE = re.compile(r"^\s*(?:now)?\s*(?:([-+])\s*(\d+)\s*([a-zA-Z]))?\s*(?:/\s*([a-zA-Z]))?\s*$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "H": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 AD_PLUGIN = "opensearch-anomaly-detection"
 
 
 def parse_time(value: str | None, option: str, *, now_ms: int | None = None) -> int | None:
-    """``now``, ``now-7d``, ``-24h``, ISO-8601 (``2024-05-01``, ``2024-05-01T10:00Z``) or epoch ms → epoch ms."""
+    """``now``, ``now-7d``, ``now-7d/d`` (rounded down, UTC), ``-24h``, ISO-8601 (``2024-05-01``,
+    ``2024-05-01T10:00Z``) or epoch ms → epoch ms. Units as in OpenSearch date math: s, m (minutes), h, d, w;
+    months and years (M, y) are refused, being of varying length."""
     if value is None:
         return None
     now = int(time.time() * 1000) if now_ms is None else now_ms
     text = value.strip()
-    if text.lower() == "now":
-        return now
-    m = _RELATIVE.match(text)
+    m = _RELATIVE.match(text) if text.lower().startswith(("now", "-", "+")) else None
     if m:
-        sign = -1 if m.group(1) == "-" else 1
-        return now + sign * int(m.group(2)) * _UNIT_MS[m.group(3).lower()]
+        for unit in (m.group(3), m.group(4)):
+            if unit is not None and unit not in _UNIT_MS:
+                raise ConfigError(
+                    f"{option} {value!r}: unit {unit!r} is not one of s, m (minutes), h, d, w; months and years "
+                    "vary in length, write e.g. now-30d"
+                )
+        ms = now + (-1 if m.group(1) == "-" else 1) * int(m.group(2)) * _UNIT_MS[m.group(3)] if m.group(2) else now
+        if m.group(4):  # round down in UTC; weeks start on Monday (1970-01-01 was a Thursday), as in OpenSearch
+            size = _UNIT_MS[m.group(4)]
+            ms -= (ms + 3 * 86_400_000) % size if m.group(4) == "w" else ms % size
+        return ms
     if text.isdigit():
+        if 1e9 <= int(text) < 1e11:  # 2001-5138 in seconds, Jan-Mar 1970 in milliseconds
+            raise ConfigError(f"{option} {value!r} looks like epoch seconds; give milliseconds ({int(text) * 1000})")
         return int(text)
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -61,10 +61,12 @@ def size(cli: CliContext, plan_file: str | None, as_json: bool, **opts: Any) -> 
     if opts["measure"]:
         from hcad.cli.results import parse_time
 
-        # Checked before anything is asked of the cluster; a flag overrides the plan's value.
+        # Checked before anything is asked of the cluster, and sent as checked; a flag overrides the plan.
         for flag, opt, key, value in (("--from", "start", "from", plan.measure_from),
                                       ("--to", "end", "to", plan.measure_to)):  # fmt: skip
-            parse_time(value, flag if opts.get(opt) else f"{plan_file}: measure.{key}")
+            opts[opt] = parse_time(value, flag if opts.get(opt) else f"{plan_file}: measure.{key}")
+        if opts["start"] is not None and opts["end"] is not None and opts["end"] <= opts["start"]:
+            raise ConfigError("the measured range ends before it starts: --to must be after --from")
         plan = _measure(cli, plan, opts, quiet=as_json)
     report = evaluate(plan)
     nodes = _nodes(cli, report) if opts["measure"] else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -69,8 +70,8 @@ def interval_expr(minutes: Fraction | float) -> str:
 def entity_query(
     fields: Sequence[str],
     time_field: str,
-    start: str | None,
-    end: str | None,
+    start: str | int | None,
+    end: str | int | None,
     *,
     require_fields: bool = True,
     filter_query: Mapping[str, Any] | None = None,
@@ -83,7 +84,12 @@ def entity_query(
     ``require_fields=False`` and save an ``exists`` filter per document (about half the time at 1M docs).
     """
     filters: list[dict[str, Any]] = [{"exists": {"field": f}} for f in fields] if require_fields else []
-    rng = {k: v for k, v in (("gte", start), ("lt", end)) if v is not None}
+    rng: dict[str, Any] = {k: v for k, v in (("gte", start), ("lt", end)) if v is not None}
+    if rng and all(isinstance(v, int) for v in rng.values()):
+        rng["format"] = "epoch_millis"  # numbers are epoch ms, whatever the field's own date format
+    elif any(isinstance(v, int) for v in rng.values()):  # one of each: both as text
+        rng = {k: datetime.fromtimestamp(v / 1000, UTC).isoformat() if isinstance(v, int) else v
+               for k, v in rng.items()}  # fmt: skip
     if rng:
         filters.append({"range": {time_field: rng}})
     if filter_query and "match_all" not in filter_query:
@@ -130,8 +136,8 @@ def max_active_entities(
     *,
     interval_minutes: Fraction | float = 10,
     time_field: str = "@timestamp",
-    start: str | None = None,
-    end: str | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
     exact: bool = False,
     precision_threshold: int = MAX_PRECISION_THRESHOLD,
     page_size: int = DEFAULT_PAGE,
@@ -249,8 +255,8 @@ def iter_entities(
     fields: Sequence[str] | str,
     *,
     time_field: str = "@timestamp",
-    start: str | None = None,
-    end: str | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
     page_size: int = DEFAULT_PAGE,
 ) -> Iterator[tuple[Any, ...]]:
     """Every distinct entity (tuple of category values), streamed in key order."""
@@ -268,8 +274,8 @@ def distinct_entities(
     fields: Sequence[str] | str,
     *,
     time_field: str = "@timestamp",
-    start: str | None = None,
-    end: str | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
     page_size: int = DEFAULT_PAGE,
     progress: Progress | None = None,
     filter_query: Mapping[str, Any] | None = None,
@@ -421,8 +427,8 @@ def measure_plan(
     client: Any,
     plan: SizingPlan,
     *,
-    start: str | None = None,
-    end: str | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
     exact: bool = False,
     progress: Progress | None = None,
 ) -> SizingPlan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from test_cli_detectors_fake import D, FakeAD, make_client, result_docs
 
 from hcad.cli.common import CliContext
 from hcad.cli.results import parse_entity, parse_time
+from hcad.errors import HcadError
 
 NOW = 1_714_608_000_000  # 2024-05-02T00:00:00Z
 
@@ -36,6 +38,14 @@ def test_parse_time_and_entity() -> None:
     assert parse_time("2024-05-02", "--from") == NOW
     assert parse_time("2024-05-02T00:00:00Z", "--from") == NOW
     assert parse_time(str(NOW), "--from") == NOW
+    # OpenSearch date math: rounding down in UTC (weeks from Monday), m is minutes, M and y are refused.
+    assert parse_time("now-1d/d", "--from", now_ms=NOW + 5 * 3_600_000) == NOW - 86_400_000
+    assert parse_time("now/w", "--from", now_ms=NOW) == NOW - 3 * 86_400_000  # 2024-05-02 is a Thursday
+    assert parse_time("now-90m", "--from", now_ms=NOW) == NOW - 90 * 60_000
+    for bad, said in (("now-1M", "unit 'M' is not one of s, m (minutes)"), ("now-1y", "unit 'y'"),
+                      ("1714608000", "looks like epoch seconds; give milliseconds (1714608000000)")):  # fmt: skip
+        with pytest.raises(HcadError, match=re.escape(said)):
+            parse_time(bad, "--from", now_ms=NOW)
     assert parse_entity("host=h1, process=p2") == {"host": "h1", "process": "p2"}
 
 
