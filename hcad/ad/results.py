@@ -14,6 +14,7 @@ pandas is imported inside the functions so importing this module stays cheap.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -279,8 +280,8 @@ def top_anomalies_body(
     end: datetime | int | str | None = None,
 ) -> dict[str, Any]:
     """The ``_topAnomalies`` request body, checked (``size``, ``order``, times) before anything is sent."""
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_TOP_SIZE:
-        raise ConfigError(f"size {size} must be between 1 and {MAX_TOP_SIZE}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not 1 <= size <= MAX_TOP_SIZE:
+        raise ConfigError(f"size {size!r} must be a whole number from 1 to {MAX_TOP_SIZE}")
     if order not in TOP_ORDERS:
         raise ConfigError(f"order {order!r} is not one of {', '.join(TOP_ORDERS)}")
     body: dict[str, Any] = {"size": size, "order": order}

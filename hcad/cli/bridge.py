@@ -51,7 +51,7 @@ def _load(cli: CliContext, config_path: str) -> BridgeConfig:
     # Global connection options (--url, --auth, ...) override the config's opensearch section.
     conn = {k: v for k, v in cli.conn.items() if v is not None}
     changes: dict[str, Any] = {
-        k: conn[k] for k in ("url", "auth", "user", "password", "region", "service") if k in conn
+        k: conn[k] for k in ("url", "auth", "user", "password", "region", "service", "timeout") if k in conn
     }
     if "ca_certs" in conn:
         changes["ca_certs"] = conn["ca_certs"]

@@ -94,7 +94,7 @@ def test_fleet_reverse_questions_and_plot(capsys, tmp_path: Path) -> None:
         (["/nonexistent/plan.yaml"], "plan '/nonexistent/plan.yaml' does not exist"),
         ([BLOG, "-c", "5"], "describes a detector"),
         (["-c", "100", "-a", "1000", "-t", "r5.large"], "active_entities: 1,000 is more than the 100 entities"),
-        (["-c", "10", "--heap", "0"], "heap"),
+        (["-c", "10", "--heap", "0"], "node.heap: heap '0' must be greater than zero"),
         (["-c", "10", "-t", "r5.large", "--from", "now-7d"], "--from and --to set the range --measure counts in"),
         (["-c", "10", "-t", "r5.large", "--measure", "--from", "garbage"], "--from 'garbage' is not a time"),
     ],

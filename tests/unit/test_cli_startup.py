@@ -60,3 +60,17 @@ def test_request_timeout_reaches_the_client_and_the_environment_is_the_default(m
     monkeypatch.setenv("HCAD_TIMEOUT", "12")
     assert CliContext(conn={"url": "http://127.0.0.1:9"}).client.settings.timeout == 12.0
     assert CliContext(conn={"url": "http://127.0.0.1:9", "timeout": 5.0}).client.settings.timeout == 5.0
+
+
+def test_request_timeout_is_parsed_by_the_cli_and_reaches_the_bridge_too(tmp_path, capsys) -> None:
+    from hcad.cli.bridge import _load
+    from hcad.cli.common import CliContext
+    from hcad.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--request-timeout", "0", "size", "-c", "1", "-t", "r5.large"])
+    assert e.value.code == 2 and "Invalid value for '--request-timeout'" in capsys.readouterr().err
+    cfg = tmp_path / "b.json"
+    cpu = {"namespace": "AWS/EC2", "metric": "CPUUtilization", "stat": "Average"}
+    cfg.write_text(json.dumps({"index": "x", "region": "us-east-1", "metrics": {"cpu": cpu}}))
+    assert _load(CliContext(conn={"timeout": 7.0}), str(cfg)).opensearch.timeout == 7.0

@@ -504,7 +504,7 @@ def test_client_arguments_of_the_wrong_kind_are_one_line_errors_before_any_reque
         (lambda: ad.get(42), "detector id is int 42, not a string"),
         (lambda: ad.search("name:x"), "is not a query mapping"),
         (lambda: ad.preflight("fleet-cpu"), "preflight checks a Detector, not str"),
-        (lambda: ad.top_anomalies("d", size="5"), "size 5 must be between 1 and"),
+        (lambda: ad.top_anomalies("d", size="5"), "size '5' must be a whole number from 1 to 1000"),
         (lambda: alerting.create(None), "a monitor body is a mapping"),
         (lambda: alerting.get(None), "monitor id is empty"),
         (lambda: notifications.get_config(None), "channel id is empty"),
