@@ -333,7 +333,7 @@ def delete_cmd(cli: CliContext, name: str, yes: bool, stop_first: bool, as_json:
     det = ad.resolve(name)
     assert det.id is not None
     if not yes:
-        click.confirm(f"Delete detector {det.name} ({det.id})?", abort=True)
+        click.confirm(f"Delete detector {det.name} ({det.id})?", abort=True, err=True)  # stdout stays JSON
     st = ad.get_state(det.id)
     if (st.realtime_running or st.historical_running) and not stop_first:
         what = "real-time detection" if st.realtime_running else "historical analysis"

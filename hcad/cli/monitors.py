@@ -176,7 +176,7 @@ def delete_cmd(cli: CliContext, name_or_id: str, yes: bool, as_json: bool) -> No
     hit = alerting.resolve(name_or_id)
     name = hit["monitor"].get("name")
     if not yes:
-        click.confirm(f"Delete monitor {name!r} ({hit['id']})?", abort=True)
+        click.confirm(f"Delete monitor {name!r} ({hit['id']})?", abort=True, err=True)  # stdout stays JSON
     alerting.delete(hit["id"])
     if as_json:
         echo_json({"deleted": hit["id"], "name": name})
