@@ -5,6 +5,7 @@ and fixes, before anything is sent.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,9 @@ def _wrong_types(det: Detector) -> list[Issue]:
     for attr in whole:
         value = getattr(det, attr)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            out.append(bad(attr, "a whole number", value))
+            # A numpy integer is whole, but neither YAML nor every JSON encoder writes it.
+            need = "a Python int, int(value)" if isinstance(value, numbers.Integral) else "a whole number"
+            out.append(bad(attr, need, value))
     for attr in ("interval", "window_delay", "frequency"):
         value = getattr(det, attr)
         if value is not None and not isinstance(value, Interval):

@@ -23,6 +23,7 @@ reads its response, and :func:`read_daily_grades` is the thin I/O between them.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -51,7 +52,7 @@ class DriftConfig:
         for name, whole in (("window_days", True), ("k", False), ("consecutive", True), ("min_sigma", False),
                             ("min_baseline_days", True)):  # fmt: skip
             value = getattr(self, name)
-            kinds: tuple[type, ...] = (int,) if whole else (int, float)
+            kinds: tuple[type, ...] = (numbers.Integral,) if whole else (numbers.Real,)
             if (value is not None or name != "min_baseline_days") and (
                 isinstance(value, bool) or not isinstance(value, kinds) or value != value  # nan
             ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,13 @@ _CONFIG_ID_CHARS = re.compile(r"[^A-Za-z0-9+/_-]")
 CHANNELS_KEY = "channels"
 
 
+def _whole_in(value: object, lo: int, hi: int | None) -> bool:
+    """A whole number (numpy's too, not a bool) from ``lo`` to ``hi`` (None: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return False
+    return lo <= int(value) and (hi is None or int(value) <= hi)
+
+
 # ---------------------------------------------------------------------------------------------- spec
 @dataclass(frozen=True)
 class MonitorSpec:
@@ -108,19 +116,21 @@ class MonitorSpec:
             issues.append(Issue("kind", f"{self.kind!r} is not a monitor kind", f"use one of {', '.join(KINDS)}"))
         if self.results not in RESULT_MODES:
             issues.append(Issue("results", f"{self.results!r} is not valid", f"use one of {', '.join(RESULT_MODES)}"))
-        positive = {"top": self.top, "interval_minutes": self.interval_minutes, "throttle_minutes":
-                    self.throttle_minutes, "result_lag_seconds": self.result_lag_seconds}  # fmt: skip
-        for key, value in positive.items():
+        counts: tuple[tuple[str, object, int, int | None], ...] = (
+            ("top", self.top, 1, MAX_TOP),
+            ("interval_minutes", self.interval_minutes, 1, None),
+            ("throttle_minutes", self.throttle_minutes, 1, None),
+            ("result_lag_seconds", self.result_lag_seconds, 0, None),  # no lag is a lag
+        )
+        for key, value, lo, hi in counts:
             if value is None and key != "top":
                 continue
-            lo = 0 if key == "result_lag_seconds" else 1  # no lag is a lag
-            hi = MAX_TOP if key == "top" else None
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-                rng = f"1..{MAX_TOP}" if key == "top" else f">= {lo}"
+            if not _whole_in(value, lo, hi):
+                rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
                 issues.append(Issue(key, f"{value!r} is not a whole number in {rng}", ""))
         for key in ("high", "low", "confidence"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
                 issues.append(Issue(key, f"{value!r} is not a number in [0, 1]", ""))
         if not issues and self.kind == "entities" and self.low >= self.high:
             why = f"low ({self.low}) must be below high ({self.high})"

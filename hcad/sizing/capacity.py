@@ -306,23 +306,23 @@ def shard_guidance(retained_primary_bytes: int, replicas: int, nodes: int, heap_
 
 
 def _positive_int(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ConfigError(f"{name} {value!r} must be a whole number > 0")
 
 
 def _non_negative_int(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ConfigError(f"{name} {value!r} must be a whole number >= 0")
 
 
 def _fraction(value: object, name: str) -> None:
     # A fraction of the heap, not a percentage: 10 would size for ten heaps.
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 0 < value <= 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
         raise ConfigError(f"{name} {value!r} must be a fraction of the heap in (0, 1], e.g. 0.1 for 10%")
 
 
 def _overhead(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 1 <= value <= 10:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= float(value) <= 10:
         raise ConfigError(f"overhead {value!r} must be a factor between 1 and 10 (1.2 reserves 20%)")
 
 

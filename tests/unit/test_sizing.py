@@ -539,3 +539,10 @@ def test_the_formulas_refuse_nonsense_instead_of_answering_it(call, said) -> Non
     # percent is a fraction of the heap: 10 (meaning 10%) would have sized for a hundred times the models
     with pytest.raises(ConfigError, match=said):
         call()
+
+
+def test_numpy_numbers_are_numbers() -> None:
+    import numpy as np
+
+    assert data_nodes(np.int64(100), 10) == data_nodes(100, 10)
+    assert models_per_node(16 * 2**30, np.float64(0.1), 471_000) == models_per_node(16 * 2**30, 0.1, 471_000)
