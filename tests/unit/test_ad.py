@@ -339,7 +339,7 @@ def test_top_anomalies_body(ad, server):
                                         "end_time_ms": 6}  # fmt: skip
     with pytest.raises(ConfigError, match="need start and end"):
         ad.top_anomalies("abc")
-    with pytest.raises(ConfigError, match="between 1 and 1000"):
+    with pytest.raises(ConfigError, match="must be a whole number from 1 to 1000"):
         ad.top_anomalies("abc", historical=True, size=1001)
 
 
