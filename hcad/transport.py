@@ -18,7 +18,16 @@ from typing import Any
 from opensearchpy import Transport
 from opensearchpy import exceptions as osx
 
-from hcad.errors import AuthError, Conflict, HcadConnectionError, HcadError, NotFound, ServerError, server_reason
+from hcad.errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    HcadConnectionError,
+    HcadError,
+    NotFound,
+    ServerError,
+    server_reason,
+)
 
 AD_PLUGIN = "opensearch-anomaly-detection"
 ALERTING_PLUGIN = "opensearch-alerting"
@@ -75,6 +84,17 @@ def parse_version(number: str) -> tuple[int, int, int]:
     while len(nums) < 3:
         nums.append(0)
     return (nums[0], nums[1], nums[2])
+
+
+def quoted_id(value: object, what: str, fix: str) -> str:
+    """``value`` quoted for a URL path; a one-line :class:`ConfigError` naming ``what`` when it is empty or
+    not a string (before any request)."""
+    from urllib.parse import quote
+
+    if not isinstance(value, str) or not value:
+        got = "empty" if value in ("", None) else f"{type(value).__name__} {value!r}, not a string"
+        raise ConfigError(f"{what} is {got}; {fix}")
+    return quote(value, safe="")
 
 
 @contextlib.contextmanager

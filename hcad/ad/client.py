@@ -45,6 +45,7 @@ from hcad.ad.answers import (
     detectors_from_search,
     validation_issues,
 )
+from hcad.ad.limits import ENTITY_PROFILE_TYPES, PROFILE_TYPES, SUGGEST_TYPES, VALIDATE_TYPES
 from hcad.ad.model import (
     DEFAULT_CATEGORY_FIELD_LIMIT,
     DEFAULT_MAX_FEATURES,
@@ -70,37 +71,20 @@ from hcad.errors import (
     ValidationError,
     server_reason,
 )
-from hcad.transport import AD_PLUGIN, translate_errors
+from hcad.transport import AD_PLUGIN, quoted_id, translate_errors
 
 if TYPE_CHECKING:
     import pandas as pd
 
 BASE = "/_plugins/_anomaly_detection"
 DETECTORS = f"{BASE}/detectors"
-PROFILE_TYPES = (
-    "state",
-    "error",
-    "coordinating_node",
-    "total_size_in_bytes",
-    "models",
-    "init_progress",
-    "total_entities",
-    "active_entities",
-    "ad_task",
-)
-ENTITY_PROFILE_TYPES = ("init_progress", "entity_info", "state", "models")
-SUGGEST_TYPES = ("detection_interval", "history", "window_delay")
-VALIDATE_TYPES = ("detector", "model")
 
 
 Progress = Callable[[float, Mapping[str, Any]], None]
 
 
 def _id(detector_id: str) -> str:
-    if not isinstance(detector_id, str) or not detector_id:
-        what = "empty" if detector_id in ("", None) else f"{type(detector_id).__name__} {detector_id!r}, not a string"
-        raise ConfigError(f"detector id is {what}; pass the id returned by create() or shown by search()")
-    return quote(detector_id, safe="")
+    return quoted_id(detector_id, "detector id", "pass the id returned by create() or shown by search()")
 
 
 class AnomalyDetection:

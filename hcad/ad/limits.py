@@ -97,3 +97,11 @@ _UNITS = {
     "days": "Days",
 }
 _INTERVAL_RE = re.compile(r"^\s*(-?\d+)\s*([a-zA-Z]+)\s*$")  # a sign is read, and refused by validation
+
+#: The profile types the plugin's ``_profile`` API takes, for a detector and for one entity of it.
+PROFILE_TYPES = ("state", "error", "coordinating_node", "total_size_in_bytes", "models", "init_progress",
+                 "total_entities", "active_entities", "ad_task")  # fmt: skip
+ENTITY_PROFILE_TYPES = ("init_progress", "entity_info", "state", "models")
+#: What the ``_suggest`` and ``_validate`` APIs can be asked about.
+SUGGEST_TYPES = ("detection_interval", "history", "window_delay")
+VALIDATE_TYPES = ("detector", "model")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from hcad.errors import ConfigError, Issue, NotFound
-from hcad.transport import ALERTING_PLUGIN, NOTIFICATIONS_PLUGIN, translate_errors
+from hcad.transport import ALERTING_PLUGIN, NOTIFICATIONS_PLUGIN, quoted_id, translate_errors
 
 if TYPE_CHECKING:
     from hcad.ad.model import Detector
@@ -48,11 +48,7 @@ class _PluginApi:
 
 
 def _quoted(value: Any, what: str) -> str:
-    """An id quoted for a URL path; a one-line error for an empty or non-string one."""
-    if not isinstance(value, str) or not value:
-        got = "empty" if value in ("", None) else f"{type(value).__name__} {value!r}, not a string"
-        raise ConfigError(f"{what} is {got}; pass the id the plugin returned (list or get by name first)")
-    return quote(value, safe="")
+    return quoted_id(value, what, "pass the id the plugin returned (list or get by name first)")
 
 
 class Alerting(_PluginApi):
