@@ -72,15 +72,13 @@ def backtest(
     import sys
     from datetime import UTC, datetime
 
-    from hcad.cli.results import parse_time
+    from hcad.cli.results import parse_range
     from hcad.errors import ConfigError, HcadError
     from hcad.quality.backtest import backtest as run_backtest
     from hcad.quality.backtest.model import as_config, describe, model_params
 
     # Checked before the (long) run: a bad --from/--to or an --output nobody can write fails at once.
-    start_ms, end_ms = parse_time(start, "--from"), parse_time(end, "--to")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise ConfigError(f"--to {end} is not after --from {start}")
+    start_ms, end_ms = parse_range(start, end)
     s, e = (None if ms is None else ms // 1000 for ms in (start_ms, end_ms))
     since, until = (None if ms is None else datetime.fromtimestamp(ms / 1000, UTC) for ms in (start_ms, end_ms))
     if output is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
-from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_time
+from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_range, parse_time
 from hcad.errors import ConfigError, HcadError, Issue, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -631,11 +631,7 @@ def history_cmd(
     """
     start_ms = end_ms = None
     if not attach:  # the range is checked before the server is asked anything
-        start_ms = parse_time(start, "--from")
-        end_ms = parse_time(end, "--to")
-        assert start_ms is not None and end_ms is not None
-        if end_ms <= start_ms:
-            raise ConfigError(f"--to {end} is not after --from {start}")
+        start_ms, end_ms = parse_range(start, end)
     ad = _ad(cli)
     det = ad.resolve(name)
     assert det.id is not None

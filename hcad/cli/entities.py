@@ -42,7 +42,7 @@ def entities(
     """
     from tqdm import tqdm
 
-    from hcad.cli.results import parse_time
+    from hcad.cli.results import parse_range
     from hcad.errors import ConfigError
     from hcad.sizing import active_entity_bound, cache_intervals, parse_interval
     from hcad.sizing.entities import distinct_entities, max_active_entities
@@ -51,9 +51,7 @@ def entities(
     if len(fields) > 2:
         raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
     minutes = parse_interval(interval, "--interval")
-    start_ms, end_ms = parse_time(start, "--from"), parse_time(end, "--to")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise ConfigError(f"--to {end} is not after --from {start}")
+    start_ms, end_ms = parse_range(start, end)
     client = cli.client
     bar = tqdm(desc="entities", unit=" entities", file=sys.stderr, disable=as_json or not sys.stderr.isatty())
     try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
-from hcad.cli.results import has_plugin, iso, parse_time
+from hcad.cli.results import has_plugin, iso, parse_range
 from hcad.errors import ConfigError, HcadError, ValidationError
 
 if TYPE_CHECKING:
@@ -167,10 +167,7 @@ def recommend_cmd(
     if alone and len(metrics) == 1:
         # The baseline route's configs already read that field alone; the pair would only cost a detector.
         raise ConfigError(f"--alone {alone[0]} is the only --feature field; add the others with --feature")
-    start_ms = parse_time(start, "--from")
-    end_ms = parse_time(end, "--to")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise ConfigError(f"--to {end} is not after --from {start}")
+    start_ms, end_ms = parse_range(start, end)
     client = cli.client
     source: Any = client if start_ms is None and end_ms is None else _InRange(client, time_field, start_ms, end_ms)
     frame = read_documents(source, index, list(fields), metrics, time_field=time_field, max_entities=max_entities)

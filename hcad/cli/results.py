@@ -65,6 +65,16 @@ def parse_time(value: str | None, option: str, *, now_ms: int | None = None) -> 
     return int(t.timestamp() * 1000)
 
 
+def parse_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """``--from`` and ``--to`` as epoch ms (:func:`parse_time`, one "now" for both); a range that ends
+    before it starts is an error."""
+    now = int(time.time() * 1000)
+    start_ms, end_ms = parse_time(start, "--from", now_ms=now), parse_time(end, "--to", now_ms=now)
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"--to {end} is not after --from {start}")
+    return start_ms, end_ms
+
+
 def parse_entity(value: str | None) -> dict[str, str] | None:
     """``host=h1,process=p2`` → ``{"host": "h1", "process": "p2"}``."""
     if not value:
@@ -178,12 +188,7 @@ def results(
     from hcad.ad.results import read_results
 
     ent = parse_entity(entity)
-    start_ms = parse_time(start, "--from")
-    end_ms = parse_time(end, "--to")
-    if start_ms is None and historical is None:
-        start_ms = parse_time("now-24h", "--from")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise ConfigError(f"--to {end} is not after --from {start}")
+    start_ms, end_ms = parse_range(start if start is not None or historical is not None else "now-24h", end)
     if historical and realtime_only:
         raise ConfigError("--historical and --realtime-only exclude each other; pick one")
     det, det_id = resolve_for_results(cli, name, result_index)
