@@ -45,7 +45,7 @@ def to_epoch_ms(t: datetime | int | float | str, name: str = "time") -> int:
             raise ConfigError(f"{name} {t!r} is not a time; give epoch milliseconds, a datetime or ISO-8601 text")
         if 1e9 <= abs(t) < 1e11:  # 2001-5138 in seconds, but Jan-Mar 1970 in milliseconds
             ms = int(t) * 1000
-            raise ConfigError(f"{name} {t!r} looks like epoch seconds; give milliseconds ({ms}) or a datetime")
+            raise ConfigError(f"{name} {t!r} looks like epoch seconds; give milliseconds ({ms}) or an ISO-8601 time")
         return int(t)
     if isinstance(t, str):
         try:

@@ -51,9 +51,9 @@ def parse_time(value: str | None, option: str, *, now_ms: int | None = None) -> 
             ms -= (ms + 3 * 86_400_000) % size if m.group(4) == "w" else ms % size
         return ms
     if text.isdigit():
-        if 1e9 <= int(text) < 1e11:  # 2001-5138 in seconds, Jan-Mar 1970 in milliseconds
-            raise ConfigError(f"{option} {value!r} looks like epoch seconds; give milliseconds ({int(text) * 1000})")
-        return int(text)
+        from hcad.ad.results import to_epoch_ms  # its check for epoch seconds given as milliseconds
+
+        return to_epoch_ms(int(text), option)
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
