@@ -161,7 +161,7 @@ class MonitorSpec:
         def whole(key: str, value: Any, lo: int, hi: int | None, fix: str) -> int | None:
             if value is None:
                 return None
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+            if not _whole_in(value, lo, hi):
                 rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
                 issues.append(Issue(key, f"{value!r} is not a whole number in {rng}", fix))
                 return None
