@@ -195,10 +195,7 @@ def residuals(
         raise ConfigError(f"baseline: no column {missing[0]!r} in the data; name columns it has")
     per_day = 1440 // spec.interval_minutes
     iv_ns = spec.interval_minutes * 60 * 10**9
-    raw_times = frame[time_field]
-    # Numbers are epoch milliseconds, as OpenSearch stores dates (pandas would read them as nanoseconds).
-    numeric = pd.api.types.is_numeric_dtype(raw_times)
-    ts = pd.to_datetime(raw_times, unit="ms", utc=True) if numeric else pd.to_datetime(raw_times, utc=True)
+    ts = _utc_times(frame[time_field])
     t_ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     cols = {m: np.full(len(frame), np.nan) for m in metrics}
     values = {m: frame[m].to_numpy(dtype=float) for m in metrics}
@@ -361,14 +358,12 @@ def detector_config(
 
 def _spacing_minutes(data: pd.DataFrame, time_field: str, entity_fields: Sequence[str]) -> int | None:
     """The most common gap between one entity's times, in whole minutes (None: not known). Per entity,
-    since hosts that report at different offsets interleave; numbers are epoch milliseconds."""
+    since hosts that report at different offsets interleave."""
     import pandas as pd
 
     if time_field not in data.columns or data.empty:
         return None
-    raw = data[time_field]
-    times = pd.to_datetime(raw, unit="ms", utc=True) if pd.api.types.is_numeric_dtype(raw) else pd.to_datetime(
-        raw, utc=True)  # fmt: skip
+    times = _utc_times(data[time_field])
     keys = [f for f in ([entity_fields] if isinstance(entity_fields, str) else entity_fields) if f in data.columns]
     frame = pd.DataFrame({"t": times.to_numpy(), **{k: data[k].to_numpy() for k in keys}})
     frame = frame.drop_duplicates().sort_values([*keys, "t"])
@@ -376,3 +371,13 @@ def _spacing_minutes(data: pd.DataFrame, time_field: str, entity_fields: Sequenc
     minutes = (gaps.dropna().dt.total_seconds() / 60).round()
     minutes = minutes[minutes >= 1]
     return int(minutes.mode().iloc[0]) if len(minutes) else None
+
+
+def _utc_times(column: pd.Series) -> pd.Series:
+    """A time column as UTC datetimes; numbers are epoch milliseconds, as OpenSearch stores dates (pandas
+    would read them as nanoseconds)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_datetime(column, unit="ms", utc=True)
+    return pd.to_datetime(column, utc=True)
