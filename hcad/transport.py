@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from opensearchpy import Transport
 from opensearchpy import exceptions as osx
@@ -89,8 +90,6 @@ def parse_version(number: str) -> tuple[int, int, int]:
 def quoted_id(value: object, what: str, fix: str) -> str:
     """``value`` quoted for a URL path; a one-line :class:`ConfigError` naming ``what`` when it is empty or
     not a string (before any request)."""
-    from urllib.parse import quote
-
     if not isinstance(value, str) or not value:
         got = "empty" if value in ("", None) else f"{type(value).__name__} {value!r}, not a string"
         raise ConfigError(f"{what} is {got}; {fix}")
