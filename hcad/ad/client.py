@@ -457,10 +457,13 @@ class AnomalyDetection:
         return dict(self._call("GET", path, action, params=params, detector_id=detector_id))
 
     def stats(self, stat: str | None = None, *, node_id: str | None = None) -> dict[str, Any]:
-        """Plugin statistics (cluster-level and per node), optionally one ``stat`` / one node."""
-        path = BASE + (f"/{quote(node_id, safe='')}" if node_id else "") + "/stats"
-        if stat:
-            path += f"/{quote(stat, safe=',')}"
+        """Plugin statistics (cluster-level and per node), optionally one ``stat`` (or several, comma-separated)
+        and one node (``node_id``: a node id, or ``_local``)."""
+        node = "" if node_id is None else "/" + quoted_id(node_id, "node_id", "pass a node id or '_local'")
+        path = BASE + node + "/stats"
+        if stat is not None:
+            # commas stay: the plugin reads "a,b" as two stats
+            path += "/" + quoted_id(stat, "stat", "pass a stat name such as 'model_count'").replace("%2C", ",")
         return dict(self._call("GET", path, "reading anomaly-detection stats"))
 
     # ------------------------------------------------------------------ results

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
-from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_range, parse_time
+from hcad.cli.results import entity_label, has_plugin, iso, parse_entity, parse_range
 from hcad.errors import ConfigError, HcadError, Issue, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -548,8 +548,7 @@ def preview_cmd(
     """
     from hcad.ad.results import results_frame
 
-    start_ms = parse_time(start, "--from")
-    end_ms = parse_time(end, "--to")
+    start_ms, end_ms = parse_range(start, end)
     assert start_ms is not None and end_ms is not None
     ad = _ad(cli)
     det: Detector | str

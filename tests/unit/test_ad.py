@@ -300,6 +300,14 @@ def test_stats_paths(ad, server):
     assert ad.stats()["hc_detector_count"] == 1
     ad.stats("model_count", node_id="node-1")
     assert server.ad_calls()[-1][1] == "/_plugins/_anomaly_detection/node-1/stats/model_count"
+    ad.stats("model_count,hc_detector_count")
+    assert server.ad_calls()[-1][1] == "/_plugins/_anomaly_detection/stats/model_count,hc_detector_count"
+    calls = len(server.ad_calls())
+    for kwargs, what in (({"node_id": 5}, "node_id is int 5"), ({"node_id": ""}, "node_id is empty"),
+                         ({"stat": ["model_count"]}, "stat is list"), ({"stat": ""}, "stat is empty")):  # fmt: skip
+        with pytest.raises(ConfigError, match=what):
+            ad.stats(**kwargs)
+    assert len(server.ad_calls()) == calls  # refused before any request
 
 
 def test_results_use_custom_result_index(ad, server):

@@ -475,10 +475,11 @@ def test_preview_file_and_server_detector(capsys, server, defs) -> None:
     run(capsys, "detectors", "apply", str(defs))
     code, out, _ = run(capsys, "detectors", "preview", "mem-test", "--json")
     assert code == 0 and len(json.loads(out)["anomaly_result"]) == 2
-    code, _, err = run(
-        capsys, "detectors", "preview", str(defs / "mem.yml"), "--from", "2024-05-02", "--to", "2024-05-01"
-    )
-    assert code == 2 and "end must be after start" in one_line_error(err)
+    calls = len(server.calls)
+    for target in (str(defs / "mem.yml"), "mem-test"):
+        code, _, err = run(capsys, "detectors", "preview", target, "--from", "2024-05-02", "--to", "2024-05-01")
+        assert code == 2 and "--to 2024-05-01 is not after --from 2024-05-02" in one_line_error(err)
+    assert len(server.calls) == calls  # refused before the server is asked (or the name resolved)
 
 
 def test_shipped_definitions_are_valid_offline(capsys) -> None:
