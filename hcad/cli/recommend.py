@@ -315,9 +315,12 @@ def baseline_command(
     candidate: Candidate, index: str, fields: Sequence[str], metrics: Sequence[str], interval_minutes: int, start: str
 ) -> str:
     """The ``hcad baseline`` command that writes the fields a baseline-route ``candidate`` read in the trial."""
+    from hcad.quality.baseline import RECOMMENDED_SHINGLE
+
     up, down = candidate.spreads
     weekly = candidate.baseline is not None and candidate.baseline.season == "week"
     tail = "" if candidate.tail == weekly else ("--tail " if candidate.tail else "--no-tail ")  # the season's default
+    shingle = f"--shingle {candidate.shingle_size} " if candidate.shingle_size != RECOMMENDED_SHINGLE else ""
     return (
         f"hcad baseline {index} --into {index}-vs-baseline "
         + " ".join(f"-f {f}" for f in fields)
@@ -325,6 +328,7 @@ def baseline_command(
         + f" --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
         + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
         + tail
+        + shingle
         + "".join(f"--alone {m} " for m in candidate.alone)
         + f"--from {start} --to now"
     )

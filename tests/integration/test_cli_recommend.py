@@ -275,7 +275,7 @@ def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, 
     # weekly one, which needs two past weeks, and says so), and when it wins the command that writes its
     # fields is printed.
     baseline_rows = [r for r in trial["candidates"] if r["baseline"]]
-    assert len(baseline_rows) == 3 and len(trial["notes"]) == 1
+    assert len(baseline_rows) == 5 and len(trial["notes"]) == 1  # 3 daily margins at shingle 2, two at 3
     assert trial["notes"][0].startswith("the weekly baseline was not tried: it needs 15 days")
     assert f"note: {trial['notes'][0]}" in text
     assert all(r["features"] == ["avg(qps_vs_baseline)"] for r in baseline_rows)

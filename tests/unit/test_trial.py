@@ -70,7 +70,7 @@ def test_the_trial_proposes_the_baseline_route_where_the_data_are_seasonal_and_n
                     configs=candidates(["cpu"]), seed=0)  # fmt: skip
         routes = {True: [r for r in res.results if r.candidate.baseline is not None],
                   False: [r for r in res.results if r.candidate.baseline is None]}  # fmt: skip
-        assert len(routes[True]) == 3 and len(routes[False]) == 8
+        assert len(routes[True]) == 5 and len(routes[False]) == 8  # 3 daily margins at shingle 2, two at 3
         assert len(res.notes) == 1 and res.notes[0].startswith("the weekly baseline was not tried: it needs 15 days")
         best = {b: max(r.scores.f1 for r in rs) for b, rs in routes.items()}
         won[kind] = (res.winner.candidate.baseline is not None, best[True] - best[False])
@@ -97,7 +97,11 @@ def test_the_baseline_route_needs_two_days_and_says_so() -> None:
 
 def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
     weekly = [c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == "week"]
-    assert [c.name for c in weekly] == ["baseline weekly 2 up / 6 down (tail-scaled)"]
+    assert [(c.name, c.shingle_size) for c in weekly] == [
+        ("baseline weekly 2 up / 6 down (tail-scaled)", 2),
+        ("baseline weekly 2 up / 6 down (tail-scaled), shingle 3", 3),
+    ]
+    weekly = weekly[:1]
     assert weekly[0].tail and weekly[0].spreads == (2.0, 6.0)  # hcad baseline --season week's defaults
     raw = Candidate("s4 rule 0.3", (("avg", "qps"),), 4, 0.3)
     res = trial(_flat_fleet(1000.0, 10.0, days=16), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
@@ -117,15 +121,18 @@ def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
               configs=weekly, per_entity=1)  # fmt: skip
 
 
-@pytest.mark.parametrize(("season", "tail"), [("day", False), ("week", True), ("day", True), ("week", False)])
-def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail: bool) -> None:
+@pytest.mark.parametrize(
+    ("season", "tail", "shingle"), [("day", False, 2), ("week", True, 3), ("day", True, 3), ("week", False, 2)]
+)
+def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail: bool, shingle: int) -> None:
     import dataclasses
     import shlex
 
     from hcad.cli.baseline import baseline as baseline_command_line
     from hcad.cli.recommend import baseline_command
 
-    cand = next(c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == season)
+    cand = next(c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == season
+                and c.shingle_size == shingle)  # fmt: skip
     cand = dataclasses.replace(cand, tail=tail, alone=("errors",) if tail else ())
     line = baseline_command(cand, "fleet-metrics", ["host", "process"], ["qps", "errors"], 10, "2024-05-01T00:00:00Z")
     words = shlex.split(line)
@@ -141,6 +148,7 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail:
     assert ("-tail" in line) is (tail != (season == "week"))
     assert (p["start"], p["end"], p["interval"]) == ("2024-05-01T00:00:00Z", "now", "10m")
     assert p["alone"] == cand.alone  # a pair's second detector, printed beside the first
+    assert p["shingle"] == shingle and ("--shingle" in line) is (shingle != 2)  # printed only off the default
     assert p["history"] >= (21 if season == "week" else 14)
 
 
@@ -204,7 +212,7 @@ def test_a_detector_of_its_own_beside_the_baseline_route_is_tried_on_leaks() -> 
     frame, fields, metrics = _fleet("business", 7), ["host", "process"], ["cpu", "memory"]
     every = candidates(metrics, alone=["memory"])
     pairs = [c for c in every if c.alone]
-    assert len(pairs) == sum(1 for c in every if c.baseline is not None and not c.alone) == 4
+    assert len(pairs) == sum(1 for c in every if c.baseline is not None and not c.alone) == 7
     assert all(c.alone == ("memory",) and c.name.endswith(" + memory alone") for c in pairs)
     with pytest.raises(ConfigError, match=r"\['disk'\] are not among"):
         candidates(metrics, alone=["disk"])
