@@ -133,18 +133,19 @@ def recommend_cmd(
     own _suggest API as well: its interval with the history counted in it, and history and window delay
     at the proposed interval, printed beside hcad's proposal.
 
-    With --trial it also adds labelled anomalies (spikes, outages, level shifts, storms that build up over a
-    few intervals; sized by each series' own noise) to the documents it read, runs the plugin's defaults,
-    hcad's defaults and variations of shingle size, rule and confidence threshold through the local backtest
-    at the proposed interval, and proposes the config with the best F1 within 0.1 false alarms per entity
-    per day (hcad.quality.trial). The candidates include the baseline route: the feature as a deviation from
-    each entity's own past days (what `hcad baseline` writes) under hcad baseline's detector; when it wins,
-    the command to write those fields is printed. With several --feature options every config is a detector
-    over all of them (anomalies are injected into each); --alone FIELD also tries each baseline-route config
-    with a detector over FIELD alone beside it, and adds slow leaks in FIELD to the injected anomalies (held
-    out on business fleets, a second detector over memory found the memory leaks the detector over every
-    metric missed: detectors/README.md). Real anomalies already in the data count as false alarms for every
-    config alike, so the ranking is fair and the false-alarm rates are upper bounds.
+    With --trial it also adds labelled anomalies (spikes, outages, level shifts sized by each series'
+    own noise) to the documents it read, runs the plugin's defaults, hcad's defaults and variations
+    of shingle size, rule and confidence threshold through the local backtest at the proposed
+    interval, and proposes the config with the best F1 within 0.1 false alarms per entity per day
+    (hcad.quality.trial). The candidates include the baseline route: the feature as a deviation from
+    each entity's own past days (what `hcad baseline` writes) under hcad baseline's detector; when it
+    wins, the command to write those fields is printed. With several --feature options every config is a
+    detector over all of them (anomalies are injected into each); --alone FIELD also tries each baseline-route
+    config with a detector over FIELD alone beside it, and adds slow leaks in FIELD to the injected anomalies
+    (held out on business fleets, a second detector over memory found the memory leaks the detector over every
+    metric missed: detectors/README.md). Real anomalies already in the data count as
+    false alarms for every config alike, so the ranking is fair and the false-alarm rates are upper
+    bounds.
     """
     import dataclasses
 

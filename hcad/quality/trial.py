@@ -1,10 +1,10 @@
 """Try detector configs on the user's own data: which one wins where the detector will really run.
 
 :func:`trial` takes documents read from the user's index, adds labelled anomalies with
-:func:`hcad.quality.tuning.inject_anomalies` (spikes, outages, level shifts and storms that build up
-over a few intervals, sized by each series' own noise), runs every candidate config through the local
-backtest (the plugin's model, run locally) and scores it. The winner follows the same rule that chose
-hcad's defaults (:func:`hcad.quality.tuning.select`): the best F1 among configs within the false-alarm budget.
+:func:`hcad.quality.tuning.inject_anomalies` (spikes, outages, level shifts sized by each series' own
+noise), runs every candidate config through the local backtest (the plugin's model, run locally)
+and scores it. The winner follows the same rule that chose hcad's defaults
+(:func:`hcad.quality.tuning.select`): the best F1 among configs within the false-alarm budget.
 
 Besides detectors on the raw metric, the default candidates include the *baseline route*
 (:mod:`hcad.quality.baseline`, what ``hcad baseline`` writes): the same injected data averaged per

@@ -206,11 +206,9 @@ INJECTED_KINDS: dict[str, tuple[float, tuple[int, int]]] = {
     "level_shift": (8.0, (12, 24)),
     # a slow leak: one metric climbs to +m·σ, then back (only with ``drift_metrics``: see inject_anomalies)
     "drift": (12.0, (36, 72)),
-    # a storm that builds up: one metric ramps from m/2·σ to m·σ, every other one at half that (GC time and CPU)
-    "storm": (10.0, (3, 8)),
 }
 #: What :func:`inject_anomalies` adds by default: events that move every metric at once.
-DEFAULT_INJECTED = ("spike", "dip", "level_shift", "storm")
+DEFAULT_INJECTED = ("spike", "dip", "level_shift")
 
 
 def local_sigma(values: np.ndarray, window: int) -> np.ndarray:
@@ -243,8 +241,7 @@ def inject_anomalies(
 
     Magnitudes are in units of the series' own local noise (:func:`local_sigma` over a day), so an
     injected spike is as big, relative to the noise at that hour, on any data. Every metric in
-    ``metrics`` is changed (``dip``: all fall to 10%; ``storm``: one ramps up to the full magnitude over
-    its length, the others to half of it), except by a ``drift`` (a leak: a linear climb to
+    ``metrics`` is changed (``dip``: all fall to 10%), except by a ``drift`` (a leak: a linear climb to
     12 σ of the entity's median noise over 36–72 intervals, then back), which changes one of
     ``drift_metrics`` (needed with that kind), the one its label names. Pure: the caller runs the detectors.
     """
@@ -290,7 +287,6 @@ def inject_anomalies(
             touched = list(metrics)
             if kind == "drift":
                 touched = [drift_metrics[int(rng.integers(len(drift_metrics)))]]
-            lead = metrics[int(rng.integers(len(metrics)))] if kind == "storm" else None
             for m in touched:
                 vals = arrays[m]
                 if kind == "spike":
@@ -299,9 +295,6 @@ def inject_anomalies(
                     vals[sel] += mag * float(sig[m][s])
                 elif kind == "drift":
                     vals[sel] += mag * float(np.median(sig[m])) * np.linspace(1.0 / length, 1.0, length)
-                elif kind == "storm":
-                    share = 1.0 if m == lead else 0.5
-                    vals[sel] += share * mag * sig[m][s : s + length] * np.linspace(0.5, 1.0, length)
                 else:
                     vals[sel] *= 0.1
             t0 = times[rows[s]]

@@ -105,8 +105,8 @@ def test_injected_events_are_sized_by_local_noise_and_labelled() -> None:
     from hcad.quality.tuning import inject_anomalies, local_sigma
 
     frame = _user_frame()
-    out, labels = inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, seed=1, per_entity=4)
-    assert len(labels) == 12 and set(labels["kind"]) == {"spike", "dip", "level_shift", "storm"}
+    out, labels = inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, seed=1, per_entity=3)
+    assert len(labels) == 9 and set(labels["kind"]) == {"spike", "dip", "level_shift"}
     # σ of the noise is 2.0; the estimator finds it from the data alone.
     noise = local_sigma(frame[frame["svc"] == "s0"]["lat"].to_numpy(), 144)
     assert float(np.median(noise)) == pytest.approx(2.0, rel=0.2)
@@ -121,33 +121,12 @@ def test_injected_events_are_sized_by_local_noise_and_labelled() -> None:
             assert d.min() > 10.0 * 2.0 * 0.7  # ~10σ up
         elif ev["kind"] == "level_shift":
             assert np.ptp(d.to_numpy()) < 1e-9 and d.iloc[0] > 8.0 * 2.0 * 0.7 and m.sum() >= 12
-        elif ev["kind"] == "storm":  # the one metric leads: ~5σ rising to ~10σ over 3–8 intervals
-            assert 3 <= m.sum() <= 8 and d.min() > 5.0 * 2.0 * 0.7 and d.iloc[-1] > 1.5 * d.iloc[0]
         else:
             assert merged.loc[m, "lat"].to_numpy() == pytest.approx(0.1 * merged.loc[m, "lat_orig"].to_numpy())
         # after the warm-up: 40% of the entity's series
         first = frame[frame["svc"] == ev["svc"]]["ts"].sort_values().iloc[int(0.4 * 4 * 144)]
         assert ev["start"] >= first
     assert (delta[~inside] == 0).all()  # nothing else changed
-
-
-def test_a_storm_leads_on_one_metric_and_the_others_follow_at_half() -> None:
-    import numpy as np
-
-    from hcad.quality.tuning import inject_anomalies
-
-    frame = _user_frame()
-    frame["lat2"] = frame["lat"]  # the same series twice: the same local noise, so the shares compare directly
-    out, labels = inject_anomalies(frame, ["svc"], ["lat", "lat2"], time_field="ts", interval_minutes=10, seed=3,
-                                   per_entity=4)  # fmt: skip
-    storms = labels[labels["kind"] == "storm"]
-    assert len(storms) == 3 and (storms["metric"] == "lat,lat2").all()
-    for _, ev in storms.iterrows():
-        m = ((out["svc"] == ev["svc"]) & (out["ts"] >= ev["start"]) & (out["ts"] < ev["end"])).to_numpy()
-        orig = frame.sort_values(["svc", "ts"]).reset_index(drop=True)
-        d1, d2 = (out.loc[m, c].to_numpy() - orig.loc[m, c].to_numpy() for c in ("lat", "lat2"))
-        ratio = d1 / d2
-        assert np.allclose(ratio, 2.0) or np.allclose(ratio, 0.5), ratio
 
 
 def test_injection_names_missing_columns_and_unknown_kinds() -> None:
