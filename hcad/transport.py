@@ -87,13 +87,13 @@ def parse_version(number: str) -> tuple[int, int, int]:
     return (nums[0], nums[1], nums[2])
 
 
-def quoted_id(value: object, what: str, fix: str) -> str:
-    """``value`` quoted for a URL path; a one-line :class:`ConfigError` naming ``what`` when it is empty or
-    not a string (before any request)."""
+def quoted_id(value: object, what: str, fix: str, *, safe: str = "") -> str:
+    """``value`` quoted for a URL path (``safe``: characters left as they are, e.g. ``","`` for a list); a
+    one-line :class:`ConfigError` naming ``what`` when it is empty or not a string (before any request)."""
     if not isinstance(value, str) or not value:
         got = "empty" if value in ("", None) else f"{type(value).__name__} {value!r}, not a string"
         raise ConfigError(f"{what} is {got}; {fix}")
-    return quote(value, safe="")
+    return quote(value, safe=safe)
 
 
 @contextlib.contextmanager

@@ -463,7 +463,7 @@ class AnomalyDetection:
         path = BASE + node + "/stats"
         if stat is not None:
             # commas stay: the plugin reads "a,b" as two stats
-            path += "/" + quoted_id(stat, "stat", "pass a stat name such as 'model_count'").replace("%2C", ",")
+            path += "/" + quoted_id(stat, "stat", "pass a stat name such as 'model_count'", safe=",")
         return dict(self._call("GET", path, "reading anomaly-detection stats"))
 
     # ------------------------------------------------------------------ results
