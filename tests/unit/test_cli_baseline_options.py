@@ -25,3 +25,17 @@ def test_bad_settings_name_the_option_and_its_fix(capsys, extra, said) -> None:
         main([*DEAD, *BASE, *extra])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.strip() == f"hcad: error: hcad baseline: {said}", err
+
+
+def test_option_defaults_are_the_recommended_ones() -> None:
+    """The command spells its defaults out (numpy stays out of the CLI's start-up); they must be what
+    :mod:`hcad.quality.baseline` recommends, which the trial and the README's tables were measured with."""
+    from hcad.cli.baseline import baseline as command
+    from hcad.quality import baseline as bl
+
+    defaults = {p.name: p.default for p in command.params}
+    rec = bl.RECOMMENDED
+    assert (defaults["shingle"], defaults["spreads_below"]) == (bl.RECOMMENDED_SHINGLE, bl.RECOMMENDED_SPREADS_BELOW)
+    assert bl.RECOMMENDED_WEEKLY_SPREADS_BELOW == bl.RECOMMENDED_SPREADS_BELOW  # one --spreads-below default for both
+    assert (defaults["days"], defaults["mode"], defaults["local"]) == (rec.days, rec.mode, rec.local)
+    assert rec.fleet  # --no-fleet is a flag: the fleet's median is removed unless it is given
