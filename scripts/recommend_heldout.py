@@ -232,12 +232,22 @@ def markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fleet_arg(text: str) -> tuple[str, int]:
+    """``--fleet business:1`` → ``("business", 1)``."""
+    gen, _, seed = text.partition(":")
+    if gen not in GENERATORS or not seed.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: write GENERATOR:SEED with GENERATOR one of {list(GENERATORS)}")
+    return gen, int(seed)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="recommend-out", help="output directory")
     ap.add_argument("--quick", action="store_true", help="2 fleets of 2 hosts")
     ap.add_argument("--unseen", action="store_true", help="only the UNSEEN fleets (6)")
     ap.add_argument("--later", action="store_true", help="only the LATER fleets (6)")
+    ap.add_argument("--fleet", action="append", default=[], type=fleet_arg, metavar="GEN:SEED",
+                    help="only these fleets (business:1, fleet:3 for cosine; repeat)")  # fmt: skip
     ap.add_argument("--hosts", type=int, default=6, help="hosts per fleet (3 processes each; default 6)")
     ap.add_argument("--history", type=int, default=21, metavar="DAYS",
                     help="days the trial sees before the 8 scored days (default 21; 15+ tries past weeks)")  # fmt: skip
@@ -263,7 +273,8 @@ def main() -> int:
 
             client = connect(args.url, timeout=120)
             client.require_plugin("opensearch-anomaly-detection")
-        for name, seed in QUICK if args.quick else UNSEEN if args.unseen else LATER if args.later else FLEETS:
+        fleets = args.fleet or (QUICK if args.quick else UNSEEN if args.unseen else LATER if args.later else FLEETS)
+        for name, seed in fleets:
             f = Fleet(name, seed, hosts, args.history)
             configs = candidates(f.spec.metrics, alone=args.alone) if args.alone else None
             t = trial(f.history, FIELDS, f.spec.metrics, time_field=TIME, interval_minutes=f.spec.interval_minutes,
