@@ -236,8 +236,10 @@ def inject_anomalies(
     warmup_fraction: float = 0.4,
     drift_metrics: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A copy of ``frame`` (one row per document) with anomalies added to each entity's documents
-    after its first ``warmup_fraction``, and their labels (``fields``, start, end, kind, metric).
+    """A copy of ``frame`` (one row per document) with ``per_entity`` anomalies added to each entity's
+    documents after its first ``warmup_fraction`` (fewer where they would not fit without overlapping), and
+    their labels (``fields``, start, end, kind, metric). With at least as many events as ``kinds`` each entity
+    gets every kind in turn; with fewer, kinds are drawn at random.
 
     Magnitudes are in units of the series' own local noise (:func:`local_sigma` over a day), so an
     injected spike is as big, relative to the noise at that hour, on any data. Every metric in
@@ -247,6 +249,8 @@ def inject_anomalies(
     """
     import pandas as pd
 
+    if not kinds or per_entity < 1:
+        raise ConfigError(f"inject at least one event ({per_entity} per entity) of at least one kind ({list(kinds)})")
     unknown = [k for k in kinds if k not in INJECTED_KINDS]
     if unknown:
         raise ConfigError(f"kinds: {unknown} cannot be injected; use some of {list(INJECTED_KINDS)}")
@@ -268,6 +272,7 @@ def inject_anomalies(
     iv = pd.Timedelta(minutes=interval_minutes)
     day = max(8, int(1440 // interval_minutes))
     labels = []
+    longest = max(INJECTED_KINDS[k][1][1] for k in kinds)
     for key, idx in out.groupby(list(fields), sort=True).indices.items():
         rows = np.asarray(idx)
         n = len(rows)
@@ -275,11 +280,13 @@ def inject_anomalies(
         if n - first < 40:
             continue
         sig = {m: local_sigma(arrays[m][rows], day) for m in metrics}
-        slots = np.array_split(np.arange(first, n - 30), per_entity)  # one event per slot: never overlapping
+        # One event per slot, each slot long enough for the longest kind: events never overlap.
+        count = min(per_entity, max(1, (n - 30 - first) // (longest + 6)))
+        slots = np.array_split(np.arange(first, n - 30), count)
         for k, slot in enumerate(slots):
             if not len(slot):
                 continue
-            kind = kinds[int(rng.integers(len(kinds)))] if per_entity < len(kinds) else kinds[k % len(kinds)]
+            kind = kinds[int(rng.integers(len(kinds)))] if count < len(kinds) else kinds[k % len(kinds)]
             mag, (lo, hi) = INJECTED_KINDS[kind]
             length = int(rng.integers(lo, hi + 1))
             s = int(rng.integers(int(slot[0]), max(int(slot[0]) + 1, int(slot[-1]) - length)))

@@ -163,3 +163,19 @@ def test_a_leak_climbs_in_one_named_metric_and_its_label_names_it() -> None:
     with pytest.raises(ConfigError, match=r"\['cpu'\] are not among"):
         inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, kinds=("drift",),
                          drift_metrics=["cpu"])  # fmt: skip
+
+
+def test_events_never_overlap_and_each_entity_gets_every_kind_in_turn() -> None:
+    from hcad.quality.tuning import inject_anomalies
+
+    frame = _user_frame(days=2)  # 288 intervals: after the warm-up room for 4 events of up to 24, not for 8
+    _, labels = inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, seed=4, per_entity=8)
+    for svc, evs in labels.groupby("svc"):
+        evs = evs.sort_values("start")
+        assert len(evs) == 4, svc  # (288 - 30 - 116) // (24 + 6)
+        assert (evs["start"].iloc[1:].to_numpy() >= evs["end"].iloc[:-1].to_numpy()).all(), svc
+        assert list(evs["kind"]) == ["spike", "dip", "level_shift", "spike"], svc
+    with pytest.raises(ConfigError, match="at least one event"):
+        inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, per_entity=0)
+    with pytest.raises(ConfigError, match="at least one kind"):
+        inject_anomalies(frame, ["svc"], ["lat"], time_field="ts", interval_minutes=10, kinds=())
