@@ -22,6 +22,7 @@ from hcad.ad.model import Detector
 from hcad.cli.main import cli, main
 from hcad.quality import loading
 from hcad.quality.synth import FleetSpec
+from hcad.quality.trial import EVENTS_PER_ENTITY
 
 SPEC = FleetSpec.blog(hosts=3, processes=2, periods=144 * 3, anomalies=0, missing_rate=0.3, seed=5)
 ENTITIES = {f"host{h}|process{p}" for h in range(3) for p in range(2)}
@@ -257,7 +258,7 @@ def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, 
     assert result.exit_code == 0, result.output
     trial = json.loads(result.output)["trial"]
     rows = {r["config"]: r for r in trial["candidates"]}
-    assert trial["events"] == 6  # two per entity, after each one's warm-up
+    assert trial["events"] == 3 * EVENTS_PER_ENTITY  # on each entity after its warm-up
     plugin = rows["plugin defaults"]
     assert plugin["recall_by_kind"].get("spike", 0) == 0 and plugin["recall_by_kind"].get("level_shift", 0) == 0
     winner = trial["winner"]
@@ -266,7 +267,7 @@ def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, 
     assert winner["false_alarms_per_entity_day"] <= 0.1
     # The text form names the proposal and the table.
     text = CliRunner().invoke(cli, [*args, "--trial"], catch_exceptions=False).output
-    assert "configs tried on this data at 10m with 6 injected anomalies" in text
+    assert f"configs tried on this data at 10m with {trial['events']} injected anomalies" in text
     assert f"proposed: {winner['config']}" in text
     # and why the plugin's defaults missed what they missed (the backtest names RCF's correction)
     assert sum(plugin["missed_by"].values()) == round(trial["events"] * (1 - plugin["recall"]))
@@ -315,7 +316,7 @@ def test_trial_over_several_features(os_client, os_url, index_name) -> None:
     routed = [r for r in trial["candidates"] if r["baseline"]]
     assert raw and all(r["features"] == ["avg(qps)", "max(latency)"] for r in raw)
     assert routed and all(r["features"] == ["avg(qps_vs_baseline)", "avg(latency_vs_baseline)"] for r in routed)
-    assert trial["events"] == 6  # two per entity, as with one feature: each event goes into both fields
+    assert trial["events"] == 3 * EVENTS_PER_ENTITY  # as with one feature: each event goes into both fields
     plugin = next(r for r in raw if r["config"] == "plugin defaults")
     # ~1% of the level in each field, inside the plugin's 20% rule: its defaults miss them, the pick does not.
     assert plugin["recall"] < trial["winner"]["recall"] and trial["winner"]["false_alarms_per_entity_day"] <= 0.1
@@ -332,6 +333,6 @@ def test_trial_over_several_features(os_client, os_url, index_name) -> None:
     paired = [r for r in trial["candidates"] if r["alone"]]
     assert len(paired) == len(routed) and all(r["alone"] == ["avg(latency_vs_baseline)"] for r in paired)
     assert {r["config"] for r in paired} == {f"{r['config']} + latency alone" for r in routed}
-    assert trial["events"] == 6  # as many as before: some of them now leaks
+    assert trial["events"] == 3 * EVENTS_PER_ENTITY  # as many as before: some of them now leaks
     text = CliRunner().invoke(cli, [*args, "--alone", "latency"], catch_exceptions=False).output
     assert ("--alone latency " in text) == bool(trial["winner"]["alone"]), text

@@ -161,7 +161,7 @@ def test_prepare_gives_the_frame_and_config_the_trial_scored() -> None:
     from hcad.quality.baseline import RECOMMENDED as BASELINE
     from hcad.quality.baseline import detector_config, field_names, relabel, tail_factor
     from hcad.quality.scoring import score
-    from hcad.quality.trial import baseline_deviations, prepare
+    from hcad.quality.trial import EVENTS_PER_ENTITY, baseline_deviations, prepare
     from hcad.quality.tuning import inject_anomalies
 
     frame, fields, metrics = _fleet("business", 7), ["host", "process"], ["cpu", "memory"]
@@ -171,7 +171,8 @@ def test_prepare_gives_the_frame_and_config_the_trial_scored() -> None:
         Candidate("base", feats, 2, None, 0.3, 0.9, baseline=replace(BASELINE, days=3), spreads=(2.0, 5.0), tail=True),
     ]
     res = trial(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, configs=cands, seed=3)
-    data, labels = inject_anomalies(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, seed=3)
+    data, labels = inject_anomalies(frame, fields, metrics, time_field="@timestamp", interval_minutes=10, seed=3,
+                                    per_entity=EVENTS_PER_ENTITY)  # fmt: skip
     for r in res.results:
         c = r.candidate
         notes: list[str] = []
