@@ -220,9 +220,12 @@ def recommend_cmd(
         from hcad.quality.trial import candidates
         from hcad.quality.trial import trial as run_trial
 
+        # A tight rule only where the data have no daily rhythm (trial.TIGHT_RULE says why).
+        tight = rec.dominant_period_minutes is None
         tried = run_trial(
             frame, list(fields), metrics, time_field=time_field, interval_minutes=rec.interval_minutes,
-            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size, alone=alone)], seed=seed,
+            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size, alone=alone, tight=tight)],
+            seed=seed,
         )  # fmt: skip
 
     if as_json:
