@@ -261,6 +261,7 @@ def test_trial_proposes_the_config_that_catches_events_on_this_index(os_client, 
     assert trial["events"] == 3 * EVENTS_PER_ENTITY  # on each entity after its warm-up
     plugin = rows["plugin defaults"]
     assert plugin["recall_by_kind"].get("spike", 0) == 0 and plugin["recall_by_kind"].get("level_shift", 0) == 0
+    assert any(r["rule"] == "ignore within 5%" for r in trial["candidates"])  # no daily rhythm: tight rules tried
     winner = trial["winner"]
     assert winner["config"] != "plugin defaults" and winner["recall"] > plugin["recall"]
     assert winner["rule"] != "plugin default (20%)"
