@@ -33,7 +33,6 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from hcad.ad.answers import (
     NO_PAINLESS,
@@ -480,7 +479,7 @@ class AnomalyDetection:
         path = f"{DETECTORS}/results/_search"
         params: dict[str, Any] = {}
         if result_index:
-            path += f"/{quote(result_index, safe='*,')}"
+            path += "/" + quoted_id(result_index, "result_index", "pass an index name or pattern", safe="*,")
             if only_custom_result_index:
                 params["only_query_custom_result_index"] = "true"
         return dict(self._call("POST", path, "searching anomaly results", params=params, body=dict(body)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from hcad.errors import ConfigError, Issue, NotFound
 from hcad.transport import ALERTING_PLUGIN, NOTIFICATIONS_PLUGIN, quoted_id, translate_errors
@@ -331,7 +330,8 @@ def channel_issue(client: Any, channel_id: str, path: str = "channel") -> Issue 
         )
     try:
         with translate_errors(f"checking notification channel {channel_id!r}"):
-            client.transport.perform_request("GET", f"{NOTIFICATIONS_CONFIGS}/{quote(channel_id, safe='')}")
+            channel = quoted_id(channel_id, "channel", "name a notification channel by its id")
+            client.transport.perform_request("GET", f"{NOTIFICATIONS_CONFIGS}/{channel}")
     except NotFound:
         return Issue(path, f"notification channel {channel_id!r} does not exist", "list channels in Notifications")
     return None
