@@ -217,7 +217,7 @@ def recommend_cmd(
 
     tried = None
     if trial:
-        from hcad.quality.trial import candidates
+        from hcad.quality.trial import TIGHT_RULE, candidates
         from hcad.quality.trial import trial as run_trial
 
         # A tight rule only where the data have no daily rhythm (trial.TIGHT_RULE says why).
@@ -227,6 +227,11 @@ def recommend_cmd(
             configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size, alone=alone, tight=tight)],
             seed=seed,
         )  # fmt: skip
+        if not tight:
+            skipped = (f"rules as tight as {TIGHT_RULE:.0%} were not tried: the data have a daily rhythm "
+                       f"({rec.dominant_period_minutes:g} min), where such a rule flags every day busier than "
+                       "the ones tried (held out, about 10x the false-alarm budget; detectors/README.md)")  # fmt: skip
+            tried = dataclasses.replace(tried, notes=(*tried.notes, skipped))
 
     if as_json:
         echo_json(

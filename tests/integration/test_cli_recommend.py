@@ -60,6 +60,22 @@ def test_recommend_prints_density_period_interval_shingle_and_why(os_client, os_
         assert "beside the plugin's _suggest (OpenSearch 3.3" in out, out
 
 
+def test_trial_on_seasonal_data_says_the_tight_rules_were_left_out(os_url, fleet) -> None:
+    """A daily rhythm (this fleet's cosine days): the 5% rules are not among the configs tried
+    (trial.TIGHT_RULE says why) and the trial says so, in JSON and in text, naming the period it found."""
+    result = recommend(os_url, fleet, "--trial", "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    period = got["recommendation"]["dominant_period_minutes"]
+    assert period == pytest.approx(1440, abs=40)
+    trial = got["trial"]
+    assert trial["candidates"] and all(r["rule"] != "ignore within 5%" for r in trial["candidates"])
+    note = trial["notes"][-1]
+    assert note.startswith("rules as tight as 5% were not tried: the data have a daily rhythm")
+    assert f"({period:g} min)" in note
+    assert f"note: {note}" in recommend(os_url, fleet, "--trial").output
+
+
 @pytest.mark.compat
 @pytest.mark.needs_ad
 def test_plugin_suggest_live(ad_client, os_url, fleet) -> None:
