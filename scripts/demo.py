@@ -149,9 +149,9 @@ def run_plugin(client: hcad.HcadClient, det: hcad.Detector, spec: synth.FleetSpe
 
 
 def run_backtest(client: hcad.HcadClient, det: hcad.Detector, spec: synth.FleetSpec, why: str) -> pd.DataFrame:
-    from hcad.ad.results import to_epoch_ms
     from hcad.quality import backtest
     from hcad.quality.backtest.buckets import query_buckets
+    from hcad.times import to_epoch_ms
 
     section("4. Detection with the plugin's own model, run locally")
     print(f"The AD plugin is not available here ({why}).")

@@ -54,7 +54,6 @@ from hcad.ad.model import (
 from hcad.ad.preflight import Preflight, preflight
 from hcad.ad.results import (
     read_results,
-    to_epoch_ms,
     top_anomalies_body,
     top_anomalies_frame,
     top_from_result_docs,
@@ -70,6 +69,7 @@ from hcad.errors import (
     ValidationError,
     server_reason,
 )
+from hcad.times import to_epoch_ms
 from hcad.transport import AD_PLUGIN, quoted_id, translate_errors
 
 if TYPE_CHECKING:

@@ -16,12 +16,12 @@ from hcad.ad.model import (
     Detector,
     Interval,
 )
-from hcad.ad.results import to_epoch_ms
 from hcad.errors import (
     Issue,
     NotFound,
     ValidationError,
 )
+from hcad.times import to_epoch_ms
 from hcad.transport import translate_errors
 
 if TYPE_CHECKING:

@@ -13,13 +13,13 @@ pandas is imported inside the functions so importing this module stays cheap.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hcad.errors import ConfigError
+from hcad.times import to_epoch_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,30 +34,6 @@ PAGE_SIZE = 5000
 MAX_PAGE_SIZE = 10_000  # index.max_result_window default; search_after pages past it
 
 Search = Callable[[dict[str, Any]], Mapping[str, Any]]
-
-
-def to_epoch_ms(t: datetime | int | float | str, name: str = "time") -> int:
-    """Epoch milliseconds for a datetime (naive means UTC), epoch ms number, or ISO-8601 text."""
-    if isinstance(t, bool):
-        raise ConfigError(f"{name} {t!r} is not a time; give a datetime or ISO-8601 text")
-    if isinstance(t, (int, float)):
-        if not math.isfinite(t):
-            raise ConfigError(f"{name} {t!r} is not a time; give epoch milliseconds, a datetime or ISO-8601 text")
-        if 1e9 <= abs(t) < 1e11:  # 2001-5138 in seconds, but Jan-Mar 1970 in milliseconds
-            ms = int(t) * 1000
-            raise ConfigError(f"{name} {t!r} looks like epoch seconds; give milliseconds ({ms}) or an ISO-8601 time")
-        return int(t)
-    if isinstance(t, str):
-        try:
-            t = datetime.fromisoformat(t.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{name} {t!r} is not an ISO-8601 time; write e.g. 2024-05-01T00:00:00Z") from None
-    if isinstance(t, datetime):
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=UTC)
-        return int(t.timestamp() * 1000)
-    # pandas.Timestamp is a datetime subclass; anything else is a usage error.
-    raise ConfigError(f"{name} {t!r} is not a time; give a datetime or ISO-8601 text")
 
 
 def entity_filter(entity: Mapping[str, Any]) -> list[dict[str, Any]]:

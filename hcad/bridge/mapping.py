@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hcad import times
 from hcad.errors import ConfigError, Issue, ValidationError
 
 RESERVED_FIELDS = frozenset({"@timestamp", "host", "process"})
@@ -490,23 +491,9 @@ def iso(t: int) -> str:
 
 
 def parse_time(value: str, path: str, now: float | None = None) -> int:
-    """An ISO-8601 time (``2025-01-01T00:00Z``, date only, or ``now-2h``) → epoch seconds (UTC)."""
-    v = value.strip()
-    if v.startswith("now"):
-        base = datetime.now(UTC).timestamp() if now is None else now
-        rest = v[3:].strip()
-        if not rest:
-            return int(base)
-        if rest[0] != "-":
-            raise ConfigError(f"{path}: {value!r} must be now or now-<duration> (e.g. now-2h)")
-        return int(base - parse_duration(rest[1:], path))
-    try:
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{path}: {value!r} is not a time; write e.g. 2025-01-31T00:00Z or now-2h") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp())
+    """A time as :func:`hcad.times.parse_time` reads it (ISO-8601, ``now-2h``, ``now-1d/d``, epoch ms) → epoch
+    seconds (UTC); ``now`` in epoch seconds."""
+    return times.parse_time(value, path, now_ms=None if now is None else int(now * 1000)) // 1000
 
 
 # ----------------------------------------------------------------------------------------------

@@ -248,8 +248,8 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
 
 def _seconds(value: str, option: str, now_ms: int, issues: list[Issue]) -> int | None:
     """``value`` (ISO-8601, epoch ms, ``now``, ``now-1h``) as epoch seconds; None (and an issue) if not a time."""
-    from hcad.cli.results import parse_time
     from hcad.errors import ConfigError, Issue
+    from hcad.times import parse_time
 
     try:
         ms = parse_time(value, option, now_ms=now_ms)

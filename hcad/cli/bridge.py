@@ -196,7 +196,8 @@ def run(
 
 @bridge.command("backfill")
 @config_option
-@click.option("--from", "start", required=True, metavar="TIME", help="Start (inclusive): ISO time or now-<duration>.")
+@click.option("--from", "start", required=True, metavar="TIME",
+              help="Start (inclusive): ISO-8601, epoch ms or now-2h (now-1d/d rounds down).")  # fmt: skip
 @click.option("--to", "end", default="now", show_default=True, metavar="TIME", help="End (exclusive).")
 @dlq_option
 @json_option

@@ -192,7 +192,7 @@ def delete_cmd(cli: CliContext, name_or_id: str, yes: bool, as_json: bool) -> No
 def run_cmd(cli: CliContext, name_or_id: str, period_end: str | None, as_json: bool) -> None:
     """Dry-run a monitor (_execute, nothing is sent) and print what would fire, with its message."""
     from hcad.alerting.monitors import run
-    from hcad.cli.results import parse_time
+    from hcad.times import parse_time
 
     report = run(cli.client, name_or_id, period_end_ms=parse_time(period_end, "--period-end"))
     if as_json:
@@ -241,8 +241,8 @@ def drift(
     """Watch a detector's daily mean anomaly grade for drift (NAME, or --detector-id with --index)."""
     from hcad.alerting import drift as dr
     from hcad.alerting.monitors import AD_RESULT_INDEX
-    from hcad.cli.results import parse_time
     from hcad.errors import NotFound
+    from hcad.times import parse_time
 
     if (name is None) == (detector_id is None):
         raise ConfigError("give a detector NAME or --detector-id ID (not both)")

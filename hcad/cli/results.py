@@ -5,7 +5,6 @@ pandas and matplotlib are imported inside the commands, so ``hcad --help`` stays
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -16,53 +15,14 @@ import click
 
 from hcad.cli.common import CliContext, echo_json, echo_table, json_option, pass_cli
 from hcad.errors import ConfigError, HcadError, NotFound
+from hcad.times import parse_time
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from hcad.ad.model import Detector
 
-# OpenSearch date math's fixed-length units, case as OpenSearch reads them (M is months there, m minutes),
-# and an optional rounding down (now-7d/d).
-_RELATIVE = re.compile(r"^\s*(?:now)?\s*(?:([-+])\s*(\d+)\s*([a-zA-Z]))?\s*(?:/\s*([a-zA-Z]))?\s*$")
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "H": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 AD_PLUGIN = "opensearch-anomaly-detection"
-
-
-def parse_time(value: str | None, option: str, *, now_ms: int | None = None) -> int | None:
-    """``now``, ``now-7d``, ``now-7d/d`` (rounded down, UTC), ``-24h``, ISO-8601 (``2024-05-01``,
-    ``2024-05-01T10:00Z``) or epoch ms → epoch ms. Units as in OpenSearch date math: s, m (minutes), h, d, w;
-    months and years (M, y) are refused, being of varying length."""
-    if value is None:
-        return None
-    now = int(time.time() * 1000) if now_ms is None else now_ms
-    text = value.strip()
-    m = _RELATIVE.match(text) if text.lower().startswith(("now", "-", "+")) else None
-    if m:
-        for unit in (m.group(3), m.group(4)):
-            if unit is not None and unit not in _UNIT_MS:
-                raise ConfigError(
-                    f"{option} {value!r}: unit {unit!r} is not one of s, m (minutes), h, d, w; months and years "
-                    "vary in length, write e.g. now-30d"
-                )
-        ms = now + (-1 if m.group(1) == "-" else 1) * int(m.group(2)) * _UNIT_MS[m.group(3)] if m.group(2) else now
-        if m.group(4):  # round down in UTC; weeks start on Monday (1970-01-01 was a Thursday), as in OpenSearch
-            size = _UNIT_MS[m.group(4)]
-            ms -= (ms + 3 * 86_400_000) % size if m.group(4) == "w" else ms % size
-        return ms
-    if text.isdigit():
-        from hcad.ad.results import to_epoch_ms  # its check for epoch seconds given as milliseconds
-
-        return to_epoch_ms(int(text), option)
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"{option} {value!r} is not a time; write e.g. now-7d, -24h, 2024-05-01 or 2024-05-01T10:00:00Z"
-        ) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp() * 1000)
 
 
 def parse_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:

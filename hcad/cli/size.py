@@ -59,7 +59,7 @@ def size(cli: CliContext, plan_file: str | None, as_json: bool, **opts: Any) -> 
         raise ConfigError("--from and --to set the range --measure counts in; add --measure")
     plan = _build_plan(plan_file, opts)
     if opts["measure"]:
-        from hcad.cli.results import parse_time
+        from hcad.times import parse_time
 
         # Checked before anything is asked of the cluster, and sent as checked; a flag overrides the plan.
         for flag, opt, key, value in (("--from", "start", "from", plan.measure_from),

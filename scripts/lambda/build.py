@@ -5,7 +5,7 @@
     scripts/lambda/build.py --arch arm64 --json     # one, with a JSON summary
     scripts/lambda/build.py --python 3.13 --with-boto3
 
-The zip holds ``hcad/__init__.py``, ``hcad/errors.py`` and ``hcad/bridge/`` (without the test
+The zip holds ``hcad/__init__.py``, ``hcad/errors.py``, ``hcad/times.py`` and ``hcad/bridge/`` (without the test
 double) plus requests, requests-aws4auth and PyYAML installed by pip for the target platform
 (``--platform manylinux2014_<arch> --only-binary=:all:``). No opensearch-py: with grpcio and
 protobuf it would weigh tens of MB. boto3 comes with the Lambda Python runtime; ``--with-boto3``
@@ -47,7 +47,7 @@ class UserError(Exception):
 
 def project_files() -> list[tuple[Path, str]]:
     """(source, name in zip) for the hcad code the Lambda needs."""
-    out = [(ROOT / "hcad" / n, f"hcad/{n}") for n in ("__init__.py", "errors.py", "py.typed")]
+    out = [(ROOT / "hcad" / n, f"hcad/{n}") for n in ("__init__.py", "errors.py", "times.py", "py.typed")]
     for p in sorted((ROOT / "hcad" / "bridge").glob("*.py")):
         out.append((p, f"hcad/bridge/{p.name}"))
     return out

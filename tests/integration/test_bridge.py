@@ -379,7 +379,7 @@ def test_cli_backfill_and_run_once(env, moto_url, os_url, os_client, tmp_path):
         cwd=ROOT,
         timeout=60,
     )
-    assert bad.returncode == 2 and "hcad: error: --from: 'yesterday-ish' is not a time" in bad.stderr
+    assert bad.returncode == 2 and "hcad: error: --from 'yesterday-ish' is not a time" in bad.stderr
 
 
 def test_fetcher_on_moto_reads_discovered_fleet(env, moto_url, os_url):

@@ -27,6 +27,7 @@ PURE = (
     "hcad.ad.validation",
     "hcad.ad.limits",
     "hcad.ad.query",
+    "hcad.times",
 )
 IO = ("opensearchpy", "requests", "requests_aws4auth", "boto3", "botocore", "urllib3", "socket", "http",
       "urllib.request", "jpype", "hcad.connection", "hcad.transport")  # fmt: skip

@@ -141,8 +141,13 @@ def test_time_helpers():
     assert parse_time("2025-01-31T00:00Z", "--from") == 1738281600
     assert parse_time("2025-01-31", "--from") == 1738281600
     assert parse_time("now-2h", "--from", now=10_000) == 10_000 - 7200
-    with pytest.raises(ConfigError, match="--to: 'soon' is not a time"):
+    # the CLI's date math (hcad.times): rounding down and epoch milliseconds, in seconds here
+    assert parse_time("now-1d/d", "backfill.from", now=1738281600 + 5 * 3600) == 1738281600 - 86400
+    assert parse_time("1738281600000", "backfill.from") == 1738281600
+    with pytest.raises(ConfigError, match="--to 'soon' is not a time"):
         parse_time("soon", "--to")
+    with pytest.raises(ConfigError, match=r"backfill\.from 1738281600 looks like epoch seconds"):
+        parse_time("1738281600", "backfill.from")
     assert iso(0) == "1970-01-01T00:00:00Z"
 
 

@@ -13,8 +13,9 @@ from test_cli_detectors import CPU, MAPPING, one_line_error, run
 from test_cli_detectors_fake import D, FakeAD, make_client, result_docs
 
 from hcad.cli.common import CliContext
-from hcad.cli.results import parse_entity, parse_time
+from hcad.cli.results import parse_entity
 from hcad.errors import HcadError
+from hcad.times import parse_time
 
 NOW = 1_714_608_000_000  # 2024-05-02T00:00:00Z
 

@@ -19,10 +19,10 @@ from hcad.ad.results import (
     iter_hits,
     results_frame,
     results_query,
-    to_epoch_ms,
     top_anomalies_frame,
 )
 from hcad.errors import ConfigError
+from hcad.times import to_epoch_ms
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ad"
 LONG_MIN = -(2**63)
