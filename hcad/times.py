@@ -13,6 +13,15 @@ from typing import overload
 from hcad.errors import ConfigError
 
 
+def from_iso(text: str) -> datetime | None:
+    """ISO-8601 text (``Z`` for UTC; no zone means UTC) as an aware datetime; None if it is not one."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
 def to_epoch_ms(t: datetime | int | float | str, name: str = "time") -> int:
     """Epoch milliseconds for a datetime (naive means UTC), epoch ms number, or ISO-8601 text."""
     if isinstance(t, bool):
@@ -25,10 +34,10 @@ def to_epoch_ms(t: datetime | int | float | str, name: str = "time") -> int:
             raise ConfigError(f"{name} {t!r} looks like epoch seconds; give milliseconds ({ms}) or an ISO-8601 time")
         return int(t)
     if isinstance(t, str):
-        try:
-            t = datetime.fromisoformat(t.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{name} {t!r} is not an ISO-8601 time; write e.g. 2024-05-01T00:00:00Z") from None
+        parsed = from_iso(t)
+        if parsed is None:
+            raise ConfigError(f"{name} {t!r} is not an ISO-8601 time; write e.g. 2024-05-01T00:00:00Z")
+        t = parsed
     if isinstance(t, datetime):
         if t.tzinfo is None:
             t = t.replace(tzinfo=UTC)
@@ -70,12 +79,9 @@ def parse_time(value: str | None, option: str, *, now_ms: int | None = None) -> 
         return ms
     if text.isdigit():
         return to_epoch_ms(int(text), option)
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    t = from_iso(text)
+    if t is None:
         raise ConfigError(
             f"{option} {value!r} is not a time; write e.g. now-7d, -24h, 2024-05-01 or 2024-05-01T10:00:00Z"
-        ) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
+        )
     return int(t.timestamp() * 1000)

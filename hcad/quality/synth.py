@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hcad.errors import ConfigError, Issue, ValidationError
+from hcad.times import from_iso
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -367,9 +368,9 @@ class FleetSpec:
 
 
 def _parse_time(value: str) -> datetime:
-    t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
+    t = from_iso(value)
+    if t is None:
+        raise ValueError(f"{value!r} is not an ISO-8601 time")
     return t.astimezone(UTC)
 
 
