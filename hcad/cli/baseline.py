@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 
 
+#: ``--local`` per ``--season``: ``baseline.RECOMMENDED`` and ``RECOMMENDED_WEEKLY`` spelled out (numpy stays
+#: out of the CLI's start-up; a unit test holds them equal).
+LOCAL_DEFAULTS = {"day": 36, "week": 0}
+
+
 @click.command("baseline")
 @click.argument("index")
 @click.option("--into", "dest", required=True, help="Index to write (created when missing; rows are replaced by id).")
@@ -39,7 +44,8 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 )
 @click.option("--mode", type=click.Choice(["ratio", "z"]), default="ratio", show_default=True, help="Deviation form.")
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
-@click.option("--local", type=int, default=36, show_default=True, help="Intervals of local level removed (0: none).")
+@click.option("--local", type=int, default=None,
+              help="Intervals of local level removed (0: none) [default: 36; 0 with --season week].")  # fmt: skip
 @click.option("--spreads", type=float, default=None,
               help="Suggested margin above, in spreads [default: 3; 2 with --season week].")  # fmt: skip
 @click.option("--spreads-below", type=float, default=6.0, show_default=True, help="Suggested margin below.")
@@ -72,7 +78,7 @@ def baseline(
     season: str,
     mode: str,
     no_fleet: bool,
-    local: int,
+    local: int | None,
     spreads: float | None,
     spreads_below: float,
     tail: bool | None,
@@ -88,10 +94,10 @@ def baseline(
     Each metric is averaged per entity and interval, as a detector would, and compared with the same entity at
     the same time of day on past days of the same kind (weekday or weekend, UTC); with --season week, on the
     same weekday of past weeks (for fleets across time zones, whose local weekends are not the UTC one; needs
-    --history 14 or more). What the whole fleet did at that moment and a slow local level are removed
-    (hcad.quality.baseline). The raw averages are written too. Prints the detector to apply on the new index:
-    the deviations averaged, shingle --shingle, anomalies within --spreads robust spreads above the expected
-    value and --spreads-below below it ignored; alert on its results at grade > 0.3 and confidence >= 0.9. The
+    --history 14 or more). What the whole fleet did at that moment and (against past days) a slow local level
+    are removed (hcad.quality.baseline). The raw averages are written too. Prints the detector to apply on the
+    new index: the deviations averaged, shingle --shingle, anomalies within --spreads robust spreads above the
+    expected value and --spreads-below below it ignored; alert on its results at grade > 0.3 and confidence >= 0.9. The
     defaults are what tuning chose on seasonal test fleets with weeks of history; held out, on the real
     plugin, they found as many events as hcad's defaults on the raw metrics or more, at about two thirds of
     the false alarms (detectors/README.md). With --season week the margin above is 2 spreads, each metric's
@@ -108,6 +114,8 @@ def baseline(
     from hcad.errors import ConfigError
     from hcad.quality.baseline import MIN_TAIL_CHANGES, RECOMMENDED_SPREADS, RECOMMENDED_WEEKLY_SPREADS
 
+    if local is None:
+        local = LOCAL_DEFAULTS[season]
     if spreads is None:
         spreads = RECOMMENDED_WEEKLY_SPREADS if season == "week" else RECOMMENDED_SPREADS
     if tail is None:

@@ -47,6 +47,7 @@ from hcad.quality.baseline import (
     residuals,
     tail_factor,
 )
+from hcad.quality.baseline import RECOMMENDED_WEEKLY as WEEKLY_BASELINE
 from hcad.quality.scoring import Scores, score
 from hcad.quality.tuning import DEFAULT_INJECTED, MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
 
@@ -216,7 +217,7 @@ def candidates(
         for r in (TIGHT_RULE, LOOSE_RULE) if tight else (LOOSE_RULE,):
             out.append(Candidate(f"s{s} rule {r:g} conf≥0.9", feats, s, r, 0.0, 0.9))
     if baseline:
-        weekly = replace(BASELINE, season="week")
+        weekly = WEEKLY_BASELINE
         defaults = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
         weekly_defaults = (RECOMMENDED_WEEKLY_SPREADS, RECOMMENDED_WEEKLY_SPREADS_BELOW)
         for spec, (up, down), tail in ((BASELINE, defaults, False), (BASELINE, (3.0, 3.0), False),

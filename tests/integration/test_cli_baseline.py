@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -152,8 +151,7 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
 
     frame = fleet_frame(spec)
     weekly, daily = (
-        baseline.residuals(frame, METRICS, spec=replace(baseline.RECOMMENDED, season=season))
-        for season in ("week", "day")
+        baseline.residuals(frame, METRICS, spec=spec) for spec in (baseline.RECOMMENDED_WEEKLY, baseline.RECOMMENDED)
     )
     weekly, daily = (d[pd.to_datetime(d["@timestamp"], utc=True) >= start] for d in (weekly, daily))
     os_client.indices.refresh(index=dest)

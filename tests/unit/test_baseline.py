@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,6 +119,24 @@ def test_a_lasting_change_fades_with_a_local_level() -> None:
     at_onset = at(local, "h0", "2024-01-05 00:00")["cpu_vs_baseline"]
     assert at_onset == pytest.approx(0.4, abs=0.05)
     assert abs(at(local, "h0", "2024-01-05 10:00")["cpu_vs_baseline"]) < 0.05
+
+
+def test_the_weekly_baseline_leaves_no_echo_after_a_lasting_change() -> None:
+    # Three hours 40% up on one host, in its third week. A local level follows the change, and for hours after
+    # it ends shows the return as a fall (an echo the detector alarms on); the weekly baseline has none.
+    data = fleet_frame(days=20)
+    start = START + pd.Timedelta(days=17, hours=10)
+    during = (data["host"] == "h1") & data["@timestamp"].between(start, start + pd.Timedelta(minutes=170))
+    data.loc[during, "cpu"] *= 1.4
+    after = start + pd.Timedelta(hours=3)
+    echo = {}
+    for local in (baseline.RECOMMENDED_WEEKLY.local, 36):
+        out = residuals(data, ["cpu"], spec=replace(baseline.RECOMMENDED_WEEKLY, local=local))
+        h1 = out[out["host"] == "h1"].set_index("@timestamp")["cpu_vs_baseline"]
+        assert h1[start + pd.Timedelta(minutes=10)] == pytest.approx(0.4, abs=0.05)  # the change itself shows
+        echo[local] = h1[after : after + pd.Timedelta(hours=2)].min()
+    assert baseline.RECOMMENDED_WEEKLY.local == 0
+    assert abs(echo[0]) < 0.05 and echo[36] < -0.2, echo
 
 
 def test_unsorted_input_gives_the_same_fields() -> None:

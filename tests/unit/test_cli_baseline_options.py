@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hcad.cli.main import main
@@ -37,5 +39,11 @@ def test_option_defaults_are_the_recommended_ones() -> None:
     rec = bl.RECOMMENDED
     assert (defaults["shingle"], defaults["spreads_below"]) == (bl.RECOMMENDED_SHINGLE, bl.RECOMMENDED_SPREADS_BELOW)
     assert bl.RECOMMENDED_WEEKLY_SPREADS_BELOW == bl.RECOMMENDED_SPREADS_BELOW  # one --spreads-below default for both
-    assert (defaults["days"], defaults["mode"], defaults["local"]) == (rec.days, rec.mode, rec.local)
+    assert (defaults["days"], defaults["mode"]) == (rec.days, rec.mode)
+    # --local follows --season: the weekly baseline has no local level (its lag gives lasting events an echo).
+    from hcad.cli.baseline import LOCAL_DEFAULTS
+
+    assert defaults["local"] is None
+    assert {"day": rec.local, "week": bl.RECOMMENDED_WEEKLY.local} == LOCAL_DEFAULTS
+    assert replace(rec, season="week", local=0) == bl.RECOMMENDED_WEEKLY
     assert rec.fleet  # --no-fleet is a flag: the fleet's median is removed unless it is given
