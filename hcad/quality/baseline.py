@@ -297,12 +297,12 @@ RECOMMENDED = BaselineSpec(mode="ratio", fleet=True, local=36)
 #: The same against past weeks, without a local level: the weekly baseline already has the week's rhythm,
 #: which is what the local level is for, and the local level's lag gives a lasting event an echo (a level
 #: shift or a memory leak of a few hours moves the median of the last 36 intervals, so for hours after it
-#: ends the deviation shows the opposite change). On the tuning fleets (business 1–3; backtest, held-out
-#: days) 42% of the weekly pick's false alarms came 1–12 intervals after a leak or a level shift had ended;
-#: without the local level ``recommend --trial``'s pick went from F1 0.774 to 0.841 at 0.047 false alarms
-#: per entity per day instead of 0.077 (a local level over 144 intervals: 0.808 / 0.040; the daily baseline
-#: without one lost F1 on the cosine fleets, 0.604 → 0.564, so it keeps it). ``detectors/README.md`` has
-#: the held-out fleets.
+#: ends the deviation shows the opposite change). On business fleets 1–3, 11 and 12 (backtest, held-out days)
+#: 42% of the weekly pick's false alarms came 1–12 intervals after a leak or a level shift had ended; on the
+#: tuning fleets (business 1–3) without the local level ``recommend --trial``'s pick went from F1 0.774 to
+#: 0.841 at 0.047 false alarms per entity per day instead of 0.077 (a local level over 144 intervals: 0.808 /
+#: 0.040; the daily baseline without one lost F1 on the cosine fleets, 0.604 → 0.564, so it keeps it).
+#: ``detectors/README.md`` has the held-out fleets.
 RECOMMENDED_WEEKLY = BaselineSpec(mode="ratio", fleet=True, local=0, season="week")
 
 
