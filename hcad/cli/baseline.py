@@ -17,11 +17,6 @@ if TYPE_CHECKING:
 MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 
 
-#: ``--local`` per ``--season``: ``baseline.RECOMMENDED`` and ``RECOMMENDED_WEEKLY`` spelled out (numpy stays
-#: out of the CLI's start-up; a unit test holds them equal).
-LOCAL_DEFAULTS = {"day": 36, "week": 0}
-
-
 @click.command("baseline")
 @click.argument("index")
 @click.option("--into", "dest", required=True, help="Index to write (created when missing; rows are replaced by id).")
@@ -112,10 +107,16 @@ def baseline(
     """
     from hcad.cli.results import iso
     from hcad.errors import ConfigError
-    from hcad.quality.baseline import MIN_TAIL_CHANGES, RECOMMENDED_SPREADS, RECOMMENDED_WEEKLY_SPREADS
+    from hcad.quality.baseline import (
+        MIN_TAIL_CHANGES,
+        RECOMMENDED,
+        RECOMMENDED_SPREADS,
+        RECOMMENDED_WEEKLY,
+        RECOMMENDED_WEEKLY_SPREADS,
+    )
 
     if local is None:
-        local = LOCAL_DEFAULTS[season]
+        local = (RECOMMENDED_WEEKLY if season == "week" else RECOMMENDED).local
     if spreads is None:
         spreads = RECOMMENDED_WEEKLY_SPREADS if season == "week" else RECOMMENDED_SPREADS
     if tail is None:

@@ -217,11 +217,11 @@ def candidates(
         for r in (TIGHT_RULE, LOOSE_RULE) if tight else (LOOSE_RULE,):
             out.append(Candidate(f"s{s} rule {r:g} conf≥0.9", feats, s, r, 0.0, 0.9))
     if baseline:
-        weekly = WEEKLY_BASELINE
         defaults = (RECOMMENDED_SPREADS, RECOMMENDED_SPREADS_BELOW)
         weekly_defaults = (RECOMMENDED_WEEKLY_SPREADS, RECOMMENDED_WEEKLY_SPREADS_BELOW)
         for spec, (up, down), tail in ((BASELINE, defaults, False), (BASELINE, (3.0, 3.0), False),
-                                       (BASELINE, (4.0, 4.0), False), (weekly, weekly_defaults, True)):  # fmt: skip
+                                       (BASELINE, (4.0, 4.0), False),
+                                       (WEEKLY_BASELINE, weekly_defaults, True)):  # fmt: skip
             name = f"baseline{' weekly' if spec.season == 'week' else ''} {up:g} up / {down:g} down"
             name += " (tail-scaled)" if tail else ""
             for s in (BASELINE_SHINGLE, BASELINE_WIDER_SHINGLE):

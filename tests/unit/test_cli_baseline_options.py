@@ -40,10 +40,9 @@ def test_option_defaults_are_the_recommended_ones() -> None:
     assert (defaults["shingle"], defaults["spreads_below"]) == (bl.RECOMMENDED_SHINGLE, bl.RECOMMENDED_SPREADS_BELOW)
     assert bl.RECOMMENDED_WEEKLY_SPREADS_BELOW == bl.RECOMMENDED_SPREADS_BELOW  # one --spreads-below default for both
     assert (defaults["days"], defaults["mode"]) == (rec.days, rec.mode)
-    # --local follows --season: the weekly baseline has no local level (its lag gives lasting events an echo).
-    from hcad.cli.baseline import LOCAL_DEFAULTS
-
+    # --local follows --season (read from RECOMMENDED or RECOMMENDED_WEEKLY when the command runs): the weekly
+    # baseline has no local level (its lag gives lasting events an echo).
     assert defaults["local"] is None
-    assert {"day": rec.local, "week": bl.RECOMMENDED_WEEKLY.local} == LOCAL_DEFAULTS
+    assert (rec.local, bl.RECOMMENDED_WEEKLY.local) == (36, 0)
     assert replace(rec, season="week", local=0) == bl.RECOMMENDED_WEEKLY
     assert rec.fleet  # --no-fleet is a flag: the fleet's median is removed unless it is given
