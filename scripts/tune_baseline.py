@@ -372,7 +372,7 @@ def main() -> int:
     ap.add_argument("--baseline-only", action="store_true",
                     help="leave out the raw-metric rows (hcad's and the plugin's defaults)")  # fmt: skip
     ap.add_argument("--weekly-margins", action="store_true",
-                    help="held-out rows with hcad's weekly margins (2 up / 6 down, tail-scaled spreads)")  # fmt: skip
+                    help="held-out rows with hcad's weekly margins (2 up / 4 down, tail-scaled spreads)")  # fmt: skip
     ap.add_argument("--late", action="store_true", help="also the six LATE business fleets, held out")
     args = ap.parse_args()
     hosts = 2 if args.quick else args.hosts

@@ -43,7 +43,8 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
               help="Intervals of local level removed (0: none) [default: 36; 0 with --season week].")  # fmt: skip
 @click.option("--spreads", type=float, default=None,
               help="Suggested margin above, in spreads [default: 3; 2 with --season week].")  # fmt: skip
-@click.option("--spreads-below", type=float, default=6.0, show_default=True, help="Suggested margin below.")
+@click.option("--spreads-below", type=float, default=None,
+              help="Suggested margin below, in spreads [default: 6; 4 with --season week].")  # fmt: skip
 @click.option("--tail/--no-tail", default=None,
               help="Scale each metric's spread by its noise's tail (wider margins for bursty metrics such as GC "
                    "time) [default: with --season week].")  # fmt: skip
@@ -75,7 +76,7 @@ def baseline(
     no_fleet: bool,
     local: int | None,
     spreads: float | None,
-    spreads_below: float,
+    spreads_below: float | None,
     tail: bool | None,
     alone: tuple[str, ...],
     shingle: int,
@@ -95,9 +96,9 @@ def baseline(
     expected value and --spreads-below below it ignored; alert on its results at grade > 0.3 and confidence >= 0.9. The
     defaults are what tuning chose on seasonal test fleets with weeks of history; held out, on the real
     plugin, they found as many events as hcad's defaults on the raw metrics or more, at about two thirds of
-    the false alarms (detectors/README.md). With --season week the margin above is 2 spreads, each metric's
-    spread scaled by how heavy its noise's tail is (--tail), which found more spikes and level shifts on
-    held-out business fleets at under 0.1 false alarms per entity per day. Run it again for newer data (same
+    the false alarms (detectors/README.md). With --season week the margins are 2 spreads above and 4 below, each
+    metric's spread scaled by how heavy its noise's tail is (--tail), which found more spikes and level shifts
+    on held-out business fleets at under 0.1 false alarms per entity per day. Run it again for newer data (same
     --into): rows are replaced, not duplicated. To keep a live detector fed, run it every few minutes (e.g.
     from cron with --from now-1h --to now) and give the detector a --window-delay longer than that period;
     apply the detector that a run over days printed (margins and tail factors come from the rows written).
@@ -111,14 +112,18 @@ def baseline(
         MIN_TAIL_CHANGES,
         RECOMMENDED,
         RECOMMENDED_SPREADS,
+        RECOMMENDED_SPREADS_BELOW,
         RECOMMENDED_WEEKLY,
         RECOMMENDED_WEEKLY_SPREADS,
+        RECOMMENDED_WEEKLY_SPREADS_BELOW,
     )
 
     if local is None:
         local = (RECOMMENDED_WEEKLY if season == "week" else RECOMMENDED).local
     if spreads is None:
         spreads = RECOMMENDED_WEEKLY_SPREADS if season == "week" else RECOMMENDED_SPREADS
+    if spreads_below is None:
+        spreads_below = RECOMMENDED_WEEKLY_SPREADS_BELOW if season == "week" else RECOMMENDED_SPREADS_BELOW
     if tail is None:
         tail = season == "week"
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, season, mode,
@@ -149,6 +154,7 @@ def baseline(
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
+        "margins_below": {r.conditions[1].feature_name: r.conditions[1].value for r in det.rules or []},
         "tail": factors,
         "detector": det.to_dict(),
         "alone": [d.to_dict() for d in beside],

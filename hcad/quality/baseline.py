@@ -48,12 +48,14 @@ SEASONS = ("day", "week")
 RECOMMENDED_SHINGLE = 2
 RECOMMENDED_SPREADS = 3.0
 RECOMMENDED_SPREADS_BELOW = 6.0
-#: With ``season="week"``: 2 spreads above and 6 below, each field's spread scaled by its
+#: With ``season="week"``: 2 spreads above and 4 below, each field's spread scaled by its
 #: :func:`tail_factor`. Found on held-out business fleets, then checked on six more never looked at before
 #: (``detectors/README.md``): a narrower margin above lets fewer spikes and level shifts be explained away
 #: by the forest's sample, and the tail factor keeps a bursty metric (GC time) from alarming on its bursts.
+#: 4 below (6 before the weekly baseline lost its local level): without the local level the spreads are
+#: wider, and 6 of them let most downward level shifts pass.
 RECOMMENDED_WEEKLY_SPREADS = 2.0
-RECOMMENDED_WEEKLY_SPREADS_BELOW = 6.0
+RECOMMENDED_WEEKLY_SPREADS_BELOW = 4.0
 #: Fewer interval-to-interval changes than this (over all entities) and :func:`tail_factor` says 1.
 MIN_TAIL_CHANGES = 500
 _TAIL_QUANTILE = 0.99

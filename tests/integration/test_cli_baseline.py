@@ -167,7 +167,7 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     c = "cpu" + baseline.SUFFIX
     assert merged[c].to_numpy() == pytest.approx(merged[c + "_week"].to_numpy(), abs=1e-9)
     assert (merged[c] - merged[c + "_day"]).abs().max() > 0.01  # the test tells the seasons apart
-    # The weekly defaults: 2 spreads above, 6 below, each field's spread scaled by its tail factor (of the rows
+    # The weekly defaults: 2 spreads above, 4 below, each field's spread scaled by its tail factor (of the rows
     # written), as the library computes them.
     fields = baseline.field_names(METRICS)
     tail = baseline.tail_factor(weekly, fields)
@@ -175,6 +175,8 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     spreads = baseline.spread(weekly, fields)
     want = {f"{f}_avg": baseline.RECOMMENDED_WEEKLY_SPREADS * spreads[f] * report["tail"][f] for f in fields}
     assert report["margins"] == pytest.approx(want, rel=1e-3)
+    below = {f"{f}_avg": baseline.RECOMMENDED_WEEKLY_SPREADS_BELOW * spreads[f] * report["tail"][f] for f in fields}
+    assert report["margins_below"] == pytest.approx(below, rel=1e-3)
     assert max(report["tail"].values()) > 1.0  # not all 1: the margins differ from the plain spreads'
     # A scheduled run over the last two hours has too few rows to see a tail: it says so and uses plain spreads.
     short = ["--from", (spec.end - pd.Timedelta(hours=2)).isoformat(), "--to", spec.end.isoformat(), "--history", "15"]

@@ -99,11 +99,11 @@ def test_the_baseline_route_needs_two_days_and_says_so() -> None:
 def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
     weekly = [c for c in candidates(["qps"]) if c.baseline is not None and c.baseline.season == "week"]
     assert [(c.name, c.shingle_size) for c in weekly] == [
-        ("baseline weekly 2 up / 6 down (tail-scaled)", 2),
-        ("baseline weekly 2 up / 6 down (tail-scaled), shingle 3", 3),
+        ("baseline weekly 2 up / 4 down (tail-scaled)", 2),
+        ("baseline weekly 2 up / 4 down (tail-scaled), shingle 3", 3),
     ]
     weekly = weekly[:1]
-    assert weekly[0].tail and weekly[0].spreads == (2.0, 6.0)  # hcad baseline --season week's defaults
+    assert weekly[0].tail and weekly[0].spreads == (2.0, 4.0)  # hcad baseline --season week's defaults
     raw = Candidate("s4 rule 0.3", (("avg", "qps"),), 4, 0.3)
     res = trial(_flat_fleet(1000.0, 10.0, days=16), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
                 configs=[raw, *weekly], per_entity=1)  # fmt: skip
@@ -116,7 +116,7 @@ def test_the_weekly_baseline_is_tried_from_fifteen_days() -> None:
     assert res.events == 3 and sum(r.scores.events for r in res.results) == 6
     row = next(r.row() for r in res.results if r.candidate is weekly[0])
     assert "the same weekday of the past 7 weeks" in row["baseline"]
-    assert row["rule"] == "ignore within 2 tail-scaled robust spreads above, 6 below"
+    assert row["rule"] == "ignore within 2 tail-scaled robust spreads above, 4 below"
     with pytest.raises(ConfigError, match=r"the weekly baseline was not tried: it needs 15 days .* has 11\.0 days"):
         trial(_flat_fleet(1000.0, 10.0, days=11), ["svc"], ["qps"], time_field="ts", interval_minutes=10,
               configs=weekly, per_entity=1)  # fmt: skip
