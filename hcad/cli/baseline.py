@@ -151,6 +151,7 @@ def baseline(
         "rows": written,
         "entities": int(data.groupby(list(fields)).ngroups),
         "season": season,
+        "local": local,  # intervals of local level removed (0: none)
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},

@@ -102,7 +102,7 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     report = json.loads(out)
     iso = "%Y-%m-%dT%H:%M:%SZ"
     assert (report["from"], report["to"]) == (FROM.strftime(iso), SPEC.end.strftime(iso))
-    assert report["rows"] == len(expected) and report["season"] == "day"
+    assert report["rows"] == len(expected) and (report["season"], report["local"]) == ("day", 36)
     assert report["tail"] is None  # plain robust spreads with --season day (no --tail)
 
 
@@ -147,7 +147,7 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     code, out, err = hcad(capsys, os_url, *args, "--season", "week", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["season"] == "week"
+    assert (report["season"], report["local"]) == ("week", 0)  # no local level against past weeks by default
 
     frame = fleet_frame(spec)
     weekly, daily = (
