@@ -107,6 +107,7 @@ class Fleet:
                 self._dev[c.baseline] = baseline_deviations(
                     self.raw, FIELDS, self.spec.metrics, time_field=TIME,
                     interval_minutes=self.spec.interval_minutes, spec=c.baseline, notes=notes,
+                    alone=self.spec.metrics,  # any metric may have a detector of its own beside the choice
                 )  # fmt: skip
                 if self._dev[c.baseline] is None:
                     raise HcadError(f"{self.name}: {'; '.join(notes)}")

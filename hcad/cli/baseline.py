@@ -51,7 +51,9 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--alone", "alone", multiple=True, metavar="METRIC",
               help="Also print a detector over this metric's deviation alone (3 spreads both ways), to apply beside "
               "the first: slow changes of one metric, such as a memory leak, that a detector over every metric "
-              "dilutes. Repeat for more; each must be a --metric, and not the only one.")  # fmt: skip
+              "dilutes (with --local 0, the default with --season week, it reads METRIC_local_vs_baseline, also "
+              "written: the deviation less its level over the last 36 intervals). Repeat for more; each must be a "
+              "--metric, and not the only one.")  # fmt: skip
 @click.option("--shingle", type=int, default=2, show_default=True, help="Suggested detector's shingle size.")
 @click.option("--detector", "detector_name", help="Name of the suggested detector [default: INTO-detector].")
 @click.option("--window-delay", default="1m", show_default=True,
@@ -104,7 +106,9 @@ def baseline(
     apply the detector that a run over days printed (margins and tail factors come from the rows written).
     Each --alone METRIC also prints a detector over that metric's deviation alone, 3 spreads both ways, to
     apply beside the first (an alert on either): held out on business fleets, one over memory found memory
-    leaks the detector over every metric missed (detectors/README.md).
+    leaks the detector over every metric missed (detectors/README.md). Where the first has no local level
+    (--season week), that detector reads the deviation less its level over the last 36 intervals, written
+    as METRIC_local_vs_baseline: a leak's slow climb is then an offset the forest does not forecast away.
     """
     from hcad.cli.results import iso
     from hcad.errors import ConfigError
@@ -239,6 +243,13 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         said = {i.path for i in issues}
         issues.extend(Issue(option.get(i.path, f"--{i.path.replace('_', '-')}"), i.message, i.fix)
                       for i in err.issues if option.get(i.path) not in said)  # fmt: skip
+    if spec is not None:
+        from hcad.quality.baseline import SUFFIX, alone_metric
+
+        # The field a detector over m alone reads (with a local level) must not be another metric's.
+        clash = [(m, alone_metric(m, spec)) for m in alone if alone_metric(m, spec) in metrics and m in metrics]
+        issues += [Issue("--alone", f"{m}'s field {f}{SUFFIX} would be --metric {f}'s too", "rename that metric")
+                   for m, f in clash if f != m]  # fmt: skip
     if issues:
         raise ValidationError(issues, source="hcad baseline")
     name = detector_name or f"{dest}-detector"
@@ -259,7 +270,7 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     preflight(cli.client, source, max_entities=1).raise_for_issues(f"index {index}")
     return {"source": source, "spec": spec, "dest": dest, "fields": fields, "metrics": metrics, "from_s": s,
             "to_s": e, "history_days": history, "spreads": spreads, "spreads_below": spreads_below, "shingle": shingle,
-            "name": name, "window_delay": delay}  # fmt: skip
+            "name": name, "window_delay": delay, "alone": alone}  # fmt: skip
 
 
 def _seconds(value: str, option: str, now_ms: int, issues: list[Issue]) -> int | None:
@@ -282,7 +293,7 @@ def _write(cli: CliContext, plan: dict[str, Any]) -> tuple[int, Any]:
     src = plan["source"]
     dev = write_baseline(cli.client, src.indices[0], plan["dest"], fields=plan["fields"], metrics=plan["metrics"],
                          start_s=plan["from_s"], end_s=plan["to_s"], spec=plan["spec"], time_field=src.time_field,
-                         history_days=plan["history_days"])  # fmt: skip
+                         history_days=plan["history_days"], alone=plan["alone"])  # fmt: skip
     return len(dev), dev
 
 
@@ -305,10 +316,13 @@ def _detector(plan: dict[str, Any], data: Any) -> tuple[Any, dict[str, float] | 
 def _alone_detector(plan: dict[str, Any], data: Any, metric: str) -> Any:
     """The detector beside the first over ``metric``'s deviation alone (:func:`hcad.quality.trial.alone_config`,
     as the trial's companions: the same shingle and window delay), named after the first."""
+    from hcad.quality.baseline import alone_metric
     from hcad.quality.trial import alone_config
 
-    cfg = alone_config(data, metric, shingle_size=plan["shingle"])
-    about = f"the deviation of {metric} alone from its seasonal baseline (hcad baseline --alone)"
+    field = alone_metric(metric, plan["spec"])
+    cfg = alone_config(data, field, shingle_size=plan["shingle"])
+    level = "" if field == metric else ", its recent level removed"
+    about = f"the deviation of {metric} alone from its seasonal baseline{level} (hcad baseline --alone)"
     return _on_dest(plan, f"{plan['name']}-{metric}", cfg, about)
 
 

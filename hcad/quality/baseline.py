@@ -56,6 +56,11 @@ RECOMMENDED_SPREADS_BELOW = 6.0
 #: wider, and 6 of them let most downward level shifts pass.
 RECOMMENDED_WEEKLY_SPREADS = 2.0
 RECOMMENDED_WEEKLY_SPREADS_BELOW = 4.0
+#: A detector over one metric alone (``hcad baseline --alone``, the trial's ``alone``) reads that metric's
+#: deviation with a local level of this many intervals removed, also where the main fields have none (against
+#: past weeks): without one, a memory leak's slow climb is followed by the forest's forecast and explained
+#: away (``CONDITIONAL_FORECAST``); with one, the climb is a lasting offset from the recent level.
+ALONE_LOCAL = 36
 #: Fewer interval-to-interval changes than this (over all entities) and :func:`tail_factor` says 1.
 MIN_TAIL_CHANGES = 500
 _TAIL_QUANTILE = 0.99
@@ -179,11 +184,16 @@ def residuals(
     spec: BaselineSpec | None = None,
     entity_fields: Sequence[str] = ("host", "process"),
     time_field: str = "@timestamp",
+    alone: Sequence[str] = (),
 ) -> pd.DataFrame:
     """``frame`` with a ``<metric>_vs_baseline`` column per metric (see the module docstring).
 
     Rows without a baseline yet (an entity's first days) are dropped: a detector should not learn from
-    them. ``frame`` holds one row per entity and interval (as the bridge writes them).
+    them. ``frame`` holds one row per entity and interval (as the bridge writes them). ``alone``: metrics a
+    detector of their own will read; where ``spec`` removes no local level, each also gets a column with
+    :data:`ALONE_LOCAL` intervals of it removed, named by :func:`alone_metric`; an entity's first
+    :data:`ALONE_LOCAL` / 2 intervals, which have no level yet, are then dropped too (the plugin's historical
+    analysis fails on an entity whose series starts with a missing value).
     """
     import pandas as pd
 
@@ -195,6 +205,10 @@ def residuals(
     missing = [c for c in (*entity_fields, time_field, *metrics) if c not in frame.columns]
     if missing:
         raise ConfigError(f"baseline: no column {missing[0]!r} in the data; name columns it has")
+    stray = [m for m in alone if m not in metrics]
+    if stray:
+        raise ConfigError(f"baseline: alone metric {stray[0]!r} is not among the metrics {metrics}; name one of them")
+    levelled = {m: np.full(len(frame), np.nan) for m in dict.fromkeys(alone) if alone_metric(m, spec) != m}
     per_day = 1440 // spec.interval_minutes
     iv_ns = spec.interval_minutes * 60 * 10**9
     ts = _utc_times(frame[time_field])
@@ -216,19 +230,36 @@ def residuals(
             else:
                 s = np.maximum(spr.ravel()[flat], spec.floor * np.abs(b))
                 cols[m][rows] = (v - b) / np.where(s > 0, s, spec.floor)
+            if m in levelled:
+                levelled[m][rows] = _without_level(cols[m][rows], ALONE_LOCAL)
             if spec.local:
-                r = pd.Series(cols[m][rows])
-                cols[m][rows] = r - r.shift(1).rolling(spec.local, min_periods=spec.local // 2).median()
-    keep = np.isfinite(np.column_stack([cols[m] for m in metrics])).all(axis=1)
+                cols[m][rows] = _without_level(cols[m][rows], spec.local)
+    keep = np.isfinite(np.column_stack([*(cols[m] for m in metrics), *levelled.values()])).all(axis=1)
     slot = t_ns[keep] // iv_ns
     out = frame[keep].reset_index(drop=True)
-    for m in metrics:
-        c = cols[m][keep]
+    for name, col in (*((m, cols[m]) for m in metrics), *((alone_metric(m, spec), v) for m, v in levelled.items())):
+        c = col[keep]
         if spec.fleet and len(groups) > 2:
             # What every entity did at that moment is the fleet's day, not one entity's anomaly.
             c = c - pd.Series(c).groupby(slot).transform("median").to_numpy()
-        out[m + SUFFIX] = c
+        out[name + SUFFIX] = c
     return out
+
+
+def _without_level(deviation: np.ndarray, intervals: int) -> np.ndarray:
+    """One entity's ``deviation`` (time order) less its median over the ``intervals`` before each point
+    (NaN until half of them are there)."""
+    import pandas as pd
+
+    r = pd.Series(deviation)
+    return (r - r.shift(1).rolling(intervals, min_periods=intervals // 2).median()).to_numpy()
+
+
+def alone_metric(metric: str, spec: BaselineSpec) -> str:
+    """The name whose ``_vs_baseline`` field a detector over ``metric`` alone reads (:data:`ALONE_LOCAL`):
+    ``metric`` where ``spec`` removes a local level, else ``<metric>_local`` (:func:`residuals` with
+    ``alone``)."""
+    return metric if spec.local else f"{metric}_local"
 
 
 def spread(frame: pd.DataFrame, fields: Sequence[str]) -> dict[str, float]:

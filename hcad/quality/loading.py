@@ -218,11 +218,13 @@ def write_baseline(
     spec: BaselineSpec,
     time_field: str = TIME_FIELD,
     history_days: int = 14,
+    alone: Sequence[str] = (),
 ) -> pd.DataFrame:
     """:func:`hcad.quality.baseline.residuals` from ``index`` into ``dest``: each metric averaged per entity
     (``fields``) and ``spec.interval_minutes``, from ``history_days`` before ``start_s`` (epoch seconds) so
     the first intervals have baselines; the rows in [``start_s``, ``end_s``) are written (raw averages and
-    deviations; ``dest`` is created when missing and rows are replaced by id) and returned."""
+    deviations, with the fields a detector over each of ``alone`` reads; ``dest`` is created when missing and
+    rows are replaced by id) and returned."""
     import pandas as pd
 
     from hcad.quality.backtest.buckets import TIME, query_buckets
@@ -240,7 +242,7 @@ def write_baseline(
     if frame.empty:
         return frame
     frame = frame.rename(columns={TIME: time_field})[[time_field, *fields, *metrics]]
-    dev = residuals(frame, metrics, spec=spec, entity_fields=fields, time_field=time_field)
+    dev = residuals(frame, metrics, spec=spec, entity_fields=fields, time_field=time_field, alone=alone)
     t = pd.to_datetime(dev[time_field], utc=True)
     dev = dev[(t >= pd.Timestamp(start_s, unit="s", tz="UTC")) & (t < pd.Timestamp(end_s, unit="s", tz="UTC"))]
     if not dev.empty:

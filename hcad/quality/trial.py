@@ -40,7 +40,9 @@ from hcad.quality.baseline import (
     RECOMMENDED_SPREADS_BELOW,
     RECOMMENDED_WEEKLY_SPREADS,
     RECOMMENDED_WEEKLY_SPREADS_BELOW,
+    SUFFIX,
     BaselineSpec,
+    alone_metric,
     detector_config,
     field_names,
     relabel,
@@ -303,7 +305,7 @@ def trial(
             if c.baseline not in deviations:
                 deviations[c.baseline] = baseline_deviations(data, fields, metrics, time_field=time_field,
                                                              interval_minutes=interval_minutes, spec=c.baseline,
-                                                             notes=notes)  # fmt: skip
+                                                             notes=notes, alone=slow)  # fmt: skip
             dev = deviations[c.baseline]
             if dev is None:
                 continue
@@ -429,15 +431,21 @@ ALONE_SPREADS = 3.0
 
 def companions(c: Candidate, deviations: pd.DataFrame, main: EvalConfig) -> list[tuple[tuple[Any, ...], EvalConfig]]:
     """The detectors beside ``c``'s own (``main``, from :func:`prepare`) over the same ``deviations``, with
-    their model-run keys: one per metric in ``c.alone``, its deviation field alone, :data:`ALONE_SPREADS`
-    both ways, ``main``'s shingle and monitor floor."""
+    their model-run keys: one per metric in ``c.alone``, its deviation field alone (with a local level
+    removed: :func:`~hcad.quality.baseline.alone_metric`; ``deviations`` from :func:`baseline_deviations` with
+    those metrics as ``alone``), :data:`ALONE_SPREADS` both ways, ``main``'s shingle and monitor floor."""
     if not c.alone:
         return []
     if c.baseline is None:
         raise ConfigError(f"{c.name}: a detector of its own (alone) needs the baseline route")
     out = []
     for m in c.alone:
-        cfg = alone_config(deviations, m, shingle_size=main.shingle_size, min_grade=main.min_grade,
+        field = alone_metric(m, c.baseline)
+        if field + SUFFIX not in deviations.columns:
+            raise ConfigError(
+                f"{c.name}: no {field + SUFFIX} in the deviations; compute them with alone={list(c.alone)}"
+            )
+        cfg = alone_config(deviations, field, shingle_size=main.shingle_size, min_grade=main.min_grade,
                            min_confidence=main.min_confidence)  # fmt: skip
         out.append((("alone", c.baseline, m, main.shingle_size), replace(cfg, interval_minutes=main.interval_minutes)))
     return out
@@ -473,9 +481,11 @@ def baseline_deviations(
     interval_minutes: int,
     spec: BaselineSpec,
     notes: list[str],
+    alone: Sequence[str] = (),
 ) -> pd.DataFrame | None:
     """The documents averaged per entity and interval and compared with their baseline (what ``hcad
-    baseline`` writes); None, with a note in ``notes`` saying why, when the data cannot have one."""
+    baseline`` writes, with ``--alone`` for each of ``alone``); None, with a note in ``notes`` saying why,
+    when the data cannot have one."""
     import pandas as pd
 
     from hcad.quality.backtest import to_buckets
@@ -512,7 +522,7 @@ def baseline_deviations(
     ).validate()
     buckets = to_buckets(data, config).rename(columns={TIME: time_field})[[time_field, *fields, *metrics]]
     spec = replace(spec, interval_minutes=interval_minutes)
-    dev = residuals(buckets, metrics, spec=spec, entity_fields=fields, time_field=time_field)
+    dev = residuals(buckets, metrics, spec=spec, entity_fields=fields, time_field=time_field, alone=alone)
     if dev.empty:
         notes.append("the baseline route was not tried: no interval has a past day to compare with; read more days")
         return None

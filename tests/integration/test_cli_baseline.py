@@ -144,14 +144,15 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     times = ["--from", start.isoformat(), "--to", spec.end.isoformat(), "--history", "15"]
     metrics = [a for m in METRICS for a in ("-m", m)]
     args = ["baseline", index_name, "--into", dest, "-f", "host", "-f", "process", *metrics, *times]
-    code, out, err = hcad(capsys, os_url, *args, "--season", "week", "--json")
+    code, out, err = hcad(capsys, os_url, *args, "--season", "week", "--alone", "memory", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert (report["season"], report["local"]) == ("week", 0)  # no local level against past weeks by default
 
     frame = fleet_frame(spec)
     weekly, daily = (
-        baseline.residuals(frame, METRICS, spec=spec) for spec in (baseline.RECOMMENDED_WEEKLY, baseline.RECOMMENDED)
+        baseline.residuals(frame, METRICS, spec=spec, alone=["memory"])
+        for spec in (baseline.RECOMMENDED_WEEKLY, baseline.RECOMMENDED)
     )
     weekly, daily = (d[pd.to_datetime(d["@timestamp"], utc=True) >= start] for d in (weekly, daily))
     os_client.indices.refresh(index=dest)
@@ -167,6 +168,13 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     c = "cpu" + baseline.SUFFIX
     assert merged[c].to_numpy() == pytest.approx(merged[c + "_week"].to_numpy(), abs=1e-9)
     assert (merged[c] - merged[c + "_day"]).abs().max() > 0.01  # the test tells the seasons apart
+    # --alone memory against past weeks: the second detector reads memory's deviation less its recent level,
+    # written beside the others (past days have a local level already: no such field).
+    leveled = "memory_local" + baseline.SUFFIX
+    assert merged[leveled].to_numpy() == pytest.approx(merged[leveled + "_week"].to_numpy(), abs=1e-9)
+    assert leveled not in daily.columns
+    (second,) = report["alone"]
+    assert second["features"] == {leveled + "_avg": {"agg": "avg", "field": leveled}}
     # The weekly defaults: 2 spreads above, 4 below, each field's spread scaled by its tail factor (of the rows
     # written), as the library computes them.
     fields = baseline.field_names(METRICS)

@@ -139,6 +139,41 @@ def test_the_weekly_baseline_leaves_no_echo_after_a_lasting_change() -> None:
     assert abs(echo[0]) < 0.05 and echo[36] < -0.2, echo
 
 
+def test_a_metric_read_alone_gets_a_field_with_a_local_level_where_the_baseline_has_none() -> None:
+    # The weekly baseline removes no local level; a detector over memory alone reads memory's deviation with
+    # ALONE_LOCAL intervals of it removed, as residuals with that local level would give it, beside the rest.
+    data = fleet_frame(days=20).assign(memory=lambda d: d["cpu"] * 2 + 5)
+    later = (data["host"] == "h2") & (data["@timestamp"] >= START + pd.Timedelta(days=17))
+    data.loc[later, "memory"] *= np.linspace(1.0, 1.5, int(later.sum()))  # a slow climb on one host
+    week = baseline.RECOMMENDED_WEEKLY
+    out = residuals(data, ["cpu", "memory"], spec=week, alone=["memory"])
+    plain = residuals(data, ["cpu", "memory"], spec=week)
+    assert baseline.alone_metric("memory", week) == "memory_local"
+    field = "memory_local" + baseline.SUFFIX
+    # The other fields as without it, less each entity's first intervals, which have no level yet (the plugin's
+    # historical analysis fails on a series that starts with a missing value).
+    key = ["@timestamp", "host"]
+    dropped = plain.merge(out[key], on=key, how="left", indicator=True)["_merge"] == "left_only"
+    assert dropped.sum() == 4 * baseline.ALONE_LOCAL // 2
+    pd.testing.assert_frame_equal(out.drop(columns=[field]), plain[~dropped.to_numpy()].reset_index(drop=True))
+    levelled = residuals(data, ["memory"], spec=replace(week, local=baseline.ALONE_LOCAL))
+    both = out.merge(levelled[[*key, "memory_vs_baseline"]].rename(columns={"memory_vs_baseline": "want"}), on=key)
+    assert len(both) == len(out) == len(levelled)
+    np.testing.assert_allclose(both[field], both["want"])
+    climbing = out[(out["host"] == "h2") & (out["@timestamp"] >= START + pd.Timedelta(days=19))]
+    # Late in the climb the plain deviation keeps rising; less its recent level, it is a small steady offset.
+    assert climbing["memory_vs_baseline"].iloc[-1] > 0.3
+    assert 0 < climbing[field].median() < 0.05
+    # With a local level of its own the field read alone is the metric's own: nothing more is written.
+    assert baseline.alone_metric("memory", baseline.RECOMMENDED) == "memory"
+    assert list(residuals(data, ["memory"], spec=baseline.RECOMMENDED, alone=["memory"]).columns) == [
+        *data.columns,
+        "memory_vs_baseline",
+    ]
+    with pytest.raises(ConfigError, match="alone metric 'disk' is not among the metrics"):
+        residuals(data, ["cpu"], spec=week, alone=["disk"])
+
+
 def test_unsorted_input_gives_the_same_fields() -> None:
     data = fleet_frame(days=3)
     shuffled = data.sample(frac=1.0, random_state=1)

@@ -20,6 +20,10 @@ BASE = ["baseline", "idx", "--into", "dest", "-f", "host", "-m", "cpu", "--from"
         (["--local", "-1"], "--local: must be at least 0 (use e.g. 36, or 0 for none)"),
         (["--days", "0"], "--days: must be at least 1 (use e.g. 7)"),
         (["--shingle", "0"], "--shingle: 0 is out of range (use 1 to 128; the default here is 2)"),
+        (
+            ["-m", "cpu_local", "--alone", "cpu", "--season", "week"],
+            "--alone: cpu's field cpu_local_vs_baseline would be --metric cpu_local's too (rename that metric)",
+        ),
     ],
 )
 def test_bad_settings_name_the_option_and_its_fix(capsys, extra, said) -> None:
