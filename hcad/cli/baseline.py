@@ -247,9 +247,9 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         from hcad.quality.baseline import SUFFIX, alone_metric
 
         # The field a detector over m alone reads (with a local level) must not be another metric's.
-        clash = [(m, alone_metric(m, spec)) for m in alone if alone_metric(m, spec) in metrics and m in metrics]
+        clash = [(m, f) for m in alone if m in metrics and (f := alone_metric(m, spec)) != m and f in metrics]
         issues += [Issue("--alone", f"{m}'s field {f}{SUFFIX} would be --metric {f}'s too", "rename that metric")
-                   for m, f in clash if f != m]  # fmt: skip
+                   for m, f in clash]  # fmt: skip
     if issues:
         raise ValidationError(issues, source="hcad baseline")
     name = detector_name or f"{dest}-detector"
