@@ -41,6 +41,10 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
 @click.option("--local", type=int, default=None,
               help="Intervals of local level removed (0: none) [default: 36; 0 with --season week].")  # fmt: skip
+@click.option("--scale", type=int, default=None,
+              help="Divide each entity's deviations by their robust spread over its last SCALE intervals (0: "
+                   "not), so a margin means as much on a quiet entity as on a noisy one [default: the "
+                   "recommended spec's].")  # fmt: skip
 @click.option("--spreads", type=float, default=None,
               help="Suggested margin above, in spreads [default: 3; 2 with --season week].")  # fmt: skip
 @click.option("--spreads-below", type=float, default=None,
@@ -77,6 +81,7 @@ def baseline(
     mode: str,
     no_fleet: bool,
     local: int | None,
+    scale: int | None,
     spreads: float | None,
     spreads_below: float | None,
     tail: bool | None,
@@ -122,8 +127,9 @@ def baseline(
         RECOMMENDED_WEEKLY_SPREADS_BELOW,
     )
 
-    if local is None:
-        local = (RECOMMENDED_WEEKLY if season == "week" else RECOMMENDED).local
+    recommended = RECOMMENDED_WEEKLY if season == "week" else RECOMMENDED
+    local = recommended.local if local is None else local
+    scale = recommended.scale if scale is None else scale
     if spreads is None:
         spreads = RECOMMENDED_WEEKLY_SPREADS if season == "week" else RECOMMENDED_SPREADS
     if spreads_below is None:
@@ -131,7 +137,7 @@ def baseline(
     if tail is None:
         tail = season == "week"
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, season, mode,
-                    no_fleet, local, spreads, spreads_below, shingle, detector_name, window_delay, output,
+                    no_fleet, local, scale, spreads, spreads_below, shingle, detector_name, window_delay, output,
                     alone)  # fmt: skip
     plan["tail"] = tail
     written, data = _write(cli, plan)
@@ -156,6 +162,7 @@ def baseline(
         "entities": int(data.groupby(list(fields)).ngroups),
         "season": season,
         "local": local,  # intervals of local level removed (0: none)
+        "scale": scale,  # intervals each entity's spread is measured over (0: not scaled)
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
@@ -182,8 +189,9 @@ def baseline(
 
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, season: str, mode: str,
-             no_fleet: bool, local: int, spreads: float, spreads_below: float, shingle: int, detector_name: str | None,
-             window_delay: str, output: Path | None, alone: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+             no_fleet: bool, local: int, scale: int, spreads: float, spreads_below: float, shingle: int,
+             detector_name: str | None, window_delay: str, output: Path | None,
+             alone: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
     from hcad.ad.model import Detector, Interval
     from hcad.ad.preflight import preflight
@@ -236,7 +244,7 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     spec = None
     try:
         spec = BaselineSpec(interval_minutes=int(minutes), days=days, mode=mode, fleet=not no_fleet, local=local,
-                            season=season)  # fmt: skip
+                            season=season, scale=scale)  # fmt: skip
     except ValidationError as err:
         # The spec's fields by the options that set them; a bad --interval is already said once above.
         option = {"interval_minutes": "--interval"}

@@ -103,6 +103,7 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     iso = "%Y-%m-%dT%H:%M:%SZ"
     assert (report["from"], report["to"]) == (FROM.strftime(iso), SPEC.end.strftime(iso))
     assert report["rows"] == len(expected) and (report["season"], report["local"]) == ("day", 36)
+    assert report["scale"] == baseline.RECOMMENDED.scale > 0  # each entity's field in its own spreads
     assert report["tail"] is None  # plain robust spreads with --season day (no --tail)
 
 
@@ -148,6 +149,7 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     assert code == 0, err
     report = json.loads(out)
     assert (report["season"], report["local"]) == ("week", 0)  # no local level against past weeks by default
+    assert report["scale"] == 0  # nor a per-entity scale (it cost false alarms there)
 
     frame = fleet_frame(spec)
     weekly, daily = (

@@ -88,9 +88,10 @@ def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -
     baseline and a detector in service have; one index holding the raw metrics and their deviations from
     the seasonal baseline (hcad.quality.baseline, its recommended settings), two historical analyses.
 
-    Backtest, 6 runs each (random forests, as the plugin's): the baseline detector found 17-18 events at
-    0.01-0.04 false alarms per entity per day; hcad's defaults on the raw metrics 11-13 at 0.25-0.30. On
-    the plugin 2.19.4.0 (two runs): 15 and 16 at 0.03 against 12 at 0.25. The bounds leave room for the
+    Backtest, 6 runs each (random forests, as the plugin's): the baseline detector found 18-19 events at
+    0.06-0.10 false alarms per entity per day (17-18 at 0.01-0.04 before each entity's field was scaled by its
+    own spread: ``baseline.RECOMMENDED``); hcad's defaults on the raw metrics 11-13 at 0.25-0.30. On the plugin
+    2.19.4.0: 19 at 0.06 against 11 at 0.25 (15 and 16 at 0.03 unscaled). The bounds leave room for the
     forests' randomness: as many events or more, at most half the false alarms.
     """
     from hcad.quality import baseline
@@ -117,7 +118,7 @@ def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -
     print(f"found / events / false alarms per entity per day: {summary}")
     assert b.events == r.events == 24, summary
     assert b.detected >= max(13, r.detected), summary
-    assert b.false_alarms_per_entity_day <= min(0.08, r.false_alarms_per_entity_day / 2), summary
+    assert b.false_alarms_per_entity_day <= min(0.12, r.false_alarms_per_entity_day / 2), summary
 
 
 def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, index_name) -> None:
@@ -145,7 +146,8 @@ def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, ind
     try:
         for season in baseline.SEASONS:
             index = f"{index_name}-{season}"
-            data = baseline.residuals(raw, spec.metrics, spec=replace(baseline.RECOMMENDED, season=season))
+            # The specs as measured then: a local level, no per-entity scale.
+            data = baseline.residuals(raw, spec.metrics, spec=replace(baseline.RECOMMENDED, season=season, scale=0))
             assert loading.load_frame(ad_client, index, data) == len(data)
             cfg = baseline.detector_config(data, spec.metrics)
             got[season] = _historical_scores(ad_client, cfg, index, spec, labels, cut)
@@ -188,7 +190,8 @@ def test_weekly_margins_on_the_plugin_find_what_the_backtest_finds(ad_client, in
         hosts=6, seed=62, periods=(history + scored) * 144, warmup_fraction=history / (history + scored)
     )
     labels = baseline.relabel(fleet_labels(spec))
-    data = baseline.residuals(fleet_frame(spec), spec.metrics, spec=replace(baseline.RECOMMENDED, season="week"))
+    measured = replace(baseline.RECOMMENDED, season="week", scale=0)  # as measured then: a local level, no scale
+    data = baseline.residuals(fleet_frame(spec), spec.metrics, spec=measured)
     assert loading.load_frame(ad_client, index_name, data) == len(data)
     tail = baseline.tail_factor(data, baseline.field_names(spec.metrics))
     assert tail["jvmGcTime_vs_baseline"] > 1.3 > tail["cpu_vs_baseline"], tail  # GC time's bursts widen its margin

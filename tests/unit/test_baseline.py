@@ -121,6 +121,53 @@ def test_a_lasting_change_fades_with_a_local_level() -> None:
     assert abs(at(local, "h0", "2024-01-05 10:00")["cpu_vs_baseline"]) < 0.05
 
 
+def _quiet_and_noisy(days: int, shift_sigmas: float = 0.0) -> pd.DataFrame:
+    """Two entities with the same daily shape, 1% and 5% noise; with ``shift_sigmas``, each shifted by that
+    many of its own σ for 6 intervals from 2024-01-05 03:00."""
+    rng = np.random.default_rng(3)
+    t = START + pd.to_timedelta(np.arange(days * PER_DAY) * 10, unit="min")
+    hours = t.hour + t.minute / 60
+    shape = 100 + 50 * np.sin(2 * np.pi * hours / 24)
+    event = (t >= pd.Timestamp("2024-01-05 03:00", tz="UTC")) & (t < pd.Timestamp("2024-01-05 04:00", tz="UTC"))
+    rows = []
+    for host, sigma in (("quiet", 0.01), ("noisy", 0.05)):
+        v = shape * (1 + sigma * rng.standard_normal(len(t)) + shift_sigmas * sigma * event)
+        rows.append(pd.DataFrame({"@timestamp": t, "host": host, "process": "p", "cpu": v}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_scaled_field_sizes_an_event_against_its_own_entitys_noise() -> None:
+    data = _quiet_and_noisy(days=6, shift_sigmas=6.0)
+    plain = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False))
+    scaled = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, scale=288))
+    field = "cpu" + baseline.SUFFIX
+
+    def event(out: pd.DataFrame, host: str) -> float:
+        t = out["@timestamp"]
+        hit = (out["host"] == host) & (t >= pd.Timestamp("2024-01-05 03:00", tz="UTC"))
+        return float(out.loc[hit & (t < pd.Timestamp("2024-01-05 04:00", tz="UTC")), field].median())
+
+    # Plain: the same 6 σ is 5× larger on the noisy entity, and one margin for the field misses the quiet one.
+    margin = 3 * baseline.spread(plain, [field])[field]
+    assert event(plain, "noisy") == pytest.approx(5 * event(plain, "quiet"), rel=0.3)
+    assert event(plain, "quiet") < margin < event(plain, "noisy")
+    # Scaled: each entity's normal intervals have a spread of about 1, and both events are about 6 of them.
+    normal = scaled[scaled["@timestamp"] < pd.Timestamp("2024-01-05", tz="UTC")]
+    for host in ("quiet", "noisy"):
+        own = normal[normal["host"] == host]
+        assert baseline.spread(own, [field])[field] == pytest.approx(1.0, abs=0.25)
+        assert 4.0 < event(scaled, host) < 8.0
+    assert event(scaled, "quiet") > 3 * baseline.spread(scaled, [field])[field]
+    # The spread comes from earlier intervals: the first day with a baseline has too few and is dropped.
+    assert scaled["@timestamp"].min() > plain["@timestamp"].min() + pd.Timedelta(hours=11)
+    later = data["@timestamp"] >= pd.Timestamp("2024-01-05 12:00", tz="UTC")
+    changed = data.copy()
+    changed.loc[later, "cpu"] *= 3.0
+    again = residuals(changed, ["cpu"], spec=BaselineSpec(fleet=False, scale=288))
+    before = scaled["@timestamp"] < pd.Timestamp("2024-01-05 12:00", tz="UTC")
+    np.testing.assert_allclose(again.loc[before.to_numpy(), field], scaled.loc[before, field])
+
+
 def test_the_weekly_baseline_leaves_no_echo_after_a_lasting_change() -> None:
     # Three hours 40% up on one host, in its third week. A local level follows the change, and for hours after
     # it ends shows the return as a fall (an echo the detector alarms on); the weekly baseline has none.
@@ -213,7 +260,10 @@ def test_detector_config_reads_the_baseline_fields_with_margins_in_spreads() -> 
     assert margin == pytest.approx(
         baseline.RECOMMENDED_SPREADS * baseline.spread(data, ["cpu_vs_baseline"])["cpu_vs_baseline"], rel=1e-3
     )
-    assert 0.05 < margin < 0.5  # 5% noise, three spreads, on a ratio
+    # Three spreads of a field in units of each entity's own spread (the fleet's median removed after: below 1).
+    assert 1.0 < margin < 3.5
+    unscaled = residuals(fleet_frame(days=4, noise=0.05), ["cpu"], spec=replace(baseline.RECOMMENDED, scale=0))
+    assert 0.05 < baseline.detector_config(unscaled, ["cpu"]).rule_margins[0] < 0.5  # 5% noise, on a ratio
     assert (cfg.min_grade, cfg.min_confidence) == (RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE)
     rules = cfg.detector("idx").to_request()["rules"]
     assert {c["threshold_type"] for c in rules[0]["conditions"]} == {
@@ -385,7 +435,10 @@ def test_weekly_margins_find_more_events_than_the_daily_ones_on_the_same_forests
         hosts=6, seed=62, periods=(history + scored) * 144, warmup_fraction=history / (history + scored)
     )
     labels = baseline.relabel(fleet_labels(spec))
-    data = baseline.residuals(synth_frame(spec), spec.metrics, spec=replace(baseline.RECOMMENDED, season="week"))
+    # The spec as measured then: a local level, no scaling.
+    data = baseline.residuals(
+        synth_frame(spec), spec.metrics, spec=replace(baseline.RECOMMENDED, season="week", scale=0)
+    )
     tail = baseline.tail_factor(data, baseline.field_names(spec.metrics))
     assert tail["jvmGcTime_vs_baseline"] > 1.3 > tail["cpu_vs_baseline"], tail  # GC time's bursts widen its margin
     cfgs = {

@@ -265,7 +265,7 @@ def test_without_a_local_level_the_detector_of_its_own_reads_one_and_finds_leaks
                                     interval_minutes=10, seed=seed, per_entity=4, kinds=("drift",),
                                     drift_metrics=["memory"])  # fmt: skip
     pair = Candidate("pair", tuple(("avg", m) for m in metrics), 2, None, 0.3, 0.9,
-                     baseline=replace(BASELINE, days=3, local=0), alone=("memory",))  # fmt: skip
+                     baseline=replace(BASELINE, days=3, local=0, scale=0), alone=("memory",))  # fmt: skip
     dev = baseline_deviations(data, fields, metrics, time_field="@timestamp", interval_minutes=10, spec=pair.baseline,
                               notes=[], alone=["memory"])  # fmt: skip
     on, cfg = prepare(pair, data, dev, metrics, fields, time_field="@timestamp", interval_minutes=10)
