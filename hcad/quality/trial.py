@@ -138,6 +138,7 @@ class Candidate:
                 f"{b.mode} to the same time on {past}"
                 + (", fleet median removed" if b.fleet else "")
                 + (f", local level over {b.local} intervals removed" if b.local else "")
+                + (f", each entity in its own spreads over {b.scale} intervals" if b.scale else "")
             )
         return {
             "features": features,

@@ -77,6 +77,7 @@ def test_the_trial_proposes_the_baseline_route_where_the_data_are_seasonal_and_n
         won[kind] = (res.winner.candidate.baseline is not None, best[True] - best[False])
         row = next(r for r in res.to_dict()["candidates"] if r["config"].endswith("(hcad baseline)"))
         assert row["features"] == ["avg(cpu_vs_baseline)"] and "fleet median removed" in row["baseline"]
+        assert row["baseline"].endswith("each entity in its own spreads over 1008 intervals")
         assert row["rule"] == "ignore within 3 robust spreads above, 6 below"
     assert won["business"][0] and won["business"][1] > 0.1, won
     assert not won["fleet"][0] and won["fleet"][1] < -0.1, won
