@@ -43,8 +43,8 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
               help="Intervals of local level removed (0: none) [default: 36; 0 with --season week].")  # fmt: skip
 @click.option("--scale", type=int, default=None,
               help="Divide each entity's deviations by their robust spread over its last SCALE intervals (0: "
-                   "not), so a margin means as much on a quiet entity as on a noisy one [default: the "
-                   "recommended spec's].")  # fmt: skip
+                   "not), so a margin means as much on a quiet entity as on a noisy one [default: 1008; 0 with "
+                   "--season week].")  # fmt: skip
 @click.option("--spreads", type=float, default=None,
               help="Suggested margin above, in spreads [default: 3; 2 with --season week].")  # fmt: skip
 @click.option("--spreads-below", type=float, default=None,
