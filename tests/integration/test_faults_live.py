@@ -39,7 +39,8 @@ from hcad.transport import translate_errors
 
 SPEC = FleetSpec.blog(hosts=2, processes=2, periods=300, anomalies=2, seed=18)
 CREATE = r"^/_plugins/_anomaly_detection/detectors/?(\?|$)"
-UPDATE = r"^/_plugins/_anomaly_detection/detectors/[^/_?][^/?]*(\?|$)"
+# A detector id may start with "_" (ids are URL-safe base64), so only the plugin's own names are excluded.
+UPDATE = r"^/_plugins/_anomaly_detection/detectors/(?!_(search|count|match|validate)(\?|/|$))[^/?]+(\?|$)"
 POLL = r"^/_plugins/_anomaly_detection/detectors/[^/?]+\?.*task=true"
 
 DETECTOR = """\
