@@ -39,6 +39,10 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
 )
 @click.option("--mode", type=click.Choice(["ratio", "z"]), default="ratio", show_default=True, help="Deviation form.")
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
+@click.option("--fleet-fit", type=int, default=None,
+              help="Remove each entity's own share of what every entity did at once, fitted over its last FLEET_FIT "
+                   "intervals (0: the same share for all), so an entity a fleet-wide surge lifts more than most "
+                   "does not alarm on every surge [default: 1008; 0 with --season week].")  # fmt: skip
 @click.option("--local", type=int, default=None,
               help="Intervals of local level removed (0: none) [default: 36; 0 with --season week].")  # fmt: skip
 @click.option("--scale", type=int, default=None,
@@ -80,6 +84,7 @@ def baseline(
     season: str,
     mode: str,
     no_fleet: bool,
+    fleet_fit: int | None,
     local: int | None,
     scale: int | None,
     spreads: float | None,
@@ -97,8 +102,9 @@ def baseline(
     Each metric is averaged per entity and interval, as a detector would, and compared with the same entity at
     the same time of day on past days of the same kind (weekday or weekend, UTC); with --season week, on the
     same weekday of past weeks (for fleets across time zones, whose local weekends are not the UTC one; needs
-    --history 14 or more). What the whole fleet did at that moment and (against past days) a slow local level
-    are removed (hcad.quality.baseline). The raw averages are written too. Prints the detector to apply on the
+    --history 14 or more). What the whole fleet did at that moment (against past days, each entity's own share
+    of it: --fleet-fit) and, against past days, a slow local level are removed (hcad.quality.baseline). The raw
+    averages are written too. Prints the detector to apply on the
     new index: the deviations averaged, shingle --shingle, anomalies within --spreads robust spreads above the
     expected value and --spreads-below below it ignored; alert on its results at grade > 0.3 and confidence >= 0.9. The
     defaults are what tuning chose on seasonal test fleets with weeks of history; held out, on the real
@@ -130,6 +136,8 @@ def baseline(
     recommended = RECOMMENDED_WEEKLY if season == "week" else RECOMMENDED
     local = recommended.local if local is None else local
     scale = recommended.scale if scale is None else scale
+    if fleet_fit is None:
+        fleet_fit = 0 if no_fleet else recommended.fleet_fit
     if spreads is None:
         spreads = RECOMMENDED_WEEKLY_SPREADS if season == "week" else RECOMMENDED_SPREADS
     if spreads_below is None:
@@ -137,8 +145,8 @@ def baseline(
     if tail is None:
         tail = season == "week"
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, season, mode,
-                    no_fleet, local, scale, spreads, spreads_below, shingle, detector_name, window_delay, output,
-                    alone)  # fmt: skip
+                    no_fleet, fleet_fit, local, scale, spreads, spreads_below, shingle, detector_name, window_delay,
+                    output, alone)  # fmt: skip
     plan["tail"] = tail
     written, data = _write(cli, plan)
     if written == 0:
@@ -163,6 +171,7 @@ def baseline(
         "season": season,
         "local": local,  # intervals of local level removed (0: none)
         "scale": scale,  # intervals each entity's spread is measured over (0: not scaled)
+        "fleet_fit": fleet_fit,  # intervals each entity's share of the fleet's moves is fitted over (0: share 1)
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
@@ -189,7 +198,7 @@ def baseline(
 
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, season: str, mode: str,
-             no_fleet: bool, local: int, scale: int, spreads: float, spreads_below: float, shingle: int,
+             no_fleet: bool, fleet_fit: int, local: int, scale: int, spreads: float, spreads_below: float, shingle: int,
              detector_name: str | None, window_delay: str, output: Path | None,
              alone: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
@@ -226,6 +235,8 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
         # Two past weeks (the baseline's min_days) before --from, or every day falls back to --season day.
         issues.append(Issue("--history", f"{history} days is less than the two weeks --season week compares with",
                             "use --history 14 or more (21 is better)"))  # fmt: skip
+    if no_fleet and fleet_fit:
+        issues.append(Issue("--fleet-fit", "fits a share of the fleet's moves, which --no-fleet keeps", "drop one"))
     if not spreads > 0:
         issues.append(Issue("--spreads", "must be above 0 (the plugin refuses a margin of 0)", "use e.g. 3"))
     if not spreads_below > 0:
@@ -244,7 +255,7 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     spec = None
     try:
         spec = BaselineSpec(interval_minutes=int(minutes), days=days, mode=mode, fleet=not no_fleet, local=local,
-                            season=season, scale=scale)  # fmt: skip
+                            season=season, scale=scale, fleet_fit=fleet_fit)  # fmt: skip
     except ValidationError as err:
         # The spec's fields by the options that set them; a bad --interval is already said once above.
         option = {"interval_minutes": "--interval"}

@@ -134,9 +134,12 @@ class Candidate:
             rule = f"ignore within {self.spreads[0]:g} {unit} above, {self.spreads[1]:g} below"
             past = f"the same weekday of the past {b.days} weeks" if b.season == "week" else (
                 f"the past {b.days} days of the same kind")  # fmt: skip
+            fleet = ""
+            if b.fleet:
+                share = f"each entity's share of the fleet's median fitted over {b.fleet_fit} intervals and removed"
+                fleet = f", {share}" if b.fleet_fit else ", fleet median removed"
             how = (
-                f"{b.mode} to the same time on {past}"
-                + (", fleet median removed" if b.fleet else "")
+                f"{b.mode} to the same time on {past}{fleet}"
                 + (f", local level over {b.local} intervals removed" if b.local else "")
                 + (f", each entity in its own spreads over {b.scale} intervals" if b.scale else "")
             )

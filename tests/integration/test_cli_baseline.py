@@ -104,6 +104,7 @@ def test_writes_the_library_deviations_and_a_valid_detector(capsys, os_client, o
     assert (report["from"], report["to"]) == (FROM.strftime(iso), SPEC.end.strftime(iso))
     assert report["rows"] == len(expected) and (report["season"], report["local"]) == ("day", 36)
     assert report["scale"] == baseline.RECOMMENDED.scale > 0  # each entity's field in its own spreads
+    assert report["fleet_fit"] == baseline.RECOMMENDED.fleet_fit > 0  # and its own share of the fleet's moves
     assert report["tail"] is None  # plain robust spreads with --season day (no --tail)
 
 
@@ -150,6 +151,7 @@ def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url
     report = json.loads(out)
     assert (report["season"], report["local"]) == ("week", 0)  # no local level against past weeks by default
     assert report["scale"] == 0  # nor a per-entity scale (it cost false alarms there)
+    assert report["fleet_fit"] == 0  # nor a fitted share of the fleet's moves (not measured to help there)
 
     frame = fleet_frame(spec)
     weekly, daily = (

@@ -90,9 +90,10 @@ def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -
 
     Backtest, 6 runs each (random forests, as the plugin's): the baseline detector found 18-19 events at
     0.06-0.10 false alarms per entity per day (17-18 at 0.01-0.04 before each entity's field was scaled by its
-    own spread: ``baseline.RECOMMENDED``); hcad's defaults on the raw metrics 11-13 at 0.25-0.30. On the plugin
-    2.19.4.0: 19 at 0.06 against 11 at 0.25 (15 and 16 at 0.03 unscaled). The bounds leave room for the
-    forests' randomness: as many events or more, at most half the false alarms.
+    own spread: ``baseline.RECOMMENDED``; 18-19 at 0.05-0.10 with each entity's share of the fleet's moves
+    fitted too); hcad's defaults on the raw metrics 11-13 at 0.25-0.30. On the plugin 2.19.4.0: 19 at 0.06
+    against 11 at 0.25 (15 and 16 at 0.03 unscaled; 19 at 0.08 against 13 at 0.27 fitted). The bounds leave
+    room for the forests' randomness: as many events or more, at most half the false alarms.
     """
     from hcad.quality import baseline
     from hcad.quality.synth import fleet_frame, fleet_labels
@@ -146,8 +147,9 @@ def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, ind
     try:
         for season in baseline.SEASONS:
             index = f"{index_name}-{season}"
-            # The specs as measured then: a local level, no per-entity scale.
-            data = baseline.residuals(raw, spec.metrics, spec=replace(baseline.RECOMMENDED, season=season, scale=0))
+            # The specs as measured then: a local level, no per-entity scale, the fleet median's share for all.
+            measured = replace(baseline.RECOMMENDED, season=season, scale=0, fleet_fit=0)
+            data = baseline.residuals(raw, spec.metrics, spec=measured)
             assert loading.load_frame(ad_client, index, data) == len(data)
             cfg = baseline.detector_config(data, spec.metrics)
             got[season] = _historical_scores(ad_client, cfg, index, spec, labels, cut)
@@ -190,7 +192,7 @@ def test_weekly_margins_on_the_plugin_find_what_the_backtest_finds(ad_client, in
         hosts=6, seed=62, periods=(history + scored) * 144, warmup_fraction=history / (history + scored)
     )
     labels = baseline.relabel(fleet_labels(spec))
-    measured = replace(baseline.RECOMMENDED, season="week", scale=0)  # as measured then: a local level, no scale
+    measured = replace(baseline.RECOMMENDED, season="week", scale=0, fleet_fit=0)  # as measured then: local level only
     data = baseline.residuals(fleet_frame(spec), spec.metrics, spec=measured)
     assert loading.load_frame(ad_client, index_name, data) == len(data)
     tail = baseline.tail_factor(data, baseline.field_names(spec.metrics))

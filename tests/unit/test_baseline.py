@@ -168,6 +168,45 @@ def test_a_scaled_field_sizes_an_event_against_its_own_entitys_noise() -> None:
     np.testing.assert_allclose(again.loc[before.to_numpy(), field], scaled.loc[before, field])
 
 
+def test_a_fitted_share_of_the_fleets_surge_leaves_each_entity_its_own_events() -> None:
+    # Six entities; on days 7, 9 and 11 a fleet-wide surge lifts them 20% × their sensitivity (0.5 to 1.5)
+    # in the afternoon. The fleet's median removes the median entity's share only: the others keep ±10% on
+    # every surge. Fitted over their past, each entity's share is removed and a 6% event of one stands out.
+    data = fleet_frame(days=12, entities=6, noise=0.01)
+    sensitivity = {f"h{e}": s for e, s in enumerate(np.linspace(0.5, 1.5, 6))}
+    t = data["@timestamp"]
+    afternoon = t.dt.hour.between(13, 16) & t.dt.day.isin([8, 10, 12])
+    data["cpu"] *= 1 + 0.2 * afternoon * data["host"].map(sensitivity)
+    event = (data["host"] == "h2") & (t >= pd.Timestamp("2024-01-12 14:00", tz="UTC"))
+    event &= t < pd.Timestamp("2024-01-12 15:00", tz="UTC")
+    data.loc[event, "cpu"] *= 1.06
+    field = "cpu" + baseline.SUFFIX
+    out = {fit: residuals(data, ["cpu"], spec=BaselineSpec(fleet_fit=fit)) for fit in (0, 1008)}
+    late = {fit: o[o["@timestamp"] >= pd.Timestamp("2024-01-12", tz="UTC")] for fit, o in out.items()}
+
+    def surge(fit: int, host: str) -> float:
+        o = late[fit]
+        hit = (o["host"] == host) & o["@timestamp"].dt.hour.between(13, 16)
+        return float(o.loc[hit & ~o["@timestamp"].dt.hour.eq(14), field].median())
+
+    assert surge(0, "h0") < -0.07 and surge(0, "h5") > 0.07  # ∓ half the surge left on the extremes
+    assert abs(surge(1008, "h0")) < 0.02 and abs(surge(1008, "h5")) < 0.02
+    o = late[1008]
+    during = (o["host"] == "h2") & o["@timestamp"].dt.hour.eq(14)
+    assert o.loc[during, field].median() == pytest.approx(0.06, abs=0.02)
+    # Before the first surge the fleet moves by its noise only, and the fit changes little.
+    before = out[0]["@timestamp"] < pd.Timestamp("2024-01-08 13:00", tz="UTC")
+    np.testing.assert_allclose(out[1008].loc[before, field], out[0].loc[before, field], atol=0.01)
+    # Past only: what comes later changes nothing before it.
+    changed = data.copy()
+    changed.loc[changed["@timestamp"] >= pd.Timestamp("2024-01-10", tz="UTC"), "cpu"] *= 1.5
+    again = residuals(changed, ["cpu"], spec=BaselineSpec(fleet_fit=1008))
+    kept = out[1008]["@timestamp"] < pd.Timestamp("2024-01-10", tz="UTC")
+    np.testing.assert_allclose(again.loc[kept.to_numpy(), field], out[1008].loc[kept, field])
+    with pytest.raises(ValidationError, match="fleet_fit"):
+        BaselineSpec(fleet_fit=-1)
+
+
 def test_the_weekly_baseline_leaves_no_echo_after_a_lasting_change() -> None:
     # Three hours 40% up on one host, in its third week. A local level follows the change, and for hours after
     # it ends shows the return as a fall (an echo the detector alarms on); the weekly baseline has none.
@@ -435,9 +474,9 @@ def test_weekly_margins_find_more_events_than_the_daily_ones_on_the_same_forests
         hosts=6, seed=62, periods=(history + scored) * 144, warmup_fraction=history / (history + scored)
     )
     labels = baseline.relabel(fleet_labels(spec))
-    # The spec as measured then: a local level, no scaling.
+    # The spec as measured then: a local level, no scaling, the fleet median's share for all.
     data = baseline.residuals(
-        synth_frame(spec), spec.metrics, spec=replace(baseline.RECOMMENDED, season="week", scale=0)
+        synth_frame(spec), spec.metrics, spec=replace(baseline.RECOMMENDED, season="week", scale=0, fleet_fit=0)
     )
     tail = baseline.tail_factor(data, baseline.field_names(spec.metrics))
     assert tail["jvmGcTime_vs_baseline"] > 1.3 > tail["cpu_vs_baseline"], tail  # GC time's bursts widen its margin

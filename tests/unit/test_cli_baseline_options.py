@@ -19,6 +19,11 @@ BASE = ["baseline", "idx", "--into", "dest", "-f", "host", "-m", "cpu", "--from"
         (["--interval", "30s"], "--interval: 30s is not a whole number of minutes (use e.g. 10m)"),
         (["--local", "-1"], "--local: must be at least 0 (use e.g. 36, or 0 for none)"),
         (["--scale", "-5"], "--scale: must be at least 0 (use e.g. 1008, or 0 for none)"),
+        (["--fleet-fit", "-1"], "--fleet-fit: must be at least 0 (use e.g. 1008, or 0 for none)"),
+        (
+            ["--no-fleet", "--fleet-fit", "1008"],
+            "--fleet-fit: fits a share of the fleet's moves, which --no-fleet keeps (drop one)",
+        ),
         (["--days", "0"], "--days: must be at least 1 (use e.g. 7)"),
         (["--shingle", "0"], "--shingle: 0 is out of range (use 1 to 128; the default here is 2)"),
         (
@@ -53,7 +58,9 @@ def test_option_defaults_are_the_recommended_ones() -> None:
     # baseline has no local level (its lag gives lasting events an echo).
     assert defaults["local"] is None
     assert (rec.local, bl.RECOMMENDED_WEEKLY.local) == (36, 0)
-    assert replace(rec, season="week", local=0, scale=0) == bl.RECOMMENDED_WEEKLY
-    # --scale follows --season the same way: only the daily baseline scales each entity's field.
+    assert replace(rec, season="week", local=0, scale=0, fleet_fit=0) == bl.RECOMMENDED_WEEKLY
+    # --scale and --fleet-fit follow --season the same way: only the daily baseline scales each entity's field
+    # and fits its share of the fleet's moves.
     assert defaults["scale"] is None and (rec.scale, bl.RECOMMENDED_WEEKLY.scale) == (1008, 0)
+    assert defaults["fleet_fit"] is None and (rec.fleet_fit, bl.RECOMMENDED_WEEKLY.fleet_fit) == (1008, 0)
     assert rec.fleet  # --no-fleet is a flag: the fleet's median is removed unless it is given

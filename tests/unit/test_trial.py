@@ -76,7 +76,8 @@ def test_the_trial_proposes_the_baseline_route_where_the_data_are_seasonal_and_n
         best = {b: max(r.scores.f1 for r in rs) for b, rs in routes.items()}
         won[kind] = (res.winner.candidate.baseline is not None, best[True] - best[False])
         row = next(r for r in res.to_dict()["candidates"] if r["config"].endswith("(hcad baseline)"))
-        assert row["features"] == ["avg(cpu_vs_baseline)"] and "fleet median removed" in row["baseline"]
+        assert row["features"] == ["avg(cpu_vs_baseline)"]
+        assert "each entity's share of the fleet's median fitted over 1008 intervals and removed" in row["baseline"]
         assert row["baseline"].endswith("each entity in its own spreads over 1008 intervals")
         assert row["rule"] == "ignore within 3 robust spreads above, 6 below"
     assert won["business"][0] and won["business"][1] > 0.1, won
@@ -247,39 +248,44 @@ def test_a_detector_of_its_own_beside_the_baseline_route_is_tried_on_leaks() -> 
     assert companions(base, on, cfg) == []
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_without_a_local_level_the_detector_of_its_own_reads_one_and_finds_leaks(seed: int) -> None:
+def test_without_a_local_level_the_detector_of_its_own_reads_one_and_finds_leaks() -> None:
     # Against a baseline with no local level (as the weekly one), a slow climb in memory's deviation is
     # followed by the forest's forecast and explained away; the companion reads memory's deviation less its
-    # level over ALONE_LOCAL intervals instead, where the climb is a steady offset. Leaks only, 4 per entity.
+    # level over ALONE_LOCAL intervals instead, where the climb is a steady offset. Leaks only, 4 per entity
+    # of 6, four injection seeds: a few leaks each (3–5 of 24 against 0–3; the sum is what is asserted).
     from dataclasses import replace
 
     from hcad.quality.backtest import run
     from hcad.quality.baseline import RECOMMENDED as BASELINE
     from hcad.quality.baseline import relabel
-    from hcad.quality.scoring import score
+    from hcad.quality.scoring import Scores, score
     from hcad.quality.trial import alone_config, baseline_deviations, companions, prepare
     from hcad.quality.tuning import inject_anomalies
 
     fields, metrics = ["host", "process"], ["cpu", "memory"]
-    data, labels = inject_anomalies(_fleet("business", 7), fields, metrics, time_field="@timestamp",
-                                    interval_minutes=10, seed=seed, per_entity=4, kinds=("drift",),
-                                    drift_metrics=["memory"])  # fmt: skip
     pair = Candidate("pair", tuple(("avg", m) for m in metrics), 2, None, 0.3, 0.9,
                      baseline=replace(BASELINE, days=3, local=0, scale=0), alone=("memory",))  # fmt: skip
-    dev = baseline_deviations(data, fields, metrics, time_field="@timestamp", interval_minutes=10, spec=pair.baseline,
-                              notes=[], alone=["memory"])  # fmt: skip
-    on, cfg = prepare(pair, data, dev, metrics, fields, time_field="@timestamp", interval_minutes=10)
-    ((_key, own),) = companions(pair, on, cfg)
-    assert [f for _a, f in own.features] == ["memory_local_vs_baseline"]
-    plain = replace(alone_config(on, "memory", shingle_size=2, min_grade=0.3, min_confidence=0.9), interval_minutes=10)
-    found = {}
-    for name, c in (("local", own), ("plain", plain)):
-        out = run(on, c.detector("t", "i", time_field="@timestamp", category_fields=fields), seed=seed)
-        found[name] = score(out, relabel(labels), 10, entity_fields=fields, min_grade=0.3, min_confidence=0.9)
+    found: dict[str, list[Scores]] = {"local": [], "plain": []}
+    for seed in (1, 2, 3, 4):
+        data, labels = inject_anomalies(_fleet("business", 7), fields, metrics, time_field="@timestamp",
+                                        interval_minutes=10, seed=seed, per_entity=4, kinds=("drift",),
+                                        drift_metrics=["memory"])  # fmt: skip
+        dev = baseline_deviations(data, fields, metrics, time_field="@timestamp", interval_minutes=10,
+                                  spec=pair.baseline, notes=[], alone=["memory"])  # fmt: skip
+        on, cfg = prepare(pair, data, dev, metrics, fields, time_field="@timestamp", interval_minutes=10)
+        ((_key, own),) = companions(pair, on, cfg)
+        assert [f for _a, f in own.features] == ["memory_local_vs_baseline"]
+        plain = replace(alone_config(on, "memory", shingle_size=2, min_grade=0.3, min_confidence=0.9),
+                        interval_minutes=10)  # fmt: skip
+        for name, c in (("local", own), ("plain", plain)):
+            out = run(on, c.detector("t", "i", time_field="@timestamp", category_fields=fields), seed=seed)
+            found[name].append(score(out, relabel(labels), 10, entity_fields=fields, min_grade=0.3,
+                                     min_confidence=0.9))  # fmt: skip
     local, flat = found["local"], found["plain"]
-    assert local.events == flat.events == 24
-    assert local.detected >= flat.detected + 3 and local.false_alarms <= flat.false_alarms + 1, (local, flat)
+    assert all(s.events == 24 for s in local + flat)
+    detected = [sum(s.detected for s in x) for x in (local, flat)]
+    alarms = [sum(s.false_alarms for s in x) for x in (local, flat)]
+    assert detected[0] >= detected[1] + 8 and alarms[0] <= alarms[1] + 2, (detected, alarms)
     with pytest.raises(ConfigError, match="no memory_local_vs_baseline in the deviations"):
         companions(pair, dev.drop(columns=["memory_local_vs_baseline"]), cfg)
 
