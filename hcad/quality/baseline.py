@@ -248,12 +248,13 @@ def residuals(
             else:
                 s = np.maximum(spr.ravel()[flat], spec.floor * np.abs(b))
                 cols[m][rows] = (v - b) / np.where(s > 0, s, spec.floor)
+    # What every entity did at that moment is the fleet's day, not one entity's anomaly. Removed first, in the
+    # deviation's own units, where a surge is the same size on a quiet entity and a noisy one (one grouping
+    # by moment for every metric).
     fleetwide = spec.fleet and len(groups) > 2
-    slot = t_ns // iv_ns
+    medians = pd.DataFrame(cols).groupby(t_ns // iv_ns).transform("median") if fleetwide else None
     for m in metrics:
-        # What every entity did at that moment is the fleet's day, not one entity's anomaly. Removed first, in
-        # the deviation's own units, where a surge is the same size on a quiet entity and a noisy one.
-        moved = pd.Series(cols[m]).groupby(slot).transform("median").to_numpy() if fleetwide else None
+        moved = None if medians is None else medians[m].to_numpy()
         for rows in ordered:
             d = cols[m][rows]
             if moved is not None:
@@ -282,9 +283,9 @@ def _fleet_share(deviation: np.ndarray, moved: np.ndarray, intervals: int) -> np
     if not intervals:
         return 1.0
     ok = np.isfinite(deviation) & np.isfinite(moved)
-    both = pd.Series(np.where(ok, deviation * moved, 0.0)).shift(1).rolling(intervals, min_periods=1).sum()
-    own = pd.Series(np.where(ok, moved * moved, 0.0)).shift(1).rolling(intervals, min_periods=1).sum()
-    return ((both.fillna(0.0) + _FIT_PRIOR) / (own.fillna(0.0) + _FIT_PRIOR)).to_numpy()
+    products = pd.DataFrame({"both": np.where(ok, deviation * moved, 0.0), "own": np.where(ok, moved * moved, 0.0)})
+    past = products.shift(1).rolling(intervals, min_periods=1).sum().fillna(0.0) + _FIT_PRIOR
+    return (past["both"] / past["own"]).to_numpy()
 
 
 def _without_level(deviation: np.ndarray, intervals: int) -> np.ndarray:
