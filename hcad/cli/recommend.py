@@ -133,9 +133,9 @@ def recommend_cmd(
     own _suggest API as well: its interval with the history counted in it, and history and window delay
     at the proposed interval, printed beside hcad's proposal.
 
-    With --trial it also adds labelled anomalies (spikes, outages, level shifts sized by each series'
-    own noise) to the documents it read, runs the plugin's defaults, hcad's defaults and variations
-    of shingle size, rule and confidence threshold through the local backtest at the proposed
+    With --trial it also adds labelled anomalies (spikes, outages, level shifts up and down sized by
+    each series' own noise) to the documents it read, runs the plugin's defaults, hcad's defaults and
+    variations of shingle size, rule and confidence threshold through the local backtest at the proposed
     interval, and proposes the config with the best F1 within 0.1 false alarms per entity per day
     (hcad.quality.trial). The candidates include the baseline route: the feature as a deviation from
     each entity's own past days (what `hcad baseline` writes) under hcad baseline's detector; when it

@@ -1,9 +1,9 @@
 """Try detector configs on the user's own data: which one wins where the detector will really run.
 
 :func:`trial` takes documents read from the user's index, adds labelled anomalies with
-:func:`hcad.quality.tuning.inject_anomalies` (spikes, outages, level shifts sized by each series' own
-noise; :data:`EVENTS_PER_ENTITY` on each entity, each kind in turn), runs every candidate config through
-the local backtest (the plugin's model, run locally) and scores it. The winner follows the same rule
+:func:`hcad.quality.tuning.inject_anomalies` (spikes, outages, level shifts up and down sized by each
+series' own noise; :data:`EVENTS_PER_ENTITY` on each entity, each kind in turn), runs every candidate config
+through the local backtest (the plugin's model, run locally) and scores it. The winner follows the same rule
 that chose hcad's defaults (:func:`hcad.quality.tuning.select`): the best F1 among configs within the
 false-alarm budget.
 

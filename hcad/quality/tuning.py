@@ -203,6 +203,7 @@ def summary_table(summary: Sequence[dict[str, Any]]) -> list[str]:
 INJECTED_KINDS: dict[str, tuple[float, tuple[int, int]]] = {
     "spike": (10.0, (1, 3)),
     "dip": (0.0, (2, 6)),  # the level falls to 10% of what it was: an outage
+    # held, every other one down (see inject_anomalies)
     "level_shift": (8.0, (12, 24)),
     # a slow leak: one metric climbs to +m·σ, then back (only with ``drift_metrics``: see inject_anomalies)
     "drift": (12.0, (36, 72)),
@@ -243,8 +244,9 @@ def inject_anomalies(
 
     Magnitudes are in units of the series' own local noise (:func:`local_sigma` over a day), so an
     injected spike is as big, relative to the noise at that hour, on any data. Every metric in
-    ``metrics`` is changed (``dip``: all fall to 10%), except by a ``drift`` (a leak: a linear climb to
-    12 σ of the entity's median noise over 36–72 intervals, then back), which changes one of
+    ``metrics`` is changed (``dip``: all fall to 10%; ``level_shift``: every other one, in the order they are
+    injected, goes down, never below 0 on a metric that never is), except by a ``drift`` (a leak: a linear
+    climb to 12 σ of the entity's median noise over 36–72 intervals, then back), which changes one of
     ``drift_metrics`` (needed with that kind), the one its label names. Pure: the caller runs the detectors.
     """
     import pandas as pd
@@ -273,6 +275,7 @@ def inject_anomalies(
     day = max(8, int(1440 // interval_minutes))
     labels = []
     longest = max(INJECTED_KINDS[k][1][1] for k in kinds)
+    shifts = 0  # level shifts so far: every other one goes down
     for key, idx in out.groupby(list(fields), sort=True).indices.items():
         rows = np.asarray(idx)
         n = len(rows)
@@ -299,11 +302,14 @@ def inject_anomalies(
                 if kind == "spike":
                     vals[sel] += mag * sig[m][s : s + length]
                 elif kind == "level_shift":
-                    vals[sel] += mag * float(sig[m][s])
+                    moved = vals[sel] + (-1.0 if shifts % 2 else 1.0) * mag * float(sig[m][s])
+                    # a metric that is never negative (a rate, a gauge) stays so when it shifts down
+                    vals[sel] = moved if (vals[rows] < 0).any() else np.maximum(moved, 0.0)
                 elif kind == "drift":
                     vals[sel] += mag * float(np.median(sig[m])) * np.linspace(1.0 / length, 1.0, length)
                 else:
                     vals[sel] *= 0.1
+            shifts += kind == "level_shift"
             t0 = times[rows[s]]
             t1 = times[sel[-1]] + iv
             entity = key if isinstance(key, tuple) else (key,)

@@ -113,6 +113,7 @@ def test_injected_events_are_sized_by_local_noise_and_labelled() -> None:
     merged = out.merge(frame, on=["ts", "svc"], suffixes=("", "_orig"))
     delta = merged["lat"] - merged["lat_orig"]
     inside = np.zeros(len(merged), dtype=bool)
+    signs = []
     for _, ev in labels.iterrows():
         m = (merged["svc"] == ev["svc"]) & (merged["ts"] >= ev["start"]) & (merged["ts"] < ev["end"])
         inside |= m.to_numpy()
@@ -120,13 +121,31 @@ def test_injected_events_are_sized_by_local_noise_and_labelled() -> None:
         if ev["kind"] == "spike":
             assert d.min() > 10.0 * 2.0 * 0.7  # ~10σ up
         elif ev["kind"] == "level_shift":
-            assert np.ptp(d.to_numpy()) < 1e-9 and d.iloc[0] > 8.0 * 2.0 * 0.7 and m.sum() >= 12
+            assert np.ptp(d.to_numpy()) < 1e-9 and abs(d.iloc[0]) > 8.0 * 2.0 * 0.7 and m.sum() >= 12
+            signs.append(np.sign(d.iloc[0]))
         else:
             assert merged.loc[m, "lat"].to_numpy() == pytest.approx(0.1 * merged.loc[m, "lat_orig"].to_numpy())
         # after the warm-up: 40% of the entity's series
         first = frame[frame["svc"] == ev["svc"]]["ts"].sort_values().iloc[int(0.4 * 4 * 144)]
         assert ev["start"] >= first
     assert (delta[~inside] == 0).all()  # nothing else changed
+    assert sorted(signs) == [-1.0, 1.0, 1.0]  # every other level shift goes down
+
+
+def test_a_level_shift_down_keeps_a_metric_that_is_never_negative_at_zero_or_above() -> None:
+
+    from hcad.quality.tuning import inject_anomalies
+
+    frame = _user_frame(entities=4)
+    frame["lat"] = (frame["lat"] - 45.0).clip(lower=0.0)  # a rate that sits at 0 half the day
+    frame["temp"] = _user_frame(entities=4)["lat"] - 60.0  # a reading that may be negative
+    out, labels = inject_anomalies(frame, ["svc"], ["lat", "temp"], time_field="ts", interval_minutes=10, seed=2,
+                                   per_entity=3, kinds=("level_shift",))  # fmt: skip
+    assert len(labels) == 12
+    assert (out["lat"] >= 0).all()
+    merged = out.merge(frame, on=["ts", "svc"], suffixes=("", "_orig"))
+    down = merged["temp"] - merged["temp_orig"] < -8.0 * 2.0 * 0.7  # shifted down in full
+    assert down.sum() >= 6 * 12 and (merged.loc[down, "temp"] < merged.loc[down, "temp_orig"]).all()
 
 
 def test_injection_names_missing_columns_and_unknown_kinds() -> None:
