@@ -133,7 +133,6 @@ def test_injected_events_are_sized_by_local_noise_and_labelled() -> None:
 
 
 def test_a_level_shift_down_keeps_a_metric_that_is_never_negative_at_zero_or_above() -> None:
-
     from hcad.quality.tuning import inject_anomalies
 
     frame = _user_frame(entities=4)
@@ -145,7 +144,9 @@ def test_a_level_shift_down_keeps_a_metric_that_is_never_negative_at_zero_or_abo
     assert (out["lat"] >= 0).all()
     merged = out.merge(frame, on=["ts", "svc"], suffixes=("", "_orig"))
     down = merged["temp"] - merged["temp_orig"] < -8.0 * 2.0 * 0.7  # shifted down in full
-    assert down.sum() >= 6 * 12 and (merged.loc[down, "temp"] < merged.loc[down, "temp_orig"]).all()
+    assert down.sum() >= 6 * 12  # six of the twelve shifts went down by ~8 σ, below 0 where they took it
+    assert (merged.loc[down, "temp"] < 0).any()
+    assert ((merged["lat"] == 0) & (merged["lat_orig"] > 0)).any()  # the rate went down too, and stopped at 0
 
 
 def test_injection_names_missing_columns_and_unknown_kinds() -> None:
