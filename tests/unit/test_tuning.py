@@ -136,8 +136,8 @@ def test_a_level_shift_down_keeps_a_metric_that_is_never_negative_at_zero_or_abo
     from hcad.quality.tuning import inject_anomalies
 
     frame = _user_frame(entities=4)
+    frame["temp"] = frame["lat"] - 60.0  # a reading that may be negative
     frame["lat"] = (frame["lat"] - 45.0).clip(lower=0.0)  # a rate that sits at 0 half the day
-    frame["temp"] = _user_frame(entities=4)["lat"] - 60.0  # a reading that may be negative
     out, labels = inject_anomalies(frame, ["svc"], ["lat", "temp"], time_field="ts", interval_minutes=10, seed=2,
                                    per_entity=3, kinds=("level_shift",))  # fmt: skip
     assert len(labels) == 12
