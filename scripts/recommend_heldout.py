@@ -55,6 +55,7 @@ from hcad.quality import backtest, baseline, synth, tuning
 from hcad.quality import evaluate as ev
 from hcad.quality.scoring import Scores, score
 from hcad.quality.trial import (
+    EVENTS_PER_ENTITY,
     Candidate,
     Trial,
     baseline_deviations,
@@ -258,6 +259,8 @@ def main() -> int:
                     help="score every candidate on the backtest (--no-backtest: only the plugin's rows)")  # fmt: skip
     ap.add_argument("--url", default=None, help="cluster for --plugin (default HCAD_URL or local)")
     ap.add_argument("--max-false-alarms", type=float, default=tuning.MAX_FALSE_ALARMS)
+    ap.add_argument("--events-per-entity", type=int, default=EVENTS_PER_ENTITY, metavar="N",
+                    help=f"events the trial injects per entity (default {EVENTS_PER_ENTITY}, as the CLI)")  # fmt: skip
     ap.add_argument("--alone", action="append", default=[], metavar="METRIC",
                     help="recommend --trial --alone METRIC: the baseline route also with a detector of its own over "
                     "METRIC, and leaks injected into it (repeat for more)")  # fmt: skip
@@ -279,7 +282,8 @@ def main() -> int:
             f = Fleet(name, seed, hosts, args.history)
             configs = candidates(f.spec.metrics, alone=args.alone) if args.alone else None
             t = trial(f.history, FIELDS, f.spec.metrics, time_field=TIME, interval_minutes=f.spec.interval_minutes,
-                      configs=configs, seed=args.trial_seed, max_false_alarms=args.max_false_alarms)  # fmt: skip
+                      configs=configs, seed=args.trial_seed, max_false_alarms=args.max_false_alarms,
+                      per_entity=args.events_per_entity)  # fmt: skip
             if args.backtest:
                 rows += backtest_rows(f, t, args.max_false_alarms)
             if client is not None:
@@ -289,8 +293,8 @@ def main() -> int:
         print(f"recommend_heldout: error: {e}", file=sys.stderr)
         return e.exit_code
     summary = summarize(rows)
-    report = {"history_days": args.history, "trial_seed": args.trial_seed, "alone": args.alone, "summary": summary,
-              "rows": rows}  # fmt: skip
+    report = {"history_days": args.history, "trial_seed": args.trial_seed, "alone": args.alone,
+              "events_per_entity": args.events_per_entity, "summary": summary, "rows": rows}  # fmt: skip
     (out / "recommend.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(summary, rows)
     (out / "recommend.md").write_text(table)
