@@ -37,7 +37,9 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
     show_default=True,
     help="Compare with past days of the same kind (UTC weekday/weekend) or weekdays of past weeks.",
 )
-@click.option("--mode", type=click.Choice(["ratio", "z"]), default="ratio", show_default=True, help="Deviation form.")
+@click.option("--mode", type=click.Choice(["ratio", "z", "level"]), default="ratio", show_default=True,
+              help="Deviation form: ratio to the baseline, in the slot's spreads (z), or over the day's mean "
+                   "baseline (level: for metrics whose noise does not grow with their level).")  # fmt: skip
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
 @click.option("--fleet-fit", type=int, default=None,
               help="Remove each entity's own share of what every entity did at once, fitted over its last FLEET_FIT "

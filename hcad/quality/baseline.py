@@ -14,7 +14,10 @@ metrics, these fields are what a detector then reads; its ``ignore anomalies wit
 in the same units for every entity.
 
 - ``ratio``: ``value / baseline - 1`` (for metrics whose noise grows with their level);
-- ``z``: ``(value - baseline) / spread``, the spread a robust (MAD) estimate over the same slots.
+- ``z``: ``(value - baseline) / spread``, the spread a robust (MAD) estimate over the same slots;
+- ``level``: ``(value - baseline) / the baseline's mean over that day`` (for metrics whose noise does not grow
+  with their level: a change of the same size counts the same at the daily peak and in the trough, where a
+  ratio shrinks it at the peak and swells it in the trough).
 
 Only the past is used (the baseline of day *d* comes from days before *d*), so the fields can be
 computed as data arrives. Pure: numpy and pandas, no I/O.
@@ -22,6 +25,7 @@ computed as data arrives. Pure: numpy and pandas, no I/O.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 
     from hcad.quality.evaluate import EvalConfig
 
-MODES = ("ratio", "z")
+MODES = ("ratio", "z", "level")
 #: ``day``: the same time of day on past days of the same kind (UTC weekday or weekend); ``week``: the same
 #: time of the week (the same UTC weekday on past weeks), so a host whose local weekend starts hours before
 #: or after the UTC one is compared with itself at the same local time.
@@ -95,8 +99,8 @@ class BaselineSpec:
     ``local``: also subtract the median deviation of the entity's last ``local`` intervals (0: not), so a
     slow change that the past days did not have (a weekly rhythm, a gradual rise) stops counting after a
     while;
-    ``floor``: the smallest baseline (ratio) or spread (z, as a fraction of the baseline) used, so a
-    metric at 0 does not divide by 0;
+    ``floor``: the smallest baseline (ratio), day's mean baseline (level) or spread (z, as a fraction of the
+    baseline) used, so a metric at 0 does not divide by 0;
     ``scale``: divide each entity's field by its own robust spread over its last ``scale`` intervals (0: not),
     so a margin in spreads means as much on a quiet entity as on a noisy one (an event sized against its
     entity's noise is otherwise below the margin on the quiet ones).
@@ -245,6 +249,12 @@ def residuals(
             v, b = mat.ravel()[flat], med.ravel()[flat]
             if spec.mode == "ratio":
                 cols[m][rows] = v / np.maximum(np.abs(b), spec.floor) - 1.0
+            elif spec.mode == "level":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a day with no baseline yet: NaN
+                    day_level = np.nanmean(np.abs(med), axis=1)
+                lvl = np.repeat(day_level, per_day)[flat]
+                cols[m][rows] = (v - b) / np.maximum(lvl, spec.floor)
             else:
                 s = np.maximum(spr.ravel()[flat], spec.floor * np.abs(b))
                 cols[m][rows] = (v - b) / np.where(s > 0, s, spec.floor)

@@ -137,6 +137,29 @@ def test_alone_prints_a_second_detector_over_one_metric(capsys, os_client, os_ur
     assert [d["name"] for d in report["alone"]] == [f"{dest}-detector-memory"]
 
 
+def test_mode_level_writes_the_librarys_level_deviations(capsys, os_client, os_url, fleet, dest) -> None:
+    """--mode level: each deviation over the day's mean baseline, as the library computes it (not the ratio)."""
+    from dataclasses import replace
+
+    code, _out, err = hcad(capsys, os_url, *command(fleet, dest, "--mode", "level"))
+    assert code == 0, err
+    spec = replace(baseline.RECOMMENDED, mode="level")
+    expected = baseline.residuals(fleet_frame(SPEC), METRICS, spec=spec)
+    expected = expected[pd.to_datetime(expected["@timestamp"], utc=True) >= FROM]
+    ratio = baseline.residuals(fleet_frame(SPEC), METRICS, spec=baseline.RECOMMENDED)
+    os_client.indices.refresh(index=dest)
+    assert os_client.count(index=dest)["count"] == len(expected)
+    hits = os_client.search(index=dest, body={"size": 200, "sort": [{"@timestamp": "asc"}, {"host": "asc"}]})["hits"]
+    got = pd.DataFrame([h["_source"] for h in hits["hits"]])
+    stamp = {"@timestamp": lambda f: f["@timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    merged = got.merge(expected.assign(**stamp), on=["@timestamp", "host", "process"], suffixes=("", "_lib"))
+    merged = merged.merge(ratio.assign(**stamp), on=["@timestamp", "host", "process"], suffixes=("", "_ratio"))
+    assert len(merged) == 200
+    c = "cpu" + baseline.SUFFIX
+    assert merged[c].to_numpy() == pytest.approx(merged[c + "_lib"].to_numpy(), abs=1e-9)
+    assert (merged[c] - merged[c + "_ratio"]).abs().max() > 0.01  # not the ratio form's fields
+
+
 def test_season_week_writes_deviations_from_past_weeks(capsys, os_client, os_url, index_name, dest) -> None:
     """With --season week the fields come from the same weekday of past weeks: on 17 days, the last two
     days differ from the daily baseline's (earlier days fall back to it: fewer than two past weeks)."""

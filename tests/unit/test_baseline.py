@@ -108,6 +108,22 @@ def test_z_mode_is_in_units_of_the_slot_noise() -> None:
     assert z.drop(z.index[(out["host"] == "h2") & (out["@timestamp"] == when)]).abs().quantile(0.99) < 5
 
 
+def test_level_mode_sizes_an_added_amount_the_same_at_night_and_at_the_peak() -> None:
+    data = fleet_frame(days=5, noise=0.0)
+    night, noon = "2024-01-04 03:00", "2024-01-04 12:00"  # h1: 20 at night, 120 at noon
+    for when in (night, noon):
+        data.loc[(data["host"] == "h1") & (data["@timestamp"] == pd.Timestamp(when, tz="UTC")), "cpu"] += 5.0
+    level = residuals(data, ["cpu"], spec=BaselineSpec(mode="level", fleet=False))
+    ratio = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False))
+    day_mean = 2 * (10 + 50 / np.pi)  # h1's shape (scale 2) averaged over the day
+    for when in (night, noon):
+        assert at(level, "h1", when)["cpu_vs_baseline"] == pytest.approx(5 / day_mean, rel=0.05)
+    # As a ratio the same 5 is 0.25 at night and 0.04 at noon.
+    assert at(ratio, "h1", night)["cpu_vs_baseline"] > 5 * at(ratio, "h1", noon)["cpu_vs_baseline"]
+    quiet = level[level["host"] != "h1"]["cpu_vs_baseline"]
+    assert quiet.abs().max() < 0.01
+
+
 def test_a_lasting_change_fades_with_a_local_level() -> None:
     data = fleet_frame(days=6)
     later = (data["host"] == "h0") & (data["@timestamp"] >= pd.Timestamp("2024-01-05", tz="UTC"))

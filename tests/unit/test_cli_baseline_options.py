@@ -54,6 +54,8 @@ def test_option_defaults_are_the_recommended_ones() -> None:
     assert bl.RECOMMENDED_WEEKLY_SPREADS < bl.RECOMMENDED_SPREADS
     assert bl.RECOMMENDED_WEEKLY_SPREADS_BELOW < bl.RECOMMENDED_SPREADS_BELOW
     assert (defaults["days"], defaults["mode"]) == (rec.days, rec.mode)
+    mode = next(p for p in command.params if p.name == "mode")
+    assert tuple(mode.type.choices) == bl.MODES  # every form the library computes, spelled out for start-up
     # --local follows --season (read from RECOMMENDED or RECOMMENDED_WEEKLY when the command runs): the weekly
     # baseline has no local level (its lag gives lasting events an echo).
     assert defaults["local"] is None
