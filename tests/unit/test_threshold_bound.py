@@ -15,6 +15,7 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 @pytest.fixture(scope="module")
 def bound():
+    saved = list(sys.path)  # the script puts scripts/ and the repository on the path when loaded
     sys.path.insert(0, str(SCRIPTS))
     try:
         spec = importlib.util.spec_from_file_location("threshold_bound", SCRIPTS / "threshold_bound.py")
@@ -23,7 +24,7 @@ def bound():
         spec.loader.exec_module(module)
         yield module
     finally:
-        sys.path.remove(str(SCRIPTS))
+        sys.path[:] = saved
 
 
 def frame(values_a, values_b):
