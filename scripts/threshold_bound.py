@@ -32,22 +32,25 @@ import pandas as pd
 import recommend_heldout as rh
 
 from hcad.quality import baseline
-from hcad.quality.scoring import score
 from hcad.quality.trial import candidates
 
 RULES = tuple((how, k) for k in (1, 2, 3) for how in ("mean", "min") if not (k == 1 and how == "min"))
 THRESHOLDS = tuple(np.arange(3.0, 6.01, 0.5))
 
 
-def rule_flags(frame: pd.DataFrame, field: str, how: str, k: int, t: float) -> np.ndarray:
-    """Per row of ``frame`` (any order): whether the entity's last ``k`` values of ``field`` up to that row
-    (time order) have a mean (``how="mean"``) or a smallest value (``"min"``) of at least ``t``; False until
-    an entity has ``k`` values."""
+def rule_stat(frame: pd.DataFrame, field: str, how: str, k: int) -> np.ndarray:
+    """Per row of ``frame`` (any order): the mean (``how="mean"``) or the smallest value (``"min"``) of the
+    entity's last ``k`` values of ``field`` up to that row (time order); NaN until an entity has ``k`` values."""
     ordered = frame.sort_values([*rh.FIELDS, rh.TIME], kind="stable")
     rolled = ordered.groupby(list(rh.FIELDS), sort=False)[field].rolling(k, min_periods=k)
     stat = rolled.mean() if how == "mean" else rolled.min()
-    values = pd.Series(stat.to_numpy(), index=ordered.index).reindex(frame.index)
-    return (values >= t).to_numpy()
+    return pd.Series(stat.to_numpy(), index=ordered.index).reindex(frame.index).to_numpy()
+
+
+def rule_flags(frame: pd.DataFrame, field: str, how: str, k: int, t: float) -> np.ndarray:
+    """Per row of ``frame``: whether :func:`rule_stat` is at least ``t`` (False until an entity has ``k`` values)."""
+    with np.errstate(invalid="ignore"):
+        return rule_stat(frame, field, how, k) >= t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         frame, cfg, labels = f.config(c)
         if args.kind not in set(labels["kind"]):
             ap.error(f"--kind {args.kind}: fleet {f.name} has events of kinds {sorted(set(labels['kind']))}")
+        alarms = pd.DataFrame({**{x: frame[x] for x in rh.FIELDS}, "data_start_time": frame[rh.TIME],
+                               "confidence": 1.0})  # fmt: skip
         for how, k in RULES:
+            stat = rule_stat(frame, field, how, k)  # once per rule; each threshold only compares
             for t in THRESHOLDS:
-                alarms = pd.DataFrame({**{x: frame[x] for x in rh.FIELDS}, "data_start_time": frame[rh.TIME],
-                                       "anomaly_grade": rule_flags(frame, field, how, k, t).astype(float)})  # fmt: skip
-                s = score(rh.tb.last_days(alarms, f.spec), labels, cfg.interval_minutes)
+                with np.errstate(invalid="ignore"):
+                    alarms["anomaly_grade"] = (stat >= t).astype(float)
+                s = f.score(alarms, cfg, labels)  # an alarm is grade 1, confidence 1: above any monitor floor
                 kind = s.per_kind[args.kind]
                 table.setdefault((how, k, t), {})[f.name] = (kind.detected, kind.events, s.false_alarms_per_entity_day)
                 print(f"{f.name}  {how} of last {k} ≥ {t:g}: {args.kind} {kind.detected}/{kind.events}, "

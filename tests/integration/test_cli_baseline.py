@@ -143,10 +143,10 @@ def test_mode_level_writes_the_librarys_level_deviations(capsys, os_client, os_u
 
     code, _out, err = hcad(capsys, os_url, *command(fleet, dest, "--mode", "level"))
     assert code == 0, err
-    spec = replace(baseline.RECOMMENDED, mode="level")
-    expected = baseline.residuals(fleet_frame(SPEC), METRICS, spec=spec)
+    data = fleet_frame(SPEC)
+    expected = baseline.residuals(data, METRICS, spec=replace(baseline.RECOMMENDED, mode="level"))
     expected = expected[pd.to_datetime(expected["@timestamp"], utc=True) >= FROM]
-    ratio = baseline.residuals(fleet_frame(SPEC), METRICS, spec=baseline.RECOMMENDED)
+    ratio = baseline.residuals(data, METRICS, spec=baseline.RECOMMENDED)
     os_client.indices.refresh(index=dest)
     assert os_client.count(index=dest)["count"] == len(expected)
     hits = os_client.search(index=dest, body={"size": 200, "sort": [{"@timestamp": "asc"}, {"host": "asc"}]})["hits"]
