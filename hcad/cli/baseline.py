@@ -37,9 +37,10 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
     show_default=True,
     help="Compare with past days of the same kind (UTC weekday/weekend) or weekdays of past weeks.",
 )
-@click.option("--mode", type=click.Choice(["ratio", "z", "level"]), default="ratio", show_default=True,
+@click.option("--mode", type=click.Choice(["ratio", "z", "level"]), default=None,
               help="Deviation form: ratio to the baseline, in the slot's spreads (z), or over the day's mean "
-                   "baseline (level: for metrics whose noise does not grow with their level).")  # fmt: skip
+                   "baseline (level: for metrics whose noise does not grow with their level) [default: "
+                   "ratio].")  # fmt: skip
 @click.option("--no-fleet", is_flag=True, help="Keep what every entity did at once (default: removed).")
 @click.option("--fleet-fit", type=int, default=None,
               help="Remove each entity's own share of what every entity did at once, fitted over its last FLEET_FIT "
@@ -51,6 +52,18 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
               help="Divide each entity's deviations by their robust spread over its last SCALE intervals (0: "
                    "not), so a margin means as much on a quiet entity as on a noisy one [default: 1008; 0 with "
                    "--season week].")  # fmt: skip
+@click.option("--stretch", type=float, default=None,
+              help="Count each spread of a deviation beyond --knee spreads 1 + STRETCH times (0: not; needs --scale), "
+                   "so an event a few spreads beyond an entity's largest normal intervals is not explained away by "
+                   "them (GC time with --mode level: detectors/README.md) [default: 0].")  # fmt: skip
+@click.option(
+    "--stretch-metric",
+    "stretched",
+    multiple=True,
+    metavar="METRIC",
+    help="A --metric whose deviations --stretch stretches (repeat for more) [default: every metric].",
+)
+@click.option("--knee", type=float, default=None, help="Where --stretch starts, in spreads [default: 5].")
 @click.option("--spreads", type=float, default=None,
               help="Suggested margin above, in spreads [default: 3; 2 with --season week].")  # fmt: skip
 @click.option("--spreads-below", type=float, default=None,
@@ -89,6 +102,9 @@ def baseline(
     fleet_fit: int | None,
     local: int | None,
     scale: int | None,
+    stretch: float | None,
+    stretched: tuple[str, ...],
+    knee: float | None,
     spreads: float | None,
     spreads_below: float | None,
     tail: bool | None,
@@ -122,6 +138,10 @@ def baseline(
     leaks the detector over every metric missed (detectors/README.md). Where the first has no local level
     (--season week), that detector reads the deviation less its level over the last 36 intervals, written
     as METRIC_local_vs_baseline: a leak's slow climb is then an offset the forest does not forecast away.
+    --stretch S (with --stretch-metric M) counts each spread of M's deviation past --knee spreads 1 + S times:
+    an event only a few spreads beyond the entity's normal tail (GC storms on fleets with peak-traffic days,
+    with --mode level) is then not explained away by the normal intervals in the forest's sample
+    (detectors/README.md).
     """
     from hcad.cli.results import iso
     from hcad.errors import ConfigError
@@ -138,6 +158,10 @@ def baseline(
     recommended = RECOMMENDED_WEEKLY if season == "week" else RECOMMENDED
     local = recommended.local if local is None else local
     scale = recommended.scale if scale is None else scale
+    mode = recommended.mode if mode is None else mode
+    stretch = recommended.stretch if stretch is None else stretch
+    stretched = stretched or recommended.stretched
+    knee = recommended.knee if knee is None else knee
     if fleet_fit is None:
         fleet_fit = 0 if no_fleet else recommended.fleet_fit
     if spreads is None:
@@ -147,8 +171,8 @@ def baseline(
     if tail is None:
         tail = season == "week"
     plan = _checked(cli, index, dest, fields, metrics, start, end, interval, time_field, history, days, season, mode,
-                    no_fleet, fleet_fit, local, scale, spreads, spreads_below, shingle, detector_name, window_delay,
-                    output, alone)  # fmt: skip
+                    no_fleet, fleet_fit, local, scale, stretch, stretched, knee, spreads, spreads_below, shingle,
+                    detector_name, window_delay, output, alone)  # fmt: skip
     plan["tail"] = tail
     written, data = _write(cli, plan)
     if written == 0:
@@ -174,6 +198,10 @@ def baseline(
         "local": local,  # intervals of local level removed (0: none)
         "scale": scale,  # intervals each entity's spread is measured over (0: not scaled)
         "fleet_fit": fleet_fit,  # intervals each entity's share of the fleet's moves is fitted over (0: share 1)
+        "mode": mode,
+        "stretch": stretch,  # each spread beyond `knee` counts 1 + stretch times (0: not)
+        "stretched": (list(stretched) or list(metrics)) if stretch else [],  # the metrics stretched
+        "knee": knee,
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),
         "margins": {r.conditions[0].feature_name: r.conditions[0].value for r in det.rules or []},
@@ -200,9 +228,9 @@ def baseline(
 
 def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], metrics: tuple[str, ...], start: str,
              end: str, interval: str, time_field: str, history: int, days: int, season: str, mode: str,
-             no_fleet: bool, fleet_fit: int, local: int, scale: int, spreads: float, spreads_below: float, shingle: int,
-             detector_name: str | None, window_delay: str, output: Path | None,
-             alone: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+             no_fleet: bool, fleet_fit: int, local: int, scale: int, stretch: float, stretched: tuple[str, ...],
+             knee: float, spreads: float, spreads_below: float, shingle: int, detector_name: str | None,
+             window_delay: str, output: Path | None, alone: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """Every option and the source index checked before anything is written; the run's settings."""
     from hcad.ad.model import Detector, Interval
     from hcad.ad.preflight import preflight
@@ -221,6 +249,13 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     twice = sorted({m for m in metrics if metrics.count(m) > 1})
     if twice:
         issues.append(Issue("--metric", f"{', '.join(twice)} given more than once", "name each metric once"))
+    stray = [m for m in stretched if m not in metrics]
+    if stray:
+        issues.append(
+            Issue("--stretch-metric", f"{', '.join(stray)} is not a --metric", "name metrics given with --metric")
+        )
+    elif stretched and not stretch:
+        issues.append(Issue("--stretch-metric", "nothing is stretched with --stretch 0", "add e.g. --stretch 4"))
     stray = [m for m in alone if m not in metrics]
     if stray:
         issues.append(Issue("--alone", f"{', '.join(stray)} is not a --metric", "name metrics given with --metric"))
@@ -257,7 +292,8 @@ def _checked(cli: CliContext, index: str, dest: str, fields: tuple[str, ...], me
     spec = None
     try:
         spec = BaselineSpec(interval_minutes=int(minutes), days=days, mode=mode, fleet=not no_fleet, local=local,
-                            season=season, scale=scale, fleet_fit=fleet_fit)  # fmt: skip
+                            season=season, scale=scale, fleet_fit=fleet_fit, stretch=stretch, knee=knee,
+                            stretched=stretched)  # fmt: skip
     except ValidationError as err:
         # The spec's fields by the options that set them; a bad --interval is already said once above.
         option = {"interval_minutes": "--interval"}

@@ -103,7 +103,15 @@ class BaselineSpec:
     baseline) used, so a metric at 0 does not divide by 0;
     ``scale``: divide each entity's field by its own robust spread over its last ``scale`` intervals (0: not),
     so a margin in spreads means as much on a quiet entity as on a noisy one (an event sized against its
-    entity's noise is otherwise below the margin on the quiet ones).
+    entity's noise is otherwise below the margin on the quiet ones);
+    ``stretch``: with ``scale``, each spread beyond ``knee`` spreads (either side) counts ``1 + stretch``
+    times in the fields of the ``stretched`` metrics (empty: every metric; 0: none). The forest zeroes the
+    grade of a point when near neighbours in its sample lie within the margins of it (RCF's
+    ``CONDITIONAL_FORECAST``), so an event a few spreads beyond an entity's largest normal intervals is
+    explained by them; stretched, it lies farther from them, while the normal range (within ``knee``), and
+    so each field's spread and margin, is unchanged. For a metric whose events are only a few spreads beyond
+    its normal tail (GC time on the cosine fleets: ``detectors/README.md``); a metric whose normal days
+    reach past the knee alarms on them.
     """
 
     interval_minutes: int = 10
@@ -117,8 +125,14 @@ class BaselineSpec:
     season: str = "day"
     scale: int = 0
     fleet_fit: int = 0
+    knee: float = 5.0
+    stretch: float = 0.0
+    stretched: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # A hashable tuple (specs key caches), also when given one name or a list.
+        names = (self.stretched,) if isinstance(self.stretched, str) else tuple(self.stretched)
+        object.__setattr__(self, "stretched", names)
         issues = []
         if self.mode not in MODES:
             issues.append(Issue("mode", f"{self.mode!r} is not a mode", f"use one of {MODES}"))
@@ -140,6 +154,12 @@ class BaselineSpec:
                 issues.append(Issue(name, "must be at least 0", f"use e.g. {example}"))
         if not self.floor > 0:
             issues.append(Issue("floor", "must be above 0", "use e.g. 0.02"))
+        if not self.stretch >= 0:
+            issues.append(Issue("stretch", "must be at least 0", "use e.g. 4, or 0 for none"))
+        if not self.knee > 0:
+            issues.append(Issue("knee", "must be above 0", "use e.g. 5 (spreads)"))
+        if self.stretch and not self.scale:
+            issues.append(Issue("stretch", "needs scale: the knee is in each entity's spreads", "use e.g. scale 1008"))
         if issues:
             raise ValidationError(issues, source="baseline")
 
@@ -223,6 +243,12 @@ def residuals(
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     if not metrics:
         raise ConfigError("baseline: no metrics given; name the numeric columns to compare with their baselines")
+    stray = [m for m in spec.stretched if m not in metrics]
+    if stray:
+        raise ConfigError(
+            f"baseline: stretched metric {stray[0]!r} is not among the metrics {metrics}; name one of them"
+        )
+    stretch = {m: spec.stretch if not spec.stretched or m in spec.stretched else 0.0 for m in metrics}
     entity_fields = [entity_fields] if isinstance(entity_fields, str) else list(entity_fields)
     missing = [c for c in (*entity_fields, time_field, *metrics) if c not in frame.columns]
     if missing:
@@ -275,7 +301,8 @@ def residuals(
                     levelled[m][rows] = _scaled(levelled[m][rows], spec.scale)
             if spec.local:
                 d = _without_level(d, spec.local)
-            cols[m][rows] = _scaled(d, spec.scale) if spec.scale else d
+            d = _scaled(d, spec.scale) if spec.scale else d
+            cols[m][rows] = _stretched(d, spec.knee, stretch[m]) if stretch[m] else d
     keep = np.isfinite(np.column_stack([*(cols[m] for m in metrics), *levelled.values()])).all(axis=1)
     out = frame[keep].reset_index(drop=True)
     for name, col in (*((m, cols[m]) for m in metrics), *((alone_metric(m, spec), v) for m, v in levelled.items())):
@@ -316,6 +343,12 @@ def _scaled(deviation: np.ndarray, intervals: int) -> np.ndarray:
     spread = _MAD_TO_SIGMA * past.to_numpy()
     with np.errstate(invalid="ignore"):  # NaN spread (too little past): NaN, dropped like a missing baseline
         return deviation / np.maximum(spread, 1e-9)
+
+
+def _stretched(deviation: np.ndarray, knee: float, stretch: float) -> np.ndarray:
+    """``deviation`` (in spreads) with each spread beyond ``knee`` either side counted ``1 + stretch`` times."""
+    beyond = np.maximum(np.abs(deviation) - knee, 0.0)
+    return deviation + stretch * np.sign(deviation) * beyond
 
 
 def alone_metric(metric: str, spec: BaselineSpec) -> str:

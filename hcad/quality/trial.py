@@ -137,6 +137,7 @@ class Candidate:
             past = f"the same weekday of the past {b.days} weeks" if b.season == "week" else (
                 f"the past {b.days} days of the same kind")  # fmt: skip
             fleet = ""
+            stretched = ", ".join(b.stretched) or "every metric"
             if b.fleet:
                 share = f"each entity's share of the fleet's median fitted over {b.fleet_fit} intervals and removed"
                 fleet = f", {share}" if b.fleet_fit else ", fleet median removed"
@@ -144,6 +145,7 @@ class Candidate:
                 f"{b.mode} to the same time on {past}{fleet}"
                 + (f", local level over {b.local} intervals removed" if b.local else "")
                 + (f", each entity in its own spreads over {b.scale} intervals" if b.scale else "")
+                + (f", {stretched} {1 + b.stretch:g}× past {b.knee:g} spreads" if b.stretch else "")
             )
         return {
             "features": features,

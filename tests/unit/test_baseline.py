@@ -531,3 +531,44 @@ def test_epoch_millisecond_times_and_one_metric_as_a_string_read_as_expected() -
     np.testing.assert_allclose(got["cpu_vs_baseline"], plain["cpu_vs_baseline"])
     with pytest.raises(ConfigError, match="no metrics given"):
         residuals(frame, [], spec=baseline.RECOMMENDED)
+
+
+def test_stretch_moves_only_what_lies_beyond_the_knee() -> None:
+    data = _quiet_and_noisy(days=6, shift_sigmas=9.0)
+    data = pd.concat([data, data.assign(process="q", cpu=data["cpu"] * 2)], ignore_index=True)
+    scaled = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, scale=288))
+    spec = BaselineSpec(fleet=False, scale=288, stretch=4.0, knee=5.0)
+    stretched = residuals(data, ["cpu"], spec=spec)
+    field = "cpu" + baseline.SUFFIX
+    d, s = scaled[field].to_numpy(), stretched[field].to_numpy()
+    inside = np.abs(d) <= 5.0
+    # The normal range is untouched, so each field's spread (and a margin in spreads) stays the same.
+    np.testing.assert_array_equal(s[inside], d[inside])
+    assert baseline.spread(stretched, [field]) == baseline.spread(scaled, [field])
+    # The 9 σ event: each spread past 5 counts 5 times, on either side of 0.
+    assert (~inside).sum() >= 6
+    np.testing.assert_allclose(s[~inside], np.sign(d[~inside]) * (5.0 + 5.0 * (np.abs(d[~inside]) - 5.0)))
+    assert s[~inside].max() > 2.5 * d[~inside].max()
+
+
+def test_stretch_can_be_kept_to_some_metrics() -> None:
+    data = _quiet_and_noisy(days=6, shift_sigmas=9.0)
+    data["gc"] = data["cpu"]
+    plain = residuals(data, ["cpu", "gc"], spec=BaselineSpec(fleet=False, scale=288))
+    spec = BaselineSpec(fleet=False, scale=288, stretch=4.0, stretched="gc")
+    assert spec.stretched == ("gc",)
+    out = residuals(data, ["cpu", "gc"], spec=spec)
+    np.testing.assert_array_equal(out["cpu_vs_baseline"], plain["cpu_vs_baseline"])
+    assert out["gc_vs_baseline"].max() > 2.5 * plain["gc_vs_baseline"].max()
+    with pytest.raises(ConfigError, match="stretched metric 'mem' is not among the metrics"):
+        residuals(data, ["cpu", "gc"], spec=replace(spec, stretched=("mem",)))
+
+
+@pytest.mark.parametrize(
+    ("settings", "path"),
+    [({"stretch": -1.0, "scale": 288}, "stretch"), ({"stretch": 4.0, "scale": 0}, "stretch"), ({"knee": 0.0}, "knee")],
+)
+def test_bad_stretch_settings_are_refused(settings, path) -> None:
+    with pytest.raises(ValidationError) as e:
+        BaselineSpec(**settings)
+    assert [i.path for i in e.value.issues] == [path]

@@ -25,6 +25,17 @@ BASE = ["baseline", "idx", "--into", "dest", "-f", "host", "-m", "cpu", "--from"
             "--fleet-fit: fits a share of the fleet's moves, which --no-fleet keeps (drop one)",
         ),
         (["--days", "0"], "--days: must be at least 1 (use e.g. 7)"),
+        (["--stretch", "-1"], "--stretch: must be at least 0 (use e.g. 4, or 0 for none)"),
+        (["--stretch", "4", "--knee", "0"], "--knee: must be above 0 (use e.g. 5 (spreads))"),
+        (
+            ["--stretch", "4", "--scale", "0"],
+            "--stretch: needs scale: the knee is in each entity's spreads (use e.g. scale 1008)",
+        ),
+        (
+            ["--stretch", "4", "--stretch-metric", "mem"],
+            "--stretch-metric: mem is not a --metric (name metrics given with --metric)",
+        ),
+        (["--stretch-metric", "cpu"], "--stretch-metric: nothing is stretched with --stretch 0 (add e.g. --stretch 4)"),
         (["--shingle", "0"], "--shingle: 0 is out of range (use 1 to 128; the default here is 2)"),
         (
             ["-m", "cpu_local", "--alone", "cpu", "--season", "week"],
@@ -53,7 +64,11 @@ def test_option_defaults_are_the_recommended_ones() -> None:
     assert defaults["spreads"] is None and defaults["spreads_below"] is None
     assert bl.RECOMMENDED_WEEKLY_SPREADS < bl.RECOMMENDED_SPREADS
     assert bl.RECOMMENDED_WEEKLY_SPREADS_BELOW < bl.RECOMMENDED_SPREADS_BELOW
-    assert (defaults["days"], defaults["mode"]) == (rec.days, rec.mode)
+    assert defaults["days"] == rec.days
+    # --mode, --stretch and --knee follow RECOMMENDED (or RECOMMENDED_WEEKLY) too; their help says ratio, 0, 5.
+    assert (defaults["mode"], defaults["stretch"], defaults["knee"]) == (None, None, None)
+    assert (rec.mode, rec.stretch, rec.knee, rec.stretched) == ("ratio", 0.0, 5.0, ())
+    assert (bl.RECOMMENDED_WEEKLY.mode, bl.RECOMMENDED_WEEKLY.stretch) == ("ratio", 0.0)
     mode = next(p for p in command.params if p.name == "mode")
     assert tuple(mode.type.choices) == bl.MODES  # every form the library computes, spelled out for start-up
     # --local follows --season (read from RECOMMENDED or RECOMMENDED_WEEKLY when the command runs): the weekly
