@@ -106,6 +106,10 @@ def _suggest_rows(
               help="--trial: also try the baseline route with a detector of its own over FIELD (one of several "
               "features' fields) beside it, and inject slow leaks into FIELD: for a metric whose slow changes "
               "matter, such as memory. Repeat for more.")  # fmt: skip
+@click.option("--stretch", "stretch", multiple=True, metavar="FIELD",
+              help="--trial: also try the daily baseline in the level form with FIELD's deviations stretched past 5 "
+              "spreads (hcad baseline --stretch): for a metric whose events are only a few spreads beyond its "
+              "normal tail, such as GC time on a fleet with peak-traffic days. Repeat for more.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, type=int, help="--trial: where anomalies are injected.")
 @json_option
 @pass_cli
@@ -121,6 +125,7 @@ def recommend_cmd(
     limit: int,
     trial: bool,
     alone: tuple[str, ...],
+    stretch: tuple[str, ...],
     seed: int,
     as_json: bool,
 ) -> None:
@@ -164,6 +169,11 @@ def recommend_cmd(
     stray = [f for f in alone if f not in metrics]
     if stray:
         raise ConfigError(f"--alone {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
+    if stretch and not trial:
+        raise ConfigError("--stretch is tried by --trial; add --trial")
+    stray = [f for f in stretch if f not in metrics]
+    if stray:
+        raise ConfigError(f"--stretch {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
     if alone and len(metrics) == 1:
         # The baseline route's configs already read that field alone; the pair would only cost a detector.
         raise ConfigError(f"--alone {alone[0]} is the only --feature field; add the others with --feature")
@@ -224,7 +234,8 @@ def recommend_cmd(
         tight = rec.dominant_period_minutes is None
         tried = run_trial(
             frame, list(fields), metrics, time_field=time_field, interval_minutes=rec.interval_minutes,
-            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size, alone=alone, tight=tight)],
+            configs=[_with_features(c, pairs) for c in candidates(metrics, rec.shingle_size, alone=alone, tight=tight,
+                                                                   stretch=stretch)],
             seed=seed,
         )  # fmt: skip
         if not tight:
@@ -323,10 +334,15 @@ def baseline_command(
     candidate: Candidate, index: str, fields: Sequence[str], metrics: Sequence[str], interval_minutes: int, start: str
 ) -> str:
     """The ``hcad baseline`` command that writes the fields a baseline-route ``candidate`` read in the trial."""
-    from hcad.quality.baseline import RECOMMENDED_SHINGLE
+    from hcad.quality.baseline import RECOMMENDED_KNEE, RECOMMENDED_SHINGLE
 
     up, down = candidate.spreads
-    weekly = candidate.baseline is not None and candidate.baseline.season == "week"
+    b = candidate.baseline
+    weekly = b is not None and b.season == "week"
+    form = f"--mode {b.mode} " if b is not None and b.mode != "ratio" else ""
+    if b is not None and b.stretch:
+        form += f"--stretch {b.stretch:g} " + "".join(f"--stretch-metric {m} " for m in b.stretched)
+        form += f"--knee {b.knee:g} " if b.knee != RECOMMENDED_KNEE else ""
     tail = "" if candidate.tail == weekly else ("--tail " if candidate.tail else "--no-tail ")  # the season's default
     shingle = f"--shingle {candidate.shingle_size} " if candidate.shingle_size != RECOMMENDED_SHINGLE else ""
     return (
@@ -335,6 +351,7 @@ def baseline_command(
         + "".join(f" -m {m}" for m in metrics)
         + f" --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
         + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
+        + form
         + tail
         + shingle
         + "".join(f"--alone {m} " for m in candidate.alone)

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from hcad.errors import ConfigError
 from hcad.quality.baseline import RECOMMENDED as BASELINE
-from hcad.quality.baseline import RECOMMENDED_SHINGLE as BASELINE_SHINGLE
 from hcad.quality.baseline import (
+    RECOMMENDED_KNEE,
     RECOMMENDED_SPREADS,
     RECOMMENDED_SPREADS_BELOW,
+    RECOMMENDED_STRETCH,
     RECOMMENDED_WEEKLY_SPREADS,
     RECOMMENDED_WEEKLY_SPREADS_BELOW,
     SUFFIX,
@@ -49,6 +50,7 @@ from hcad.quality.baseline import (
     residuals,
     tail_factor,
 )
+from hcad.quality.baseline import RECOMMENDED_SHINGLE as BASELINE_SHINGLE
 from hcad.quality.baseline import RECOMMENDED_WEEKLY as WEEKLY_BASELINE
 from hcad.quality.scoring import Scores, score
 from hcad.quality.tuning import DEFAULT_INJECTED, MAX_FALSE_ALARMS, choose, inject_anomalies, score_row
@@ -201,6 +203,7 @@ def candidates(
     baseline: bool = True,
     alone: Sequence[str] = (),
     tight: bool = False,
+    stretch: Sequence[str] = (),
 ) -> list[Candidate]:
     """The configs :func:`trial` compares by default: the plugin's defaults, hcad's defaults, and
     shingles 2, 4 and 8 with the :data:`LOOSE_RULE` (with ``tight``, for data without a daily rhythm, also
@@ -209,7 +212,11 @@ def candidates(
     ``hcad baseline``'s defaults and with 3 and 4 spreads both ways, and against past weeks
     (``hcad baseline --season week``) with its defaults, each at ``hcad baseline``'s shingle and all but
     the 3 / 3 spreads also at :data:`BASELINE_WIDER_SHINGLE`; with ``alone`` (some of ``metrics``), each
-    baseline-route config also with a detector of its own over each of those metrics (:func:`companions`)."""
+    baseline-route config also with a detector of its own over each of those metrics (:func:`companions`); with
+    ``stretch`` (some of ``metrics``), for each of those metrics the daily baseline in the ``level`` form with
+    that metric's deviations stretched past :data:`~hcad.quality.baseline.RECOMMENDED_KNEE` spreads, 3 / 3
+    spreads: for a metric whose events are only a few spreads beyond its normal tail, such as GC time on
+    fleets with peak-traffic days (the trial injects no GC storms, so it cannot tell which metric that is)."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import RECOMMENDED
 
@@ -244,6 +251,16 @@ def candidates(
                     Candidate(label, feats, s, None, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE,
                               baseline=spec, spreads=(up, down), tail=tail)
                 )  # fmt: skip
+    if stretch:
+        stray = [m for m in stretch if m not in metrics]
+        if stray or not baseline:
+            why = f"{stray} are not among the metrics {list(metrics)}" if stray else "needs the baseline route"
+            raise ConfigError(f"a stretched metric (stretch) {why}; name some of the metrics")
+        for m in dict.fromkeys(stretch):
+            spec = replace(BASELINE, mode="level", stretch=RECOMMENDED_STRETCH, knee=RECOMMENDED_KNEE, stretched=(m,))
+            out.append(Candidate(f"baseline level 3 up / 3 down, {m} stretched", feats, BASELINE_SHINGLE, None,
+                                 RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE, baseline=spec,
+                                 spreads=(3.0, 3.0)))  # fmt: skip
     if alone:
         stray = [m for m in alone if m not in metrics]
         if stray or not baseline:

@@ -212,6 +212,8 @@ def test_bad_input_is_one_line(capsys, os_url, fleet) -> None:
         ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--feature", "average:cpuTime"], 2, "given twice"),
         ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--alone", "cpuTime"], 2, "tried by --trial"),
         ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--trial", "--alone", "mem"], 2, "not a --feature"),
+        ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--stretch", "cpuTime"], 2, "tried by --trial"),
+        ([fleet, "--field", "host", "--feature", "avg:cpuTime", "--trial", "--stretch", "gc"], 2, "not a --feature"),
         (
             [
                 fleet,

@@ -155,6 +155,34 @@ def test_the_printed_baseline_command_parses_as_hcad_baseline(season: str, tail:
     assert p["history"] >= (21 if season == "week" else 14)
 
 
+def test_a_stretched_metric_adds_the_level_form_with_that_metric_stretched() -> None:
+    import shlex
+
+    from hcad.cli.baseline import baseline as baseline_command_line
+    from hcad.cli.recommend import baseline_command
+    from hcad.quality.baseline import RECOMMENDED_KNEE, RECOMMENDED_STRETCH
+
+    metrics = ["cpu", "memory", "jvmGcTime"]
+    plain = candidates(metrics)
+    more = candidates(metrics, stretch=["jvmGcTime"])
+    (added,) = [c for c in more if c not in plain]
+    b = added.baseline
+    assert b is not None and (b.mode, b.stretched, b.stretch, b.knee) == (
+        "level", ("jvmGcTime",), RECOMMENDED_STRETCH, RECOMMENDED_KNEE
+    )  # fmt: skip
+    assert added.spreads == (3.0, 3.0) and "jvmGcTime 5× past 5 spreads" in added.settings()["baseline"]
+    assert len(candidates(metrics, stretch=["jvmGcTime"], alone=["memory"])) == len(more) + 8  # each with a pair
+    with pytest.raises(ConfigError, match=r"\['disk'\] are not among"):
+        candidates(metrics, stretch=["disk"])
+    with pytest.raises(ConfigError, match="needs the baseline route"):
+        candidates(metrics, baseline=False, stretch=["cpu"])
+    # The printed command writes the same fields: the level form, that metric stretched.
+    line = baseline_command(added, "fleet-metrics", ["host"], metrics, 10, "2024-05-01T00:00:00Z")
+    p = baseline_command_line.make_context("baseline", shlex.split(line)[2:]).params
+    assert (p["mode"], p["stretch"], p["stretched"], p["knee"]) == ("level", 4.0, ("jvmGcTime",), None)
+    assert (p["spreads"], p["spreads_below"]) == (3.0, 3.0)
+
+
 def test_prepare_gives_the_frame_and_config_the_trial_scored() -> None:
     # scripts/recommend_heldout.py deploys the trial's pick through prepare(): on the trial's own injected
     # data it must reproduce the trial's scores exactly, for a raw-metric and a tail-scaled baseline pick.
