@@ -26,7 +26,7 @@ BASE = ["baseline", "idx", "--into", "dest", "-f", "host", "-m", "cpu", "--from"
         ),
         (["--days", "0"], "--days: must be at least 1 (use e.g. 7)"),
         (["--stretch", "-1"], "--stretch: must be at least 0 (use e.g. 4, or 0 for none)"),
-        (["--stretch", "4", "--knee", "0"], "--knee: must be above 0 (use e.g. 5 (spreads))"),
+        (["--stretch", "4", "--knee", "0"], "--knee: must be above 0 spreads (use e.g. 5)"),
         (
             ["--stretch", "4", "--scale", "0"],
             "--stretch: needs scale: the knee is in each entity's spreads (use e.g. scale 1008)",
