@@ -47,10 +47,15 @@ def rule_stat(frame: pd.DataFrame, field: str, how: str, k: int) -> np.ndarray:
     return pd.Series(stat.to_numpy(), index=ordered.index).reindex(frame.index).to_numpy()
 
 
+def at_least(stat: np.ndarray, t: float) -> np.ndarray:
+    """Whether each of ``stat`` is at least ``t`` (False where NaN: too few values yet)."""
+    with np.errstate(invalid="ignore"):
+        return stat >= t
+
+
 def rule_flags(frame: pd.DataFrame, field: str, how: str, k: int, t: float) -> np.ndarray:
     """Per row of ``frame``: whether :func:`rule_stat` is at least ``t`` (False until an entity has ``k`` values)."""
-    with np.errstate(invalid="ignore"):
-        return rule_stat(frame, field, how, k) >= t
+    return at_least(rule_stat(frame, field, how, k), t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for how, k in RULES:
             stat = rule_stat(frame, field, how, k)  # once per rule; each threshold only compares
             for t in THRESHOLDS:
-                with np.errstate(invalid="ignore"):
-                    alarms["anomaly_grade"] = (stat >= t).astype(float)
+                alarms["anomaly_grade"] = at_least(stat, t).astype(float)
                 s = f.score(alarms, cfg, labels)  # an alarm is grade 1, confidence 1: above any monitor floor
                 kind = s.per_kind[args.kind]
                 table.setdefault((how, k, t), {})[f.name] = (kind.detected, kind.events, s.false_alarms_per_entity_day)

@@ -200,7 +200,7 @@ def baseline(
         "fleet_fit": fleet_fit,  # intervals each entity's share of the fleet's moves is fitted over (0: share 1)
         "mode": mode,
         "stretch": stretch,  # each spread beyond `knee` counts 1 + stretch times (0: not)
-        "stretched": (list(stretched) or list(metrics)) if stretch else [],  # the metrics stretched
+        "stretched": plan["spec"].stretched_among(metrics),
         "knee": knee,
         "from": iso(plan["from_s"] * 1000),  # the times read (--from/--to may be relative)
         "to": iso(plan["to_s"] * 1000),

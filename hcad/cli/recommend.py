@@ -164,16 +164,12 @@ def recommend_cmd(
     metrics = list(dict.fromkeys(f for _a, f in pairs))  # each field once, in the order given
     if len(fields) > 2:
         raise ConfigError(f"{len(fields)} --field options given; the plugin allows at most 2 category fields")
-    if alone and not trial:
-        raise ConfigError("--alone is tried by --trial; add --trial")
-    stray = [f for f in alone if f not in metrics]
-    if stray:
-        raise ConfigError(f"--alone {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
-    if stretch and not trial:
-        raise ConfigError("--stretch is tried by --trial; add --trial")
-    stray = [f for f in stretch if f not in metrics]
-    if stray:
-        raise ConfigError(f"--stretch {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
+    for option, given in (("--alone", alone), ("--stretch", stretch)):
+        if given and not trial:
+            raise ConfigError(f"{option} is tried by --trial; add --trial")
+        stray = [f for f in given if f not in metrics]
+        if stray:
+            raise ConfigError(f"{option} {stray[0]} is not a --feature field; name one of {', '.join(metrics)}")
     if alone and len(metrics) == 1:
         # The baseline route's configs already read that field alone; the pair would only cost a detector.
         raise ConfigError(f"--alone {alone[0]} is the only --feature field; add the others with --feature")

@@ -132,7 +132,7 @@ class BaselineSpec:
     season: str = "day"
     scale: int = 0
     fleet_fit: int = 0
-    knee: float = 5.0  # RECOMMENDED_KNEE (defined below the class)
+    knee: float = RECOMMENDED_KNEE
     stretch: float = 0.0
     stretched: tuple[str, ...] = ()
 
@@ -169,6 +169,12 @@ class BaselineSpec:
             issues.append(Issue("stretch", "needs scale: the knee is in each entity's spreads", "use e.g. scale 1008"))
         if issues:
             raise ValidationError(issues, source="baseline")
+
+    def stretched_among(self, metrics: Sequence[str]) -> list[str]:
+        """Which of ``metrics`` have their deviations stretched (none without ``stretch``)."""
+        if not self.stretch:
+            return []
+        return [m for m in metrics if not self.stretched or m in self.stretched]
 
 
 def _day_matrix(times: np.ndarray, values: np.ndarray, per_day: int, iv_ns: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -255,7 +261,7 @@ def residuals(
         raise ConfigError(
             f"baseline: stretched metric {stray[0]!r} is not among the metrics {metrics}; name one of them"
         )
-    stretch = {m: spec.stretch if not spec.stretched or m in spec.stretched else 0.0 for m in metrics}
+    stretched = set(spec.stretched_among(metrics))
     entity_fields = [entity_fields] if isinstance(entity_fields, str) else list(entity_fields)
     missing = [c for c in (*entity_fields, time_field, *metrics) if c not in frame.columns]
     if missing:
@@ -309,7 +315,7 @@ def residuals(
             if spec.local:
                 d = _without_level(d, spec.local)
             d = _scaled(d, spec.scale) if spec.scale else d
-            cols[m][rows] = _stretched(d, spec.knee, stretch[m]) if stretch[m] else d
+            cols[m][rows] = _stretched(d, spec.knee, spec.stretch) if m in stretched else d
     keep = np.isfinite(np.column_stack([*(cols[m] for m in metrics), *levelled.values()])).all(axis=1)
     out = frame[keep].reset_index(drop=True)
     for name, col in (*((m, cols[m]) for m in metrics), *((alone_metric(m, spec), v) for m, v in levelled.items())):

@@ -251,21 +251,18 @@ def candidates(
                     Candidate(label, feats, s, None, RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE,
                               baseline=spec, spreads=(up, down), tail=tail)
                 )  # fmt: skip
-    if stretch:
-        stray = [m for m in stretch if m not in metrics]
-        if stray or not baseline:
+    for what, named in (("a stretched metric (stretch)", stretch), ("a detector of its own (alone)", alone)):
+        stray = [m for m in named if m not in metrics]
+        if named and (stray or not baseline):
             why = f"{stray} are not among the metrics {list(metrics)}" if stray else "needs the baseline route"
-            raise ConfigError(f"a stretched metric (stretch) {why}; name some of the metrics")
+            raise ConfigError(f"{what} {why}; name some of the metrics")
+    if stretch:
         for m in dict.fromkeys(stretch):
             spec = replace(BASELINE, mode="level", stretch=RECOMMENDED_STRETCH, knee=RECOMMENDED_KNEE, stretched=(m,))
             out.append(Candidate(f"baseline level 3 up / 3 down, {m} stretched", feats, BASELINE_SHINGLE, None,
                                  RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE, baseline=spec,
                                  spreads=(3.0, 3.0)))  # fmt: skip
     if alone:
-        stray = [m for m in alone if m not in metrics]
-        if stray or not baseline:
-            why = f"{stray} are not among the metrics {list(metrics)}" if stray else "needs the baseline route"
-            raise ConfigError(f"a detector of its own (alone) {why}; name some of the metrics")
         out += [replace(c, name=f"{c.name} + {', '.join(alone)} alone", alone=tuple(alone))
                 for c in out if c.baseline is not None]  # fmt: skip
     unique: dict[tuple[Any, ...], Candidate] = {}
