@@ -32,10 +32,11 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
               help="Past days of the same kind per baseline (with --season week: past weeks).")  # fmt: skip
 @click.option(
     "--season",
-    type=click.Choice(["day", "week"]),
+    type=click.Choice(["day", "anyday", "week"]),
     default="day",
     show_default=True,
-    help="Compare with past days of the same kind (UTC weekday/weekend) or weekdays of past weeks.",
+    help="Compare with past days of the same kind (UTC weekday/weekend), with past days of either kind (anyday: "
+    "for data whose weekends look like its weekdays) or with the same weekday of past weeks.",
 )
 @click.option("--mode", type=click.Choice(["ratio", "z", "level"]), default=None,
               help="Deviation form: ratio to the baseline, in the slot's spreads (z), or over the day's mean "
@@ -63,7 +64,7 @@ MAX_METRICS = 5  # the plugin's feature limit: one feature per metric
     metavar="METRIC",
     help="A --metric whose deviations --stretch stretches (repeat for more) [default: every metric].",
 )
-@click.option("--knee", type=float, default=None, help="Where --stretch starts, in spreads [default: 5].")
+@click.option("--knee", type=float, default=None, help="Where --stretch starts, in spreads [default: 4.5].")
 @click.option("--spreads", type=float, default=None,
               help="Suggested margin above, in spreads [default: 3; 2 with --season week].")  # fmt: skip
 @click.option("--spreads-below", type=float, default=None,
@@ -118,9 +119,10 @@ def baseline(
     """Write INDEX's METRICs as deviations from each entity's own recent days into another index.
 
     Each metric is averaged per entity and interval, as a detector would, and compared with the same entity at
-    the same time of day on past days of the same kind (weekday or weekend, UTC); with --season week, on the
-    same weekday of past weeks (for fleets across time zones, whose local weekends are not the UTC one; needs
-    --history 14 or more). What the whole fleet did at that moment (against past days, each entity's own share
+    the same time of day on past days of the same kind (weekday or weekend, UTC); with --season anyday, on past
+    days of either kind (for data whose weekends look like its weekdays); with --season week, on the same weekday
+    of past weeks (for fleets across time zones, whose local weekends are not the UTC one; needs --history 14 or
+    more). What the whole fleet did at that moment (against past days, each entity's own share
     of it: --fleet-fit) and, against past days, a slow local level are removed (hcad.quality.baseline). The raw
     averages are written too. Prints the detector to apply on the
     new index: the deviations averaged, shingle --shingle, anomalies within --spreads robust spreads above the
@@ -140,7 +142,7 @@ def baseline(
     as METRIC_local_vs_baseline: a leak's slow climb is then an offset the forest does not forecast away.
     --stretch S (with --stretch-metric M) counts each spread of M's deviation past --knee spreads 1 + S times:
     an event only a few spreads beyond the entity's normal tail (GC storms on fleets with peak-traffic days,
-    with --mode level) is then not explained away by the normal intervals in the forest's sample
+    with --mode level --season anyday) is then not explained away by the normal intervals in the forest's sample
     (detectors/README.md).
     """
     from hcad.cli.results import iso

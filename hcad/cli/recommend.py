@@ -107,9 +107,10 @@ def _suggest_rows(
               "features' fields) beside it, and inject slow leaks into FIELD: for a metric whose slow changes "
               "matter, such as memory. Repeat for more.")  # fmt: skip
 @click.option("--stretch", "stretch", multiple=True, metavar="FIELD",
-              help="--trial: also try the daily baseline in the level form with FIELD's deviations stretched past 5 "
-              "spreads (hcad baseline --stretch): for a metric whose events are only a few spreads beyond its "
-              "normal tail, such as GC time on a fleet with peak-traffic days. Repeat for more.")  # fmt: skip
+              help="--trial: also try the baseline against any past day in the level form with FIELD's deviations "
+              "stretched past 4.5 spreads (hcad baseline --season anyday --mode level --stretch): for a metric whose "
+              "events are only a few spreads beyond its normal tail, such as GC time on a fleet with peak-traffic "
+              "days. Repeat for more.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, type=int, help="--trial: where anomalies are injected.")
 @json_option
 @pass_cli
@@ -347,6 +348,7 @@ def baseline_command(
         + "".join(f" -m {m}" for m in metrics)
         + f" --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
         + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
+        + ("--season anyday " if b is not None and b.season == "anyday" else "")
         + form
         + tail
         + shingle

@@ -7,11 +7,11 @@ against the day's range, so the forest never scores it above its threshold, what
 settings (``detectors/README.md``: two labelled events in three on the seasonal fleets).
 
 This module computes, for each document, how far each metric is from what the same entity did at the
-same time of day on recent days of the same kind (weekday or weekend; or, with ``season="week"``, on
-the same weekday of past weeks), and optionally removes what the whole fleet did at that moment (a
-peak-traffic day lifts every entity: not an anomaly of one). Written to the index beside the raw
-metrics, these fields are what a detector then reads; its ``ignore anomalies within a margin`` rule is
-in the same units for every entity.
+same time of day on recent days of the same kind (weekday or weekend; with ``season="anyday"``, on recent
+days of either kind; with ``season="week"``, on the same weekday of past weeks), and optionally removes
+what the whole fleet did at that moment (a peak-traffic day lifts every entity: not an anomaly of one).
+Written to the index beside the raw metrics, these fields are what a detector then reads; its ``ignore
+anomalies within a margin`` rule is in the same units for every entity.
 
 - ``ratio``: ``value / baseline - 1`` (for metrics whose noise grows with their level);
 - ``z``: ``(value - baseline) / spread``, the spread a robust (MAD) estimate over the same slots;
@@ -42,8 +42,11 @@ if TYPE_CHECKING:
 MODES = ("ratio", "z", "level")
 #: ``day``: the same time of day on past days of the same kind (UTC weekday or weekend); ``week``: the same
 #: time of the week (the same UTC weekday on past weeks), so a host whose local weekend starts hours before
-#: or after the UTC one is compared with itself at the same local time.
-SEASONS = ("day", "week")
+#: or after the UTC one is compared with itself at the same local time; ``anyday``: the same time of day on the
+#: past days, weekdays and weekends alike, for data whose weekend looks like its weekdays: there, against the
+#: same kind of day, a Saturday is compared with Saturdays and Sundays up to four weeks back, and each switch
+#: between the kinds (Saturday and Monday, 00:00) moves every deviation at once.
+SEASONS = ("day", "week", "anyday")
 #: What ``scripts/tune_baseline.py --history 14`` chose on the tuning fleets, each with 14 days of data
 #: before the 8 days scored, as a baseline and a detector in service have (``detectors/README.md`` has the
 #: held-out results): ratio to the baseline, the fleet's median removed, a local level over 36 intervals
@@ -62,11 +65,14 @@ RECOMMENDED_WEEKLY_SPREADS = 2.0
 RECOMMENDED_WEEKLY_SPREADS_BELOW = 4.0
 #: ``hcad baseline --stretch`` / ``recommend --trial --stretch``: each spread of the named metric's deviation past
 #: :data:`RECOMMENDED_KNEE` counts 1 + this many times, in the ``level`` form. On the cosine fleets (3 / 3 spreads,
-#: backtest) GC time stretched so found 20 of 27 GC storms on the tuning fleets (2 without), 41 of 63 on the seven
-#: earlier held-out ones (18) and 17 of 27 on three new ones (6), at 0.065–0.146 false alarms per entity per day
-#: instead of 0.026–0.072 (``detectors/README.md``); every metric stretched: 0.296 on the tuning fleets.
+#: backtest), against days of the same kind with a knee of 5, GC time stretched so found 41 of 63 GC storms on seven
+#: held-out fleets (18 without) at 0.081 false alarms per entity per day instead of 0.042; against any past day
+#: (``season="anyday"``), with a knee of 4.5 (chosen on ten fleets) and the fleet share's prior
+#: (:data:`_FIT_PRIOR_MOVES`), on six fleets generated after those choices: 0.72 of the GC storms, F1 0.907 at 0.032
+#: false alarms, the plugin's defaults 0.24, 0.662 at 0.066 (``detectors/README.md``). Every metric stretched (knee
+#: 5): 0.296 false alarms on the tuning fleets.
 RECOMMENDED_STRETCH = 4.0
-RECOMMENDED_KNEE = 5.0
+RECOMMENDED_KNEE = 4.5
 #: A detector over one metric alone (``hcad baseline --alone``, the trial's ``alone``) reads that metric's
 #: deviation with a local level of this many intervals removed, also where the main fields have none (against
 #: past weeks): without one, a memory leak's slow climb is followed by the forest's forecast and explained
@@ -82,6 +88,13 @@ _MAD_TO_SIGMA = 1.4826
 #: The weight (in squared deviations) of a share of 1 in :func:`_fleet_share`: small, so a few intervals of a
 #: fleet-wide surge outweigh it; it only keeps the share defined before there is any past.
 _FIT_PRIOR = 1e-3
+#: The weight of a share of 1 in :func:`_fleet_share`, in the fit window's typical moves: this many times its
+#: intervals × the fleet's median squared move in it. Without it, a week without a peak-traffic day gave shares
+#: fitted to whatever else the fleet's median did (from -1.2 to 3.5 on cosine fleet 141, whose entities' shares
+#: of that day were 0.6 to 1.7), and the next such day, multiplied by them, raised most of the fleet's false
+#: alarms; a peak-traffic day in the window, its moves far above the median one, outweighs it. 10 was chosen
+#: after 2 on cosine fleets 141 and 151, then checked on sixteen (``detectors/README.md``).
+_FIT_PRIOR_MOVES = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,11 +103,12 @@ class BaselineSpec:
 
     ``days``: how many past days of the same kind feed a slot's baseline; ``min_days``: fewer days of
     the same kind than this and days of either kind are used;
-    ``season``: ``"day"`` (the above) or ``"week"``: the same weekday on up to ``days`` past weeks; a day
-    with fewer than ``min_days`` such weeks behind it falls back to ``"day"``. Weekends are UTC days, so on a
-    fleet spread over time zones a daily baseline compares a host's local Friday evening with past local
-    Saturdays; the weekly one does not, at the price of fewer, noisier past days (it needs ``min_days``
-    weeks of history, and helps only where the week has a rhythm: ``detectors/README.md``);
+    ``season``: ``"day"`` (the above), ``"anyday"``: the last ``days`` days whatever their kind (for data
+    without a weekend of its own: :data:`SEASONS`), or ``"week"``: the same weekday on up to ``days`` past
+    weeks; a day with fewer than ``min_days`` such weeks behind it falls back to ``"day"``. Weekends are UTC
+    days, so on a fleet spread over time zones a daily baseline compares a host's local Friday evening with
+    past local Saturdays; the weekly one does not, at the price of fewer, noisier past days (it needs
+    ``min_days`` weeks of history, and helps only where the week has a rhythm: ``detectors/README.md``);
     ``neighbours``: slots either side of the time of day that also count (smooths a ramp that starts a
     few minutes later one day);
     ``fleet``: subtract what all entities did at each moment, the median deviation (with 3 entities or more),
@@ -164,7 +178,7 @@ class BaselineSpec:
         if not self.stretch >= 0:
             issues.append(Issue("stretch", "must be at least 0", "use e.g. 4, or 0 for none"))
         if not self.knee > 0:
-            issues.append(Issue("knee", "must be above 0 spreads", "use e.g. 5"))
+            issues.append(Issue("knee", "must be above 0 spreads", "use e.g. 4.5"))
         if self.stretch and not self.scale:
             issues.append(Issue("stretch", "needs scale: the knee is in each entity's spreads", "use e.g. scale 1008"))
         if issues:
@@ -216,7 +230,7 @@ def _baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec) -> tuple
                 use[d, : len(weeks)] = weeks
                 continue
         past = np.arange(max(0, d - 7 * spec.days), d)
-        same = past[weekend[past] == weekend[d]][-spec.days :]
+        same = (past if spec.season == "anyday" else past[weekend[past] == weekend[d]])[-spec.days :]
         days = same if len(same) >= spec.min_days else past[-spec.days :]
         use[d, : len(days)] = days
     windows = np.concatenate([windows, np.full((1, per_day, 2 * k + 1), np.nan)])
@@ -326,16 +340,21 @@ def residuals(
 def _fleet_share(deviation: np.ndarray, moved: np.ndarray, intervals: int) -> np.ndarray | float:
     """How much of the fleet's move (``moved``, its median deviation at each of the entity's points, time
     order) one entity's ``deviation`` carries: 1 with ``intervals`` 0, else the least-squares share over the
-    ``intervals`` before each point (1 with no past: a prior worth :data:`_FIT_PRIOR`). While the fleet moves
-    no more than its noise the share is a noisy number, but then the move it multiplies is small too."""
+    ``intervals`` before each point, drawn towards 1 by a prior worth :data:`_FIT_PRIOR_MOVES` times the fleet's
+    typical (median) squared move in them, plus :data:`_FIT_PRIOR` (1 with no past). So a window in which the
+    fleet made no surge gives a share near 1, not one fitted to its small moves, which the next surge would
+    multiply; a surge in the window outweighs the prior."""
     import pandas as pd
 
     if not intervals:
         return 1.0
     ok = np.isfinite(deviation) & np.isfinite(moved)
     products = pd.DataFrame({"both": np.where(ok, deviation * moved, 0.0), "own": np.where(ok, moved * moved, 0.0)})
-    past = products.shift(1).rolling(intervals, min_periods=1).sum().fillna(0.0) + _FIT_PRIOR
-    return (past["both"] / past["own"]).to_numpy()
+    before = products.shift(1)
+    past = before.rolling(intervals, min_periods=1).sum().fillna(0.0)
+    typical = before["own"].rolling(intervals, min_periods=1).median().fillna(0.0)
+    prior = _FIT_PRIOR_MOVES * intervals * typical + _FIT_PRIOR
+    return ((past["both"] + prior) / (past["own"] + prior)).to_numpy()
 
 
 def _without_level(deviation: np.ndarray, intervals: int) -> np.ndarray:

@@ -136,8 +136,8 @@ class Candidate:
             features = [f"avg({f})" for f in field_names([f for _a, f in self.features])]
             unit = "tail-scaled robust spreads" if self.tail else "robust spreads"
             rule = f"ignore within {self.spreads[0]:g} {unit} above, {self.spreads[1]:g} below"
-            past = f"the same weekday of the past {b.days} weeks" if b.season == "week" else (
-                f"the past {b.days} days of the same kind")  # fmt: skip
+            past = {"week": f"the same weekday of the past {b.days} weeks", "anyday": f"the past {b.days} days"}.get(
+                b.season, f"the past {b.days} days of the same kind")  # fmt: skip
             fleet = ""
             stretched = ", ".join(b.stretched) or "every metric"
             if b.fleet:
@@ -213,10 +213,11 @@ def candidates(
     (``hcad baseline --season week``) with its defaults, each at ``hcad baseline``'s shingle and all but
     the 3 / 3 spreads also at :data:`BASELINE_WIDER_SHINGLE`; with ``alone`` (some of ``metrics``), each
     baseline-route config also with a detector of its own over each of those metrics (:func:`companions`); with
-    ``stretch`` (some of ``metrics``), for each of those metrics the daily baseline in the ``level`` form with
-    that metric's deviations stretched past :data:`~hcad.quality.baseline.RECOMMENDED_KNEE` spreads, 3 / 3
-    spreads: for a metric whose events are only a few spreads beyond its normal tail, such as GC time on
-    fleets with peak-traffic days (the trial injects no GC storms, so it cannot tell which metric that is)."""
+    ``stretch`` (some of ``metrics``), for each of those metrics the baseline against any past day
+    (``season="anyday"``) in the ``level`` form with that metric's deviations stretched past
+    :data:`~hcad.quality.baseline.RECOMMENDED_KNEE` spreads, 3 / 3 spreads: for a metric whose events are only
+    a few spreads beyond its normal tail, such as GC time on fleets with peak-traffic days (the trial injects no
+    GC storms, so it cannot tell which metric that is)."""
     from hcad.ad.limits import RECOMMENDED_MIN_CONFIDENCE, RECOMMENDED_MIN_GRADE
     from hcad.quality.evaluate import RECOMMENDED
 
@@ -258,8 +259,11 @@ def candidates(
             raise ConfigError(f"{what} {why}; name some of the metrics")
     if stretch:
         for m in dict.fromkeys(stretch):
-            spec = replace(BASELINE, mode="level", stretch=RECOMMENDED_STRETCH, knee=RECOMMENDED_KNEE, stretched=(m,))
-            out.append(Candidate(f"baseline level 3 up / 3 down, {m} stretched", feats, BASELINE_SHINGLE, None,
+            # Against any past day: on the cosine fleets the switch between weekdays and weekends moved every
+            # deviation at once, and the stretch turned that into false alarms (detectors/README.md).
+            spec = replace(BASELINE, mode="level", season="anyday", stretch=RECOMMENDED_STRETCH, knee=RECOMMENDED_KNEE,
+                           stretched=(m,))  # fmt: skip
+            out.append(Candidate(f"baseline level any day 3 up / 3 down, {m} stretched", feats, BASELINE_SHINGLE, None,
                                  RECOMMENDED_MIN_GRADE, RECOMMENDED_MIN_CONFIDENCE, baseline=spec,
                                  spreads=(3.0, 3.0)))  # fmt: skip
     if alone:

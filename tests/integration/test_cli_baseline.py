@@ -163,28 +163,26 @@ def test_mode_level_writes_the_librarys_level_deviations(capsys, os_client, os_u
 def test_stretch_writes_the_librarys_stretched_field_for_the_metric_named(
     capsys, os_client, os_url, fleet, dest
 ) -> None:
-    """--stretch with --stretch-metric: that metric's deviations past --knee spreads are stretched as the
-    library does, the other metrics' are not, and the report says which."""
+    """--stretch with --stretch-metric (and --season anyday, as the trial's stretched candidate): that metric's
+    deviations past --knee spreads are stretched as the library does, the other metrics' are not, and the report
+    says which."""
     from dataclasses import replace
 
-    extra = ("--mode", "level", "--stretch", "4", "--stretch-metric", "jvmGcTime", "--json")
+    knee = baseline.RECOMMENDED_KNEE
+    extra = ("--mode", "level", "--season", "anyday", "--stretch", "4", "--stretch-metric", "jvmGcTime", "--json")
     code, out, err = hcad(capsys, os_url, *command(fleet, dest, *extra))
     assert code == 0, err
     report = json.loads(out)
-    assert (report["mode"], report["stretch"], report["stretched"], report["knee"]) == (
-        "level",
-        4.0,
-        ["jvmGcTime"],
-        5.0,
-    )
+    got_settings = (report["mode"], report["season"], report["stretch"], report["stretched"], report["knee"])
+    assert got_settings == ("level", "anyday", 4.0, ["jvmGcTime"], knee)
     data = fleet_frame(SPEC)
-    level = replace(baseline.RECOMMENDED, mode="level")
+    level = replace(baseline.RECOMMENDED, mode="level", season="anyday")
     stamp = {"@timestamp": lambda f: f["@timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")}
     lib = baseline.residuals(data, METRICS, spec=replace(level, stretch=4.0, stretched=("jvmGcTime",)))
     plain = baseline.residuals(data, METRICS, spec=level)
     g = "jvmGcTime" + baseline.SUFFIX
     os_client.indices.refresh(index=dest)
-    beyond = {"bool": {"should": [{"range": {g: {"gt": 5}}}, {"range": {g: {"lt": -5}}}]}}
+    beyond = {"bool": {"should": [{"range": {g: {"gt": knee}}}, {"range": {g: {"lt": -knee}}}]}}
     hits = os_client.search(index=dest, body={"size": 200, "query": beyond})["hits"]["hits"]
     got = pd.DataFrame([h["_source"] for h in hits])
     assert len(got) > 0  # the fleet's GC storms reach past the knee
@@ -194,7 +192,7 @@ def test_stretch_writes_the_librarys_stretched_field_for_the_metric_named(
     assert len(merged) == len(got)
     assert merged[g].to_numpy() == pytest.approx(merged[g + "_lib"].to_numpy(), abs=1e-9)
     unstretched = merged[g + "_plain"].to_numpy()
-    assert merged[g].abs().to_numpy() == pytest.approx(5 + 5 * (abs(unstretched) - 5), abs=1e-6)
+    assert merged[g].abs().to_numpy() == pytest.approx(knee + 5 * (abs(unstretched) - knee), abs=1e-6)
     c = "cpu" + baseline.SUFFIX
     assert merged[c].to_numpy() == pytest.approx(merged[c + "_plain"].to_numpy(), abs=1e-9)  # cpu not stretched
 

@@ -206,7 +206,7 @@ def test_a_fitted_share_of_the_fleets_surge_leaves_each_entity_its_own_events() 
         return float(o.loc[hit & ~o["@timestamp"].dt.hour.eq(14), field].median())
 
     assert surge(0, "h0") < -0.07 and surge(0, "h5") > 0.07  # ∓ half the surge left on the extremes
-    assert abs(surge(1008, "h0")) < 0.02 and abs(surge(1008, "h5")) < 0.02
+    assert abs(surge(1008, "h0")) < 0.03 and abs(surge(1008, "h5")) < 0.03  # most of it removed (the prior: below)
     o = late[1008]
     during = (o["host"] == "h2") & o["@timestamp"].dt.hour.eq(14)
     assert o.loc[during, field].median() == pytest.approx(0.06, abs=0.02)
@@ -221,6 +221,32 @@ def test_a_fitted_share_of_the_fleets_surge_leaves_each_entity_its_own_events() 
     np.testing.assert_allclose(again.loc[kept.to_numpy(), field], out[1008].loc[kept, field])
     with pytest.raises(ValidationError, match="fleet_fit"):
         BaselineSpec(fleet_fit=-1)
+
+
+def test_a_share_fitted_to_a_week_without_surges_stays_near_one_for_the_next(monkeypatch) -> None:
+    # Six entities that all carry the fleet's peak-traffic day (day 12, +30% at its height) in full, a share of
+    # 1. In the week before, a slow drift that the baselines miss moves five of them up and h3 down: fitted to that
+    # week alone, h3's share is -1, and the surge multiplied by it stays in h3's field twice over. Drawn towards 1
+    # by a prior worth ten times the week's typical squared move of the fleet, most of the surge is removed.
+    data = fleet_frame(days=12, entities=6, noise=0.002)
+    t = data["@timestamp"]
+    drift = 0.02 * np.sin(2 * np.pi * (t - START).dt.total_seconds() / 86400 / 3.3)
+    hours = t.dt.hour + t.dt.minute / 60
+    peak = np.where(t.dt.day.eq(12) & hours.between(8, 20), 0.5 - 0.5 * np.cos(2 * np.pi * (hours - 8) / 12), 0.0)
+    data["cpu"] *= 1 + np.where(data["host"] == "h3", -1.0, 1.0) * drift + 0.3 * peak
+    field = "cpu" + baseline.SUFFIX
+    spec = BaselineSpec(fleet_fit=1008, local=0, scale=0)
+
+    def worst_during_the_peak() -> dict[str, float]:
+        out = residuals(data, ["cpu"], spec=spec)
+        during = out["@timestamp"].isin(data.loc[peak > 0.2, "@timestamp"])
+        return {h: float(v.abs().max()) for h, v in out[during].groupby("host")[field]}
+
+    with_prior = worst_during_the_peak()
+    monkeypatch.setattr(baseline, "_FIT_PRIOR_MOVES", 0.0)
+    fitted_to_the_week = worst_during_the_peak()
+    assert fitted_to_the_week["h3"] > 0.2 and with_prior["h3"] < 0.1
+    assert max(v for h, v in with_prior.items() if h != "h3") < 0.02  # the others' shares were right either way
 
 
 def test_the_weekly_baseline_leaves_no_echo_after_a_lasting_change() -> None:
@@ -378,7 +404,7 @@ def _reference_baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec
     med, spread = np.full(mat.shape, np.nan), np.full(mat.shape, np.nan)
     for d in range(1, n_days):
         past = np.arange(max(0, d - 7 * spec.days), d)
-        same = past[weekend[past] == weekend[d]][-spec.days :]
+        same = past[-spec.days :] if spec.season == "anyday" else past[weekend[past] == weekend[d]][-spec.days :]
         use = same if len(same) >= spec.min_days else past[-spec.days :]
         for j in range(per_day):
             vals = np.concatenate([flat[u * per_day + j : u * per_day + j + 2 * k + 1] for u in use])
@@ -388,13 +414,14 @@ def _reference_baseline(mat: np.ndarray, weekend: np.ndarray, spec: BaselineSpec
     return med, spread
 
 
-@pytest.mark.parametrize(("days", "min_days", "neighbours"), [(7, 2, 1), (3, 1, 0), (2, 3, 2)])
-def test_the_batched_baseline_equals_the_plain_one(days: int, min_days: int, neighbours: int) -> None:
+@pytest.mark.parametrize(("days", "min_days", "neighbours", "season"),
+                         [(7, 2, 1, "day"), (3, 1, 0, "day"), (2, 3, 2, "day"), (7, 2, 1, "anyday")])  # fmt: skip
+def test_the_batched_baseline_equals_the_plain_one(days: int, min_days: int, neighbours: int, season: str) -> None:
     rng = np.random.default_rng(days * 10 + neighbours)
     mat = rng.lognormal(0, 1, (23, 24))
     mat[rng.random(mat.shape) < 0.2] = np.nan  # gaps, some slots with too few values
     weekend = np.isin(np.arange(23) % 7, (2, 3))
-    spec = BaselineSpec(interval_minutes=60, days=days, min_days=min_days, neighbours=neighbours)
+    spec = BaselineSpec(interval_minutes=60, days=days, min_days=min_days, neighbours=neighbours, season=season)
     got, want = baseline._baseline(mat, weekend, spec), _reference_baseline(mat, weekend, spec)
     for g, w in zip(got, want, strict=True):
         assert np.isnan(g).sum() > 24  # day 0 and the sparse slots have none
@@ -418,12 +445,33 @@ def test_a_weekly_season_compares_a_local_weekend_with_itself() -> None:
         window = out[(out["@timestamp"] >= third_sat[0]) & (out["@timestamp"] < third_sat[1])]["cpu_vs_baseline"]
         if season == "day":  # compared with past UTC weekends: half local Fridays, half local Saturdays
             assert window.abs().median() > 0.2
-        else:  # compared with the same hours of the last two Saturdays (UTC): local Friday evenings too
+        else:  # week: the same hours of the last two Saturdays (UTC), local Friday evenings too; anyday: the
+            # same hours of the last 7 days, local working evenings on 5 of them
             assert window.abs().median() < 0.03
     # Until two past weeks are behind a day, the weekly season falls back to days of the same kind.
     early = by["day"]["@timestamp"] < START + pd.Timedelta(days=14)
     np.testing.assert_array_equal(by["week"].loc[early, "cpu_vs_baseline"], by["day"].loc[early, "cpu_vs_baseline"])
     assert not np.allclose(by["week"].loc[~early, "cpu_vs_baseline"], by["day"].loc[~early, "cpu_vs_baseline"])
+
+
+def test_any_day_follows_a_weekly_wave_through_the_weekend() -> None:
+    # No weekend of its own, a slow weekly wave (±30%): against days of the same kind, Sunday is compared with
+    # the weekends of past weeks and Monday with the weekdays before it, so at 00:00 Monday every deviation jumps
+    # by the wave's difference between them, which the local level takes hours to follow; against any of the
+    # last 7 days (a whole week of the wave) there is no jump.
+    data = fleet_frame(days=29)
+    days = (data["@timestamp"] - START).dt.total_seconds() / 86400
+    data["cpu"] = data["cpu"] * (1 + 0.3 * np.sin(2 * np.pi * days / 7))
+    for monday in (21, 28):
+        for season, most in (("day", None), ("anyday", 0.08)):
+            out = residuals(data, ["cpu"], spec=BaselineSpec(fleet=False, local=36, season=season))
+            ts = out["@timestamp"]
+            first_hours = (ts >= START + pd.Timedelta(days=monday)) & (ts < START + pd.Timedelta(days=monday, hours=3))
+            worst = out.loc[first_hours, "cpu_vs_baseline"].abs().max()
+            if most is None:
+                assert worst > 0.3
+            else:
+                assert worst < most
 
 
 def _noise_frame(kind: str, entities: int = 6, n: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -26,7 +26,7 @@ BASE = ["baseline", "idx", "--into", "dest", "-f", "host", "-m", "cpu", "--from"
         ),
         (["--days", "0"], "--days: must be at least 1 (use e.g. 7)"),
         (["--stretch", "-1"], "--stretch: must be at least 0 (use e.g. 4, or 0 for none)"),
-        (["--stretch", "4", "--knee", "0"], "--knee: must be above 0 spreads (use e.g. 5)"),
+        (["--stretch", "4", "--knee", "0"], "--knee: must be above 0 spreads (use e.g. 4.5)"),
         (
             ["--stretch", "4", "--scale", "0"],
             "--stretch: needs scale: the knee is in each entity's spreads (use e.g. scale 1008)",
@@ -65,9 +65,9 @@ def test_option_defaults_are_the_recommended_ones() -> None:
     assert bl.RECOMMENDED_WEEKLY_SPREADS < bl.RECOMMENDED_SPREADS
     assert bl.RECOMMENDED_WEEKLY_SPREADS_BELOW < bl.RECOMMENDED_SPREADS_BELOW
     assert defaults["days"] == rec.days
-    # --mode, --stretch and --knee follow RECOMMENDED (or RECOMMENDED_WEEKLY) too; their help says ratio, 0, 5.
+    # --mode, --stretch and --knee follow RECOMMENDED (or RECOMMENDED_WEEKLY) too; their help says ratio, 0, 4.5.
     assert (defaults["mode"], defaults["stretch"], defaults["knee"]) == (None, None, None)
-    assert (rec.mode, rec.stretch, rec.knee, rec.stretched) == ("ratio", 0.0, 5.0, ())
+    assert (rec.mode, rec.stretch, rec.knee, rec.stretched) == ("ratio", 0.0, 4.5, ())
     assert (bl.RECOMMENDED_WEEKLY.mode, bl.RECOMMENDED_WEEKLY.stretch) == ("ratio", 0.0)
     mode = next(p for p in command.params if p.name == "mode")
     assert tuple(mode.type.choices) == bl.MODES  # every form the library computes, spelled out for start-up

@@ -167,10 +167,12 @@ def test_a_stretched_metric_adds_the_level_form_with_that_metric_stretched() -> 
     more = candidates(metrics, stretch=["jvmGcTime"])
     (added,) = [c for c in more if c not in plain]
     b = added.baseline
-    assert b is not None and (b.mode, b.stretched, b.stretch, b.knee) == (
-        "level", ("jvmGcTime",), RECOMMENDED_STRETCH, RECOMMENDED_KNEE
+    assert b is not None and (b.mode, b.season, b.stretched, b.stretch, b.knee) == (
+        "level", "anyday", ("jvmGcTime",), RECOMMENDED_STRETCH, RECOMMENDED_KNEE
     )  # fmt: skip
-    assert added.spreads == (3.0, 3.0) and "jvmGcTime 5× past 5 spreads" in added.settings()["baseline"]
+    how = added.settings()["baseline"]
+    assert added.spreads == (3.0, 3.0) and f"jvmGcTime 5× past {RECOMMENDED_KNEE:g} spreads" in how
+    assert "the past 7 days," in how  # any day, not of the same kind
     assert len(candidates(metrics, stretch=["jvmGcTime"], alone=["memory"])) == len(more) + 8  # each with a pair
     with pytest.raises(ConfigError, match=r"\['disk'\] are not among"):
         candidates(metrics, stretch=["disk"])
@@ -179,7 +181,9 @@ def test_a_stretched_metric_adds_the_level_form_with_that_metric_stretched() -> 
     # The printed command writes the same fields: the level form, that metric stretched.
     line = baseline_command(added, "fleet-metrics", ["host"], metrics, 10, "2024-05-01T00:00:00Z")
     p = baseline_command_line.make_context("baseline", shlex.split(line)[2:]).params
-    assert (p["mode"], p["stretch"], p["stretched"], p["knee"]) == ("level", 4.0, ("jvmGcTime",), None)
+    assert (p["mode"], p["season"], p["stretch"], p["stretched"], p["knee"]) == (
+        "level", "anyday", 4.0, ("jvmGcTime",), None
+    )  # fmt: skip
     assert (p["spreads"], p["spreads_below"]) == (3.0, 3.0)
 
 
