@@ -264,6 +264,9 @@ def main() -> int:
     ap.add_argument("--alone", action="append", default=[], metavar="METRIC",
                     help="recommend --trial --alone METRIC: the baseline route also with a detector of its own over "
                     "METRIC, and leaks injected into it (repeat for more)")  # fmt: skip
+    ap.add_argument("--stretch", action="append", default=[], metavar="METRIC",
+                    help="recommend --trial --stretch METRIC: also the baseline route with METRIC's deviations "
+                    "stretched (repeat for more)")  # fmt: skip
     args = ap.parse_args()
     hosts = 2 if args.quick else args.hosts
     out = Path(args.out)
@@ -280,7 +283,8 @@ def main() -> int:
         fleets = args.fleet or (QUICK if args.quick else UNSEEN if args.unseen else LATER if args.later else FLEETS)
         for name, seed in fleets:
             f = Fleet(name, seed, hosts, args.history)
-            configs = candidates(f.spec.metrics, alone=args.alone) if args.alone else None
+            extra = args.alone or args.stretch
+            configs = candidates(f.spec.metrics, alone=args.alone, stretch=args.stretch) if extra else None
             t = trial(f.history, FIELDS, f.spec.metrics, time_field=TIME, interval_minutes=f.spec.interval_minutes,
                       configs=configs, seed=args.trial_seed, max_false_alarms=args.max_false_alarms,
                       per_entity=args.events_per_entity)  # fmt: skip
@@ -293,7 +297,7 @@ def main() -> int:
         print(f"recommend_heldout: error: {e}", file=sys.stderr)
         return e.exit_code
     summary = summarize(rows)
-    report = {"history_days": args.history, "trial_seed": args.trial_seed, "alone": args.alone,
+    report = {"history_days": args.history, "trial_seed": args.trial_seed, "alone": args.alone, "stretch": args.stretch,
               "events_per_entity": args.events_per_entity, "summary": summary, "rows": rows}  # fmt: skip
     (out / "recommend.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(summary, rows)
