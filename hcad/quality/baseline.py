@@ -114,9 +114,9 @@ class BaselineSpec:
     ``fleet``: subtract what all entities did at each moment, the median deviation (with 3 entities or more),
     before the local level and the scale;
     ``fleet_fit``: with ``fleet``, subtract each entity's own share of that median instead of all of it, the
-    share fitted (least squares, past only) over the entity's last ``fleet_fit`` intervals (0: a share of 1
-    for every entity), so an entity that a fleet-wide surge lifts twice as much as the median one does not
-    alarm on every surge;
+    share fitted (least squares, past only) over the entity's last ``fleet_fit`` intervals and drawn towards 1
+    where they hold no surge (0: a share of 1 for every entity), so an entity that a fleet-wide surge lifts twice
+    as much as the median one does not alarm on every surge;
     ``local``: also subtract the median deviation of the entity's last ``local`` intervals (0: not), so a
     slow change that the past days did not have (a weekly rhythm, a gradual rise) stops counting after a
     while;
