@@ -340,6 +340,8 @@ def baseline_command(
     if b is not None and b.stretch:
         form += f"--stretch {b.stretch:g} " + "".join(f"--stretch-metric {m} " for m in b.stretched)
         form += f"--knee {b.knee:g} " if b.knee != RECOMMENDED_KNEE else ""
+    season = f"--season {b.season} " if b is not None and b.season != "day" else ""
+    season += "--history 21 " if weekly else ""  # three past weeks for the first day written
     tail = "" if candidate.tail == weekly else ("--tail " if candidate.tail else "--no-tail ")  # the season's default
     shingle = f"--shingle {candidate.shingle_size} " if candidate.shingle_size != RECOMMENDED_SHINGLE else ""
     return (
@@ -347,8 +349,7 @@ def baseline_command(
         + " ".join(f"-f {f}" for f in fields)
         + "".join(f" -m {m}" for m in metrics)
         + f" --interval {interval_minutes}m --spreads {up:g} --spreads-below {down:g} "
-        + ("--season week --history 21 " if weekly else "")  # three past weeks for the first day written
-        + ("--season anyday " if b is not None and b.season == "anyday" else "")
+        + season
         + form
         + tail
         + shingle
