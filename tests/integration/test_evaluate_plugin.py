@@ -91,9 +91,9 @@ def test_baseline_fields_find_what_the_raw_metrics_miss(ad_client, index_name) -
     With ``baseline.RECOMMENDED`` as it is now (each entity's field in its own spreads, its own share of the
     fleet's moves fitted, drawn towards 1), on 12 entities x 8 days: the backtest, 8 forest seeds, found 18-19
     events at 0.06-0.11 false alarms per entity per day (6-11), hcad's defaults on the raw metrics 11-13 at
-    0.20-0.29 (19-28). The plugin (randomly seeded forests), 5 runs on 2.19.4.0: 17-19 at 0.07-0.12 against
-    12-14 at 0.19-0.30; 6 on 3.3.2.0: 18-19 at 0.07-0.12 against 11-14 at 0.19-0.27. Half the raw detector's
-    false alarms, asked for before, failed 2 runs of 11 (11 against 18): the bounds leave room for both
+    0.20-0.29 (19-28). The plugin (randomly seeded forests), 11 runs on 2.19.4.0: 17-19 at 0.06-0.12 against
+    11-14 at 0.19-0.30; 6 on 3.3.2.0: 18-19 at 0.07-0.12 against 11-14 at 0.19-0.27. Half the raw detector's
+    false alarms, asked for before, failed 2 runs of 17 (11 against 18): the bounds leave room for both
     detectors' forests: as many events or more, at most 0.13 false alarms per entity per day (under every
     raw run) and at most three quarters of the raw detector's.
     """
@@ -130,9 +130,11 @@ def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, ind
     the same kind (UTC weekday or weekend) a host's local Friday evening or Sunday night is compared with
     the wrong days; against the same weekday of past weeks it is not.
 
-    Backtest, 4 forest seeds: the daily baseline found 14-16 of 24 events at 0.15-0.20 false alarms per
-    entity per day (14-19 false alarms), the weekly one 14-15 at 0.01-0.03 (1-3). The bounds leave room
-    for the plugin's own forests: at most half the daily baseline's false alarms, at most 3 events fewer.
+    Backtest, 8 forest seeds: the daily baseline found 13-15 of 24 events at 8-11 false alarms (0.08-0.11 per
+    entity per day), the weekly one 13-16 at 2-3 (any day 11-13 at 2-4). The plugin, 6 runs on 2.19.4.0:
+    11-15 at 6-10 against 15-16 at 2-3 (any day 12-14 at 2-5). The bounds leave room for the plugin's own
+    forests: the daily baseline's mix-up shows (5 false alarms or more), the weekly one has at most half of
+    them, give or take one, at most 3 events fewer.
     """
     from dataclasses import replace
 
@@ -164,8 +166,8 @@ def test_a_weekly_baseline_spares_hosts_whose_weekend_is_not_utcs(ad_client, ind
     }
     print(f"found / events / false alarms / per entity per day: {summary}")
     assert day.events == week.events == 24, summary
-    assert day.false_alarms >= 6, summary  # the daily baseline's weekend mix-up shows on this fleet
-    assert week.false_alarms <= day.false_alarms / 2, summary
+    assert day.false_alarms >= 5, summary  # the daily baseline's weekend mix-up shows on this fleet
+    assert week.false_alarms <= day.false_alarms / 2 + 1, summary
     assert week.detected >= day.detected - 3, summary
 
 
